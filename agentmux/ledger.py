@@ -1,0 +1,178 @@
+"""The run ledger: `<repo>/.agentmux/runs/<run-id>/`, atomic JSON files and an append-only log.
+
+Everything here is written so that another process may read it at any moment: snapshots
+are replaced atomically, events are appended one `os.write` per record, and a reader
+skips a torn last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import AgentmuxError, BadInput
+
+VERSION = 1
+LEDGER_DIR = ".agentmux"
+
+
+def now_iso(ts: float | None = None) -> str:
+    """ISO 8601 in UTC, to the millisecond."""
+    t = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
+    """Atomic: temp file in the same folder, fsync, replace, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, body)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object at path, None when the file does not exist; garbage is an error."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise AgentmuxError(f"{path}: not valid JSON ({e}); the ledger file is damaged") from e
+    if not isinstance(data, dict):
+        raise AgentmuxError(f"{path}: expected a JSON object; the ledger file is damaged")
+    return data
+
+
+def append_event(path: Path, event: dict[str, Any]) -> None:
+    """One os.write per record on an O_APPEND file, so concurrent writers never interleave."""
+    record = {"version": VERSION, "ts": now_iso(), **event}
+    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every whole record; a torn or garbled line (a writer killed mid-write) is skipped."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict):
+            events.append(ev)
+    return events
+
+
+def new_run_id(session: str) -> str:
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{session}-{secrets.token_hex(2)}"
+
+
+def ledger_root(repo: Path) -> Path:
+    """`<repo>/.agentmux`, created with a .gitignore of `*` so git ignores all of it."""
+    root = repo / LEDGER_DIR
+    root.mkdir(exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return root
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run's folder. It holds no state of its own: the files are the state."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def env_json(self) -> Path:
+        return self.path / "env.json"
+
+    @property
+    def watcher_lock(self) -> Path:
+        return self.path / "watcher.lock"
+
+    def pane_dir(self, pane: str) -> Path:
+        return self.path / "panes" / pane
+
+    def spec(self, pane: str) -> Path:
+        return self.pane_dir(pane) / "spec.json"
+
+    def status(self, pane: str) -> Path:
+        return self.pane_dir(pane) / "status.json"
+
+    def output(self, pane: str) -> Path:
+        return self.pane_dir(pane) / "output.log"
+
+    def transcript(self, pane: str) -> Path:
+        return self.pane_dir(pane) / "transcript.txt"
+
+    def read_run(self) -> dict[str, Any]:
+        data = read_json(self.run_json)
+        if data is None:
+            raise BadInput(f"{self.run_json}: missing; this is not a complete agentmux run")
+        return data
+
+
+def runs_dir(repo: Path) -> Path:
+    return repo / LEDGER_DIR / "runs"
+
+
+def iter_runs(repo: Path) -> Iterator[RunDir]:
+    """Runs of this repository, newest first (run ids sort by creation time)."""
+    root = runs_dir(repo)
+    if not root.is_dir():
+        return
+    for p in sorted(root.iterdir(), key=lambda p: p.name, reverse=True):
+        if (p / "run.json").is_file():
+            yield RunDir(p)
