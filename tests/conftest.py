@@ -1,0 +1,111 @@
+"""Every test runs against throwaway tmux servers, a temporary HOME and real git.
+
+The autouse fixture points HOME, TMUX_TMPDIR and XDG folders at temporary folders and
+removes TMUX, so even code that uses the *default* tmux server reaches a private one. It
+also kills every tmux server started under that TMUX_TMPDIR at teardown, by socket path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_AGENT = ROOT / "scripts" / "fake-agent"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    home.mkdir()
+    # Unix socket paths are limited to 108 bytes, so the tmux folder lives under a short /tmp name.
+    tmux_dir = Path(tempfile.mkdtemp(prefix="amx-"))
+    for var in ("TMUX", "TMUX_PANE", "AGENTMUX_SOCKET", "AGENTMUX_SESSION", "GIT_DIR",
+                "GIT_WORK_TREE", "GIT_INDEX_FILE", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmux_dir))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    # The fake agent and the venv's python come first on PATH, as for a user with a venv.
+    monkeypatch.setenv(
+        "PATH", f"{FAKE_AGENT.parent}{os.pathsep}{Path(sys.executable).parent}"
+        f"{os.pathsep}{os.environ['PATH']}"
+    )
+    yield home
+    for sock in tmux_dir.glob("tmux-*/*"):
+        subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True, check=False)
+    shutil.rmtree(tmux_dir, ignore_errors=True)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A real repository with one commit on main."""
+    r = tmp_path / "repo"
+    r.mkdir()
+    git(r, "init", "-q", "-b", "main")
+    (r / "README.md").write_text("hello\n")
+    (r / "src").mkdir()
+    (r / "src" / "app.py").write_text("print('app')\n")
+    git(r, "add", "-A")
+    git(r, "commit", "-qm", "init")
+    return r
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 60) -> Result:
+    """agentmux as a user runs it: a whole process."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    p = subprocess.run(
+        [sys.executable, "-m", "agentmux", *args], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    return run_cli
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition",
+               interval: float = 0.05) -> object:
+    """Poll cond until truthy, against a monotonic deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)  # poll
