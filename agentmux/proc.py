@@ -11,6 +11,8 @@ from .errors import CommandFailed, EnvironmentProblem
 
 log = logging.getLogger(__name__)
 
+Completed = subprocess.CompletedProcess[str]
+
 # Variables that leak in when agentmux runs from inside a git hook or another git command;
 # left in place they point every git call at the wrong repository.
 _GIT_LEAKS = (
@@ -39,7 +41,7 @@ def run(
     check: bool = True,
     input: str | None = None,
     step: str = "",
-) -> subprocess.CompletedProcess[str]:
+) -> Completed:
     """Run argv, capture text output; on failure raise CommandFailed naming the command."""
     argv = list(argv)
     log.debug("run %s (cwd=%s)", argv, cwd)
@@ -49,8 +51,7 @@ def run(
             cwd=cwd,
             env=dict(env) if env is not None else clean_env(),
             input=input,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
             errors="surrogateescape",
             check=False,
