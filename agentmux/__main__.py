@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import traceback
+from pathlib import Path
+
+from .errors import BAD_INPUT, INTERRUPTED, WORK_FAILED, AgentmuxError
+
+
+def crash_log() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "agentmux" / "crash.log"
 
 
 def main(argv: list[str] | None = None) -> int:
-    raise NotImplementedError
+    import click
+
+    from .cli import cli
+
+    logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
+    try:
+        cli.main(args=argv, prog_name="agentmux", standalone_mode=False)
+    except AgentmuxError as e:
+        print(f"agentmux: {e}", file=sys.stderr)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return BAD_INPUT if isinstance(e, click.UsageError) else e.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        print("agentmux: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as e:
+        path = crash_log()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as f:
+                f.write(f"--- agentmux {sys.argv}\n{traceback.format_exc()}\n")
+            where = f"; traceback in {path}"
+        except OSError:
+            where = ""
+        print(f"agentmux: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
+        return WORK_FAILED
+    return 0
 
 
 if __name__ == "__main__":

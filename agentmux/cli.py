@@ -1,0 +1,187 @@
+"""click commands, thin: parse, call one function of the core, render."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+
+LAYOUT = click.Path(exists=False, dir_okay=False, path_type=Path)
+
+
+def session_option(f: Any) -> Any:
+    return click.option("--session", "session", envvar="AGENTMUX_SESSION", metavar="NAME",
+                        help="Act on the most recent run of this session.")(f)
+
+
+def socket_of(ctx: click.Context) -> str | None:
+    obj: dict[str, str | None] = ctx.ensure_object(dict)
+    return obj.get("socket")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--socket", "-L", envvar="AGENTMUX_SOCKET", metavar="NAME",
+              help="Use a private tmux server (tmux -L NAME) instead of your default one.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what agentmux does to stderr.")
+@click.version_option(__version__, prog_name="agentmux")
+@click.pass_context
+def cli(ctx: click.Context, socket: str | None, verbose: bool) -> None:
+    """Run several AI coding agents at once, each in its own git worktree and tmux pane."""
+    ctx.ensure_object(dict)["socket"] = socket or None
+    if verbose:
+        import logging
+
+        logging.getLogger("agentmux").setLevel(logging.DEBUG)
+
+
+@cli.command()
+@click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
+@click.option("-d", "--detach", is_flag=True, help="Do not attach, even in a terminal.")
+@click.option("--only", multiple=True, metavar="NAME", help="Start only these panes.")
+@click.option("--trust", "trust_it", is_flag=True, help="Trust this layout, then run it.")
+@click.pass_context
+def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...],
+       trust_it: bool) -> None:
+    """Create the worktrees, build the session, start the watcher, attach."""
+    from . import control
+    from .up import up as do_up
+
+    res = do_up(layout_path, socket=socket_of(ctx), only=only, trusted=trust_it)
+    if res.started:
+        click.echo(f"run {res.run_dir.id}: {len(res.panes)} agents in tmux session "
+                   f"'{res.session}'")
+    else:
+        click.echo(f"session '{res.session}' is already running (run {res.run_dir.id}); "
+                   "nothing was created")
+    if not detach and sys.stdin.isatty() and sys.stdout.isatty():
+        control.attach(res.run_dir, None, False)
+    else:
+        sock = f" --socket {res.socket}" if res.socket else ""
+        click.echo(f"attach with: agentmux{sock} attach [PANE]")
+
+
+@cli.command()
+@session_option
+@click.option("--json", "as_json", is_flag=True, help="The machine-readable contract.")
+@click.option("--watch", "watch_", is_flag=True, help="Redraw every second until Ctrl-C.")
+def status(session: str | None, as_json: bool, watch_: bool) -> None:
+    """One row per agent: state, exit code or signal, start, duration, branch."""
+    from . import status as st
+    from .find import find_run
+
+    run_dir = find_run(session)
+    while True:
+        rows = st.rows(run_dir)
+        if as_json:
+            click.echo(json.dumps(st.to_json(run_dir, rows), indent=2))
+        else:
+            if watch_:
+                click.echo("\x1b[H\x1b[2J", nl=False)
+            click.echo(st.format_rows(rows))
+        if not watch_:
+            return
+        time.sleep(1.0)  # poll: redraw interval
+
+
+@cli.command()
+@click.argument("pane", required=False)
+@session_option
+@click.option("--zoom", is_flag=True, help="Zoom the pane to the whole window.")
+def attach(pane: str | None, session: str | None, zoom: bool) -> None:
+    """Attach to the session with PANE selected (switch-client inside tmux)."""
+    from . import control
+    from .find import find_run
+
+    control.attach(find_run(session), pane, zoom)
+
+
+@cli.command()
+@click.argument("pane")
+@session_option
+@click.option("--raw", is_flag=True, help="The raw output stream, escape codes and all.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing output until the agent ends.")
+def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
+    """The pane's transcript (rendered screen and scrollback), or its raw output."""
+    from . import control
+    from .find import find_run
+
+    control.logs(find_run(session), pane, raw, follow)
+
+
+@cli.command()
+@session_option
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), hidden=True)
+def watch(session: str | None, run_dir: Path | None) -> None:
+    """The watcher itself (`up` starts it in the session's `agentmux` window)."""
+    from . import ledger, watcher
+    from .find import find_run
+
+    watcher.watch(ledger.RunDir(run_dir) if run_dir else find_run(session))
+
+
+@cli.command()
+@session_option
+@click.option("--grace", default=5.0, show_default=True, metavar="SECONDS",
+              help="Wait this long after SIGINT, then after SIGTERM.")
+def down(session: str | None, grace: float) -> None:
+    """Capture transcripts, stop the agents gently, end the session. Worktrees stay."""
+    from . import control, status
+    from .find import find_run
+
+    run_dir = find_run(session)
+    state = control.down(run_dir, grace)
+    click.echo(status.format_rows(status.rows(run_dir, state)))
+    click.echo(f"session '{run_dir.read_run()['session']}' ended; worktrees and the ledger "
+               "are kept")
+
+
+@cli.command()
+@click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
+def validate(layout_path: Path) -> None:
+    """Check a layout and print the resolved plan. Creates nothing."""
+    from . import layout
+
+    lay = layout.load(layout_path)
+    click.echo(layout.describe(lay, layout.plan(lay)))
+
+
+@cli.command()
+@click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
+def trust(layout_path: Path) -> None:
+    """Trust this exact layout file (content and path), so `up` may run its commands."""
+    from . import layout
+    from . import trust as tr
+
+    lay = layout.load(layout_path)
+    tr.trust(layout_path)
+    click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
+
+
+@cli.command()
+def runs() -> None:
+    """Every run of this repository, newest first."""
+    from . import ledger, watcher, worktrees
+
+    repo = worktrees.repo_root(Path.cwd())
+    found = False
+    for rd in ledger.iter_runs(repo):
+        found = True
+        try:
+            run = rd.read_run()
+        except Exception as e:  # a damaged run must not hide the others
+            click.echo(f"{rd.id}  (damaged: {e})")
+            continue
+        states: dict[str, int] = {}
+        for st in watcher.replay(ledger.read_events(rd.events)).values():
+            states[st.state] = states.get(st.state, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no events"
+        click.echo(f"{rd.id}  session={run.get('session')}  agents={len(run.get('panes', []))}"
+                   f"  {summary}")
+    if not found:
+        click.echo(f"no runs in {repo}")

@@ -1,0 +1,171 @@
+"""Acting on a live run: `down`, `attach` and `logs`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from . import ledger, proc, watcher
+from .errors import BadInput, EnvironmentProblem, WorkFailed
+from .find import pane_entry
+from .tmux import Tmux
+
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+def _wait(cond: object, timeout: float) -> bool:
+    assert callable(cond)
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # poll
+    return True
+
+
+def _status(run_dir: ledger.RunDir, name: str) -> dict[str, object]:
+    try:
+        return ledger.read_json(run_dir.status(name)) or {}
+    except Exception:
+        return {}
+
+
+def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, watcher.PaneState]:
+    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
+
+    Worktrees, branches and the ledger stay.
+    """
+    run = run_dir.read_run()
+    tm = Tmux(run.get("socket"))
+    session = run["session"]
+    names = [p["name"] for p in run.get("panes", [])]
+    live = tm.panes(session)
+    if live is not None:
+        for p in live:
+            if p.name in names:
+                text = tm.capture(p.pane_id)
+                if text is not None:
+                    run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
+
+    def running() -> list[str]:
+        return [n for n in names
+                if not _status(run_dir, n).get("ended_at")
+                and watcher.pid_alive(_status(run_dir, n).get("pid"))]
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        left = running()
+        if not left:
+            break
+        for n in left:
+            st = _status(run_dir, n)
+            # The runner forwards INT and TERM to the agent's group; KILL cannot be forwarded,
+            # so it goes to the agent's group directly and the runner still records it.
+            target = st.get("agent_pid") if sig == signal.SIGKILL else st.get("pid")
+            with contextlib.suppress(OSError, TypeError):
+                if sig == signal.SIGKILL and isinstance(target, int):
+                    os.killpg(target, sig)
+                elif isinstance(target, int):
+                    os.kill(target, sig)
+        _wait(lambda: not running(), grace)
+    for n in running():  # a runner that survived its agent's SIGKILL
+        with contextlib.suppress(OSError, TypeError):
+            os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
+
+    info = ledger.read_json(run_dir.path / "watcher.json") or {}
+    pid = info.get("pid")
+    if isinstance(pid, int) and watcher.pid_alive(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    state = watcher.final_tick(run_dir)
+    tm.kill_session(session)
+    run = run_dir.read_run()
+    run["state"] = "down"
+    run["ended_at"] = ledger.now_iso()
+    ledger.write_json(run_dir.run_json, run)
+    return state
+
+
+def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
+    run = run_dir.read_run()
+    tm = Tmux(run.get("socket"))
+    session = run["session"]
+    live = tm.panes(session)
+    if live is None:
+        raise WorkFailed(f"session '{session}' is not running (run {run_dir.id}); "
+                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+    target = None
+    if pane:
+        pane_entry(run_dir, pane)
+        found = [p for p in live if p.name == pane]
+        if not found:
+            raise WorkFailed(f"pane '{pane}' is no longer in session '{session}'; "
+                             f"`agentmux logs {pane}` shows its transcript")
+        target = found[0].pane_id
+        cmds = [["select-window", "-t", target], ["select-pane", "-t", target]]
+        zoomed = tm.run("display", "-p", "-t", target, "#{window_zoomed_flag}").stdout.strip()
+        if zoom and zoomed != "1":
+            cmds.append(["resize-pane", "-Z", "-t", target])
+        tm.chain(cmds, step="selecting the pane")
+    inside = os.environ.get("TMUX")
+    if inside:
+        theirs = inside.split(",")[0]
+        ours = tm.socket_path()
+        if os.path.realpath(theirs) != os.path.realpath(ours):
+            raise EnvironmentProblem(
+                f"you are inside tmux server {theirs}, and run {run_dir.id} lives on server "
+                f"{ours}. Detach first, or nest it on purpose with "
+                f"`TMUX= agentmux{' --socket ' + run['socket'] if run.get('socket') else ''} "
+                f"attach{' ' + pane if pane else ''}`"
+            )
+        proc.run(["tmux", "-S", ours, "switch-client", "-t", target or f"={session}"],
+                 step="switching client")
+        return None
+    sys.stdout.flush()
+    os.execvp("tmux", [*tm.base, "attach-session", "-t", f"={session}"])
+
+
+def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:
+    entry = pane_entry(run_dir, name)
+    out = sys.stdout.buffer
+    if raw or follow:
+        path = run_dir.output(name)
+        if not path.exists():
+            raise BadInput(f"pane '{name}' has no output yet ({path})")
+        ended = False
+        with path.open("rb") as f:
+            while True:
+                chunk = f.read(65536)
+                if chunk:
+                    out.write(chunk if raw else ANSI.sub("", chunk.decode(errors="replace"))
+                              .encode())
+                    out.flush()
+                    continue
+                if not follow or ended:
+                    return
+                # One more read after the end is seen, so the last bytes are not missed.
+                ended = bool(_status(run_dir, name).get("ended_at"))
+                if not ended:
+                    time.sleep(0.2)  # poll: following a growing file
+    run = run_dir.read_run()
+    state = watcher.replay(ledger.read_events(run_dir.events)).get(name)
+    transcript: Path = run_dir.transcript(name)
+    if not (state and state.terminal and transcript.exists()):
+        pane_id = entry.get("pane_id")
+        text = Tmux(run.get("socket")).capture(str(pane_id)) if pane_id else None
+        if text is not None:
+            out.write(text.encode(errors="surrogateescape"))
+            return
+    if transcript.exists():
+        out.write(transcript.read_bytes())
+        return
+    path = run_dir.output(name)
+    if path.exists():
+        sys.stderr.write(f"(no rendered transcript of '{name}'; showing its raw output)\n")
+        out.write(ANSI.sub("", path.read_bytes().decode(errors="replace")).encode())
+        return
+    raise WorkFailed(f"pane '{name}' has no transcript and no output in run {run_dir.id}")

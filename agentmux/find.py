@@ -1,0 +1,54 @@
+"""Which run a command acts on: `--session`, else the run whose worktree you stand in, else the
+most recent run of this repository (found from the main checkout or any linked worktree)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from . import ledger, worktrees
+from .errors import AgentmuxError, BadInput
+
+
+def find_run(session: str | None = None, cwd: Path | None = None) -> ledger.RunDir:
+    here = (cwd or Path.cwd()).resolve()
+    repo = worktrees.repo_root(here)
+    runs = list(ledger.iter_runs(repo))
+    if not runs:
+        raise BadInput(f"no agentmux run found in {repo}; start one with `agentmux up LAYOUT`")
+    if session:
+        for rd in runs:
+            with contextlib.suppress(AgentmuxError):
+                if rd.read_run().get("session") == session:
+                    return rd
+        raise BadInput(f"no run of session '{session}' in {repo}; sessions: "
+                       + ", ".join(sorted(_sessions(runs))))
+    env_run = os.environ.get("AGENTMUX_RUN")
+    for rd in runs:
+        if rd.id == env_run:
+            return rd
+    for rd in runs:
+        with contextlib.suppress(AgentmuxError):
+            for p in rd.read_run().get("panes", []):
+                tree = p.get("worktree")
+                if tree and here.is_relative_to(Path(tree).resolve()):
+                    return rd
+    return runs[0]
+
+
+def _sessions(runs: list[ledger.RunDir]) -> set[str]:
+    out = set()
+    for rd in runs:
+        with contextlib.suppress(AgentmuxError):
+            out.add(str(rd.read_run().get("session")))
+    return out
+
+
+def pane_entry(run_dir: ledger.RunDir, name: str) -> dict[str, object]:
+    panes = run_dir.read_run().get("panes", [])
+    for p in panes:
+        if p.get("name") == name:
+            return dict(p)
+    raise BadInput(f"no pane named '{name}' in run {run_dir.id}; panes: "
+                   + ", ".join(p.get("name", "?") for p in panes))

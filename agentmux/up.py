@@ -1,0 +1,199 @@
+"""`up`: layout -> worktrees -> one tmux chain -> watcher. All or nothing.
+
+Each step that creates something registers its undo on an ExitStack before the next step
+runs, so a failure halfway through removes exactly what this `up` created: the run folder,
+the worktrees and branches it added (never reused ones), and the session if it made it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__, layout, ledger, trust, worktrees
+from .errors import AgentmuxError, BadInput, Refused
+from .tmux import Launch, Tmux, Window, check_version, terminal_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpResult:
+    run_dir: ledger.RunDir
+    session: str
+    socket: str | None
+    started: bool          # False: the session was already running, nothing was created
+    panes: dict[str, str]  # pane name -> pane id
+
+
+def refuse_untrusted(lay: layout.Layout, path: Path) -> Refused:
+    lines = [f"{path}: this layout is not trusted yet. It would run:"]
+    for name, cmd in layout.command_preview(lay):
+        lines.append(f"  {name}: {cmd}")
+    lines.append(f"Trust it with `agentmux trust {path}`, or run `agentmux up --trust {path}`.")
+    return Refused("\n".join(lines))
+
+
+def latest_run(repo: Path, session: str) -> ledger.RunDir | None:
+    for rd in ledger.iter_runs(repo):
+        with contextlib.suppress(AgentmuxError):
+            if rd.read_run().get("session") == session:
+                return rd
+    return None
+
+
+def up(
+    path: Path,
+    *,
+    socket: str | None,
+    only: Collection[str] = (),
+    trusted: bool = False,
+) -> UpResult:
+    lay = layout.load(path)
+    if trusted:
+        trust.trust(path)
+    elif not trust.is_trusted(path):
+        raise refuse_untrusted(lay, path)
+    check_version()
+    panes = lay.panes
+    if only:
+        unknown = sorted(set(only) - {p.name for p in panes})
+        if unknown:
+            raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
+                           + ", ".join(p.name for p in panes))
+        panes = tuple(p for p in panes if p.name in only)
+    tm = Tmux(socket)
+    repo = lay.repo
+    previous = latest_run(repo, lay.session)
+    if tm.has_session(lay.session):
+        prev_run = previous.read_run() if previous else None
+        if previous is None or prev_run is None or prev_run.get("socket") != socket:
+            raise Refused(
+                f"a tmux session named '{lay.session}' already exists on this server and is not "
+                f"an agentmux run of {repo}; set `session` in {path} to another name"
+            )
+        return UpResult(previous, lay.session, socket, False, {
+            p["name"]: p.get("pane_id", "") for p in prev_run.get("panes", [])})
+
+    with contextlib.ExitStack() as undo:
+        step = "resolving base"
+        try:
+            base_sha = worktrees.resolve_base(repo, lay.base)
+            if previous is not None:
+                prev = previous.read_run()
+                if prev.get("base_ref") == lay.base and prev.get("base"):
+                    # Reused worktrees started from the recorded base; diffs stay against it.
+                    base_sha = prev["base"]
+            step = "creating the run folder"
+            run_dir = ledger.RunDir(ledger.runs_dir(repo) / ledger.new_run_id(lay.session))
+            ledger.ledger_root(repo)
+            run_dir.path.mkdir(parents=True)
+            undo.callback(shutil.rmtree, run_dir.path, True)
+            task_files = {p.name: run_dir.pane_dir(p.name) / "TASK.md" for p in panes}
+            plans = [pl for pl in layout.plan(lay, task_files) if pl.name in task_files]
+
+            prepared: dict[str, worktrees.Prepared] = {}
+            if lay.isolation == "worktree":
+                step = "creating worktrees"
+                wants = [worktrees.Want(pl.name, pl.branch or "", pl.worktree or repo)
+                         for pl in plans]
+                got = worktrees.prepare(repo, base_sha, wants, lay.copy)
+                undo.callback(_undo_worktrees, repo, got)
+                prepared = {p.pane: p for p in got}
+
+            step = "writing the ledger"
+            wake = f"agentmux-{run_dir.id}"
+            env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+            ledger.write_json(run_dir.env_json, {"version": 1, "env": env}, mode=0o600)
+            run = run_record(lay, path, run_dir, socket, base_sha, plans, prepared, wake,
+                             previous)
+            ledger.write_json(run_dir.run_json, run)
+            shell = os.environ.get("SHELL") or "/bin/sh"
+            by_name = {p.name: p for p in panes}
+            windows: dict[str, Window] = {}
+            for pl in plans:
+                pane_dir = run_dir.pane_dir(pl.name)
+                pane_dir.mkdir(parents=True, exist_ok=True)
+                task_files[pl.name].write_text(by_name[pl.name].task + "\n")
+                new_tree = pl.name in prepared and prepared[pl.name].created_worktree
+                ledger.write_json(run_dir.spec(pl.name), {
+                    "version": 1, "run": run_dir.id, "pane": pl.name, "command": pl.command,
+                    "shell": shell, "cwd": str(pl.cwd),
+                    "worktree": str(pl.worktree) if pl.worktree else None,
+                    "env": {**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
+                            "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd),
+                            "AGENTMUX_SESSION": lay.session},
+                    "env_file": str(run_dir.env_json),
+                    "setup": lay.setup if new_tree else None,
+                    "status": str(run_dir.status(pl.name)),
+                    "wake": wake,
+                    "task": by_name[pl.name].task,
+                })
+                windows.setdefault(pl.window, Window(pl.window)).panes.append(Launch(
+                    pl.name, [sys.executable, "-m", "agentmux.runner",
+                              str(run_dir.spec(pl.name))],
+                    pl.cwd, run_dir.output(pl.name)))
+
+            step = "building the tmux session"
+            undo.callback(tm.kill_session, lay.session)
+            ids = tm.build(
+                lay.session, run_dir.id, repo,
+                [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
+                list(windows.values()), terminal_size(), wake,
+            )
+            for p in run["panes"]:
+                p["pane_id"] = ids.get(p["name"])
+            run["state"] = "running"
+            ledger.write_json(run_dir.run_json, run)
+        except AgentmuxError as e:
+            e.args = (f"up failed while {step}: {e}",)
+            raise
+        undo.pop_all()
+    return UpResult(run_dir, lay.session, socket, True, ids)
+
+
+def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
+    for problem in worktrees.undo(repo, got):
+        log.warning("undo: %s", problem)
+
+
+def run_record(
+    lay: layout.Layout, path: Path, run_dir: ledger.RunDir, socket: str | None, base_sha: str,
+    plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared], wake: str,
+    previous: ledger.RunDir | None,
+) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "id": run_dir.id,
+        "session": lay.session,
+        "socket": socket,
+        "socket_path": Tmux(socket).socket_path(),
+        "repo": str(lay.repo),
+        "base": base_sha,
+        "base_ref": lay.base,
+        "isolation": lay.isolation,
+        "layout": str(path.resolve()),
+        "layout_snapshot": path.read_text(encoding="utf-8", errors="replace"),
+        "poll_interval": lay.poll_interval,
+        "wake": wake,
+        "created_at": ledger.now_iso(),
+        "resumes": previous.id if previous else None,
+        "agentmux_version": __version__,
+        "state": "starting",
+        "panes": [
+            {"name": pl.name, "window": pl.window, "branch": pl.branch,
+             "worktree": str(pl.worktree) if pl.worktree else None, "cwd": str(pl.cwd),
+             "command": pl.command,
+             "created_worktree": bool(pl.name in prepared and prepared[pl.name].created_worktree),
+             "head_at_start": prepared[pl.name].head if pl.name in prepared else None,
+             "pane_id": None}
+            for pl in plans
+        ],
+    }

@@ -1,0 +1,322 @@
+"""The watcher: a pure `step(state, observation) -> (state, events)`, and a thin loop around it.
+
+The runner's status.json is the truth about how an agent ended; tmux is only a second source
+and a way to know a pane is alive. A pane with no final status whose runner is gone can never
+get one: it is `lost`, which is never counted as success.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import ledger
+from .errors import Refused
+from .tmux import PaneObs, Tmux
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"done", "failed", "killed", "lost"})
+STATES = ("starting", "running", "waiting", "done", "failed", "killed", "lost")
+
+
+@dataclass(frozen=True)
+class PaneState:
+    state: str = "starting"
+    exit_code: int | None = None
+    signal: str | None = None
+    reason: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one tick saw. `panes` is None when the session (or the whole server) is gone."""
+
+    panes: Mapping[str, PaneObs] | None
+    statuses: Mapping[str, Mapping[str, Any] | None]
+    runner_alive: Mapping[str, bool]
+
+
+def classify(
+    status: Mapping[str, Any] | None,
+    pane: PaneObs | None,
+    session_alive: bool,
+    runner_alive: bool,
+) -> PaneState | None:
+    """The state one pane is in, or None when it cannot be known yet (keep the last one)."""
+    if status and status.get("ended_at"):
+        reason = status.get("reason")
+        if reason == "runner-error":
+            return PaneState("lost", status.get("exit_code"), status.get("signal"), reason)
+        if status.get("signal"):
+            return PaneState("killed", None, status["signal"], reason)
+        code = status.get("exit_code")
+        return PaneState("done" if code == 0 else "failed", code, None, reason)
+    if pane is not None and not pane.dead:
+        running = bool(status and status.get("phase") == "agent")
+        return PaneState("running" if running else "starting")
+    if pane is None and session_alive and status is None:
+        return PaneState("starting")  # the build has not created it yet
+    if runner_alive and not (pane is not None and pane.dead):
+        return None  # the runner is still writing its status (e.g. after kill-pane's SIGHUP)
+    if pane is not None and pane.dead:
+        why = "runner-died"
+    elif session_alive:
+        why = "pane-gone"
+    else:
+        why = "session-gone"
+    return PaneState("lost", None, None, why)
+
+
+def step(
+    state: Mapping[str, PaneState], names: list[str], obs: Observation
+) -> tuple[dict[str, PaneState], list[dict[str, Any]]]:
+    """Fold one observation into the state; emit an event for every change.
+
+    A terminal state is final: it is recorded once and never replaced.
+    """
+    new = dict(state)
+    events: list[dict[str, Any]] = []
+    alive = obs.panes is not None
+    for name in names:
+        old = new.get(name)
+        if old is not None and old.terminal:
+            continue
+        got = classify(
+            obs.statuses.get(name),
+            obs.panes.get(name) if obs.panes is not None else None,
+            alive,
+            obs.runner_alive.get(name, False),
+        )
+        if got is None or got == old:
+            continue
+        new[name] = got
+        events.append({
+            "type": "state", "pane": name, "state": got.state, "exit_code": got.exit_code,
+            "signal": got.signal, "reason": got.reason,
+        })
+    return new, events
+
+
+def replay(events: list[dict[str, Any]]) -> dict[str, PaneState]:
+    """The state the ledger already holds, so a restarted watcher repeats nothing."""
+    state: dict[str, PaneState] = {}
+    for ev in events:
+        if ev.get("type") == "state" and isinstance(ev.get("pane"), str):
+            state[ev["pane"]] = PaneState(
+                ev.get("state", "lost"), ev.get("exit_code"), ev.get("signal"), ev.get("reason")
+            )
+        elif ev.get("type") == "restart" and isinstance(ev.get("pane"), str):
+            state.pop(ev["pane"], None)
+    return state
+
+
+def pid_alive(pid: object) -> bool:
+    """True while the process exists and is not a zombie."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def observe(
+    tmux: Tmux, session: str, run_dir: ledger.RunDir, names: list[str],
+    state: Mapping[str, PaneState],
+) -> Observation:
+    """One tmux query for all panes, then the status files of panes not yet ended."""
+    listed = tmux.panes(session)
+    panes = None if listed is None else {p.name: p for p in listed if p.name}
+    statuses: dict[str, Mapping[str, Any] | None] = {}
+    alive: dict[str, bool] = {}
+    for name in names:
+        if name in state and state[name].terminal:
+            continue
+        try:
+            st = ledger.read_json(run_dir.status(name))
+        except Exception:  # a damaged status file is no status at all
+            st = None
+        statuses[name] = st
+        alive[name] = pid_alive(st.get("pid")) if st else False
+    return Observation(panes, statuses, alive)
+
+
+def nudge(obs: Observation) -> bool:
+    """Debian's tmux 3.3a can leave a dead pane unreaped with no status: SIGCHLD reaps it."""
+    if obs.panes is None:
+        return False
+    for p in obs.panes.values():
+        if p.dead and p.dead_status is None and p.dead_signal is None and p.server_pid:
+            try:
+                os.kill(p.server_pid, signal.SIGCHLD)
+            except OSError:
+                return False
+            return True
+    return False
+
+
+class Lock:
+    """flock on the run's watcher.lock: one watcher per run. Released when its holder dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    self.fd = -1
+                    return False
+                time.sleep(0.05)  # poll
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Waker:
+    """Blocks until the `pane-died` hook or a runner signals the run's channel, or a timeout.
+
+    One `tmux wait-for` client stays pending across ticks, so an idle tick costs no tmux call
+    beyond the one `list-panes`.
+    """
+
+    def __init__(self, tmux: Tmux, channel: str) -> None:
+        self.argv = [*tmux.base, "wait-for", channel]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        if self.proc is None:
+            env = dict(os.environ)
+            env.pop("TMUX", None)
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env,
+            )
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        self.proc = None
+        return True
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def record(
+    tmux: Tmux, run_dir: ledger.RunDir, obs: Observation, events: list[dict[str, Any]]
+) -> None:
+    """Capture the transcript of each pane that ended, then append its event."""
+    for ev in events:
+        name = ev["pane"]
+        if ev["state"] in TERMINAL and obs.panes is not None and name in obs.panes:
+            text = tmux.capture(obs.panes[name].pane_id)
+            if text is not None:
+                run_dir.transcript(name).write_text(text, errors="surrogateescape")
+        ledger.append_event(run_dir.events, ev)
+
+
+def tick(
+    tmux: Tmux, run_dir: ledger.RunDir, session: str, names: list[str],
+    state: Mapping[str, PaneState],
+) -> tuple[dict[str, PaneState], Observation]:
+    obs = observe(tmux, session, run_dir, names, state)
+    new, events = step(state, names, obs)
+    record(tmux, run_dir, obs, events)
+    nudge(obs)
+    return new, obs
+
+
+def pane_names(run_dir: ledger.RunDir) -> list[str]:
+    run = run_dir.read_run()
+    return [p["name"] for p in run.get("panes", [])]
+
+
+def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
+    """The loop: runs until the session is gone, or SIGTERM (then one last tick)."""
+    from .status import render_table
+
+    run = run_dir.read_run()
+    lock = Lock(run_dir.watcher_lock)
+    if not lock.acquire():
+        raise Refused(f"another watcher is already watching run {run_dir.id}")
+    ledger.write_json(run_dir.path / "watcher.json", {"version": 1, "pid": os.getpid()})
+    tmux = Tmux(run.get("socket"))
+    session = run["session"]
+    interval = float(run.get("poll_interval", 1.0))
+    waker = Waker(tmux, run["wake"])
+    stopping = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        waker.close()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    out = out or sys.stdout
+    state = replay(ledger.read_events(run_dir.events))
+    try:
+        while True:
+            names = pane_names(run_dir)
+            state, obs = tick(tmux, run_dir, session, names, state)
+            if out.isatty():
+                out.write("\x1b[H\x1b[2J" + render_table(run_dir, state) + "\n")
+                out.flush()
+            if stopping or obs.panes is None:
+                return 0
+            waker.wait(interval)
+    finally:
+        waker.close()
+        lock.release()
+
+
+def final_tick(run_dir: ledger.RunDir, wait: float = 10.0) -> dict[str, PaneState]:
+    """One last tick under the lock, for `down`: waits for a running watcher to let go."""
+    run = run_dir.read_run()
+    lock = Lock(run_dir.watcher_lock)
+    if not lock.acquire(wait):
+        raise Refused(f"the watcher of run {run_dir.id} did not stop within {wait:.0f}s")
+    try:
+        state = replay(ledger.read_events(run_dir.events))
+        state, _ = tick(Tmux(run.get("socket")), run_dir, run["session"], pane_names(run_dir),
+                        state)
+        return state
+    finally:
+        lock.release()
+
