@@ -1,0 +1,68 @@
+"""Building layouts and reading results, shared by the integration tests."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .conftest import run_cli, wait_until
+
+TERMINAL = {"done", "failed", "killed", "lost"}
+
+
+def fake(*args: str) -> str:
+    """A fake-agent command line; every argument is quoted for the shell."""
+    return "fake-agent " + " ".join(shlex.quote(a) for a in args)
+
+
+def write_layout(repo: Path, panes: list[dict[str, Any]], name: str = "agents.toml",
+                 **top: Any) -> Path:
+    path = repo / name
+    path.write_text(tomli_w.dumps({**top, "pane": panes}))
+    return path
+
+
+def up(layout: Path, socket: str, *extra: str) -> None:
+    r = run_cli("--socket", socket, "up", "--trust", "-d", *extra, str(layout),
+                cwd=layout.parent)
+    assert r.code == 0, r.err
+
+
+def status(repo: Path, socket: str) -> dict[str, Any]:
+    r = run_cli("--socket", socket, "status", "--json", cwd=repo)
+    assert r.code == 0, r.err
+    data: dict[str, Any] = json.loads(r.out)
+    return data
+
+
+def states(repo: Path, socket: str) -> dict[str, str]:
+    return {p["name"]: p["state"] for p in status(repo, socket)["panes"]}
+
+
+def wait_states(repo: Path, socket: str, want: dict[str, str] | None = None,
+                timeout: float = 30) -> dict[str, dict[str, Any]]:
+    """Wait until every pane is terminal (or matches want); return the panes by name."""
+    def ready() -> dict[str, dict[str, Any]] | None:
+        panes = {p["name"]: p for p in status(repo, socket)["panes"]}
+        if want is not None:
+            ok = all(panes.get(n, {}).get("state") == s for n, s in want.items())
+        else:
+            ok = all(p["state"] in TERMINAL for p in panes.values())
+        return panes if ok else None
+    result = wait_until(ready, timeout, f"pane states {want or 'terminal'}")
+    assert isinstance(result, dict)
+    return result
+
+
+def latest_run(repo: Path) -> Path:
+    runs = sorted((repo / ".agentmux" / "runs").iterdir())
+    return runs[-1]
+
+
+def events(repo: Path) -> list[dict[str, Any]]:
+    lines = (latest_run(repo) / "events.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines if x.strip()]
