@@ -81,8 +81,6 @@ ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # allowlist first and `git check-ref-format --branch` second.
 BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-COMMAND_FIELDS = ("task", "task_file", "pane", "worktree", "branch", "session")
-COMMAND_RE = re.compile(r"\{(" + "|".join(COMMAND_FIELDS) + r")\}")
 TASK_FILE_PREVIEW = "<run>/panes/{pane}/TASK.md"
 
 
@@ -161,7 +159,7 @@ class _Parser:
         for name, v in value.items():
             if not ENV_RE.fullmatch(name):
                 self.fail(key, f"invalid variable name {name!r}; expected a name matching "
-                          f"{ENV_RE.pattern}")
+                          f"^{ENV_RE.pattern}$")
             out[name] = self.string(f"{key}.{name}", v)
         return MappingProxyType(out)
 
@@ -241,7 +239,8 @@ class _Parser:
 
     def repo(self) -> Path:
         if "repo" in self.data:
-            where = self.path.parent / self.string("repo", self.data["repo"], empty=False)
+            written = self.string("repo", self.data["repo"], empty=False)
+            where = (self.path.parent / written).resolve()
             if not where.is_dir():
                 self.fail("repo", f"{where} is not a folder")
             what = f"{where} is not a git repository"
@@ -262,7 +261,8 @@ class _Parser:
             if name in presets.BUILTINS:
                 self.fail(key, f"shadows the built-in preset {name!r}; pick another name")
             if not PANE_RE.fullmatch(name):
-                self.fail(key, f"invalid preset name; expected a name matching {PANE_RE.pattern}")
+                self.fail(key, "invalid preset name; expected a name matching "
+                          f"^{PANE_RE.pattern}$")
             if not isinstance(entry, dict):
                 self.expected(key, "a table with key 'command'", entry)
             self.known(entry, ("command",), key + ".")
@@ -295,7 +295,7 @@ class _Parser:
             self.fail(at, "missing required key 'name'")
         name = self.string(at + ".name", t["name"])
         if not PANE_RE.fullmatch(name):
-            self.expected(at + ".name", f"a name matching {PANE_RE.pattern}", name)
+            self.expected(at + ".name", f"a name matching ^{PANE_RE.pattern}$", name)
         if name == WATCHER_WINDOW:
             self.fail(at + ".name", f"{name!r} is reserved for the watcher's window")
         task = self.string(at + ".task", t.get("task", ""))
@@ -321,7 +321,7 @@ class _Parser:
         if "window" in t:
             window = self.string(at + ".window", t["window"])
             if not WINDOW_RE.fullmatch(window):
-                self.expected(at + ".window", f"a name matching {WINDOW_RE.pattern}", window)
+                self.expected(at + ".window", f"a name matching ^{WINDOW_RE.pattern}$", window)
             if window == WATCHER_WINDOW or AUTO_WINDOW_RE.fullmatch(window):
                 self.fail(at + ".window", f"{window!r} is reserved for agentmux's own windows")
         env = self.env(at + ".env", t.get("env", {}))
