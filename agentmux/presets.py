@@ -33,7 +33,7 @@ BUILTINS: dict[str, Preset] = {
             no_task="claude",
             mode="interactive",
             description="Claude Code; `claude \"query\"` starts the REPL with an initial prompt",
-            source="https://docs.anthropic.com/en/docs/claude-code/cli-reference",
+            source="https://code.claude.com/docs/en/cli-reference",
         ),
         Preset(
             name="codex",
@@ -58,7 +58,7 @@ BUILTINS: dict[str, Preset] = {
             no_task="gemini",
             mode="interactive",
             description="Gemini CLI; `-i` executes the prompt and continues interactively",
-            source="https://geminicli.com/docs/cli/cli-reference/",
+            source="https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/cli-reference.md",
         ),
         Preset(
             name="opencode",
