@@ -1,0 +1,90 @@
+"""Built-in agent presets: one small entry per agent CLI.
+
+`layout.py` takes the allowed `agent` names from `BUILTINS`, so adding an entry here is
+all it takes to add a preset. Every command passes the task the way that CLI's own
+documentation says (the `source` URL); `{task}` is substituted already shell-quoted, so a
+template must never wrap it in quotes of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["interactive", "one-shot", "shell"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    command: str        # with a task; contains {task}
+    no_task: str        # when the pane has no task
+    mode: Mode          # what happens once the task is handled
+    description: str
+    source: str         # the documentation the command form was checked against
+
+
+BUILTINS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="claude",
+            command="claude {task}",
+            no_task="claude",
+            mode="interactive",
+            description="Claude Code; `claude \"query\"` starts the REPL with an initial prompt",
+            source="https://code.claude.com/docs/en/cli-reference",
+        ),
+        Preset(
+            name="codex",
+            command="codex {task}",
+            no_task="codex",
+            mode="interactive",
+            description="OpenAI Codex CLI; `codex \"...\"` is the initial prompt for the TUI",
+            source="https://developers.openai.com/codex/cli/features",
+        ),
+        Preset(
+            name="aider",
+            # aider documents no way to seed a prompt and stay in chat: --message is one-shot.
+            command="aider --message {task}",
+            no_task="aider",
+            mode="one-shot",
+            description="Aider; `--message` sends one message, processes the reply, then exits",
+            source="https://aider.chat/docs/config/options.html",
+        ),
+        Preset(
+            name="gemini",
+            command="gemini -i {task}",
+            no_task="gemini",
+            mode="interactive",
+            description="Gemini CLI; `-i` executes the prompt and continues interactively",
+            source="https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/cli-reference.md",
+        ),
+        Preset(
+            name="opencode",
+            command="opencode --prompt {task}",
+            no_task="opencode",
+            mode="interactive",
+            description="OpenCode TUI; `--prompt` is the prompt to use",
+            source="https://opencode.ai/docs/cli/",
+        ),
+        Preset(
+            name="shell",
+            # The task is a command line for the user's own shell; exec keeps the pane's
+            # process (and so its exit status) that shell's, not an extra sh around it.
+            command='exec "${SHELL:-/bin/sh}" -c {task}',
+            no_task='exec "${SHELL:-/bin/sh}"',
+            mode="shell",
+            description="the task runs as a command in $SHELL; with no task, an interactive shell",
+            source="https://pubs.opengroup.org/onlinepubs/9799919799/utilities/sh.html",
+        ),
+    )
+}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(sorted(BUILTINS))
+
+
+def get(name: str) -> Preset:
+    return BUILTINS[name]
