@@ -96,8 +96,9 @@ def up(
             ledger.ledger_root(repo)
             run_dir.path.mkdir(parents=True)
             undo.callback(shutil.rmtree, run_dir.path, True)
-            task_files = {p.name: run_dir.pane_dir(p.name) / "TASK.md" for p in panes}
-            plans = [pl for pl in layout.plan(lay, task_files) if pl.name in task_files]
+            task_files = {p.name: run_dir.pane_dir(p.name) / "TASK.md" for p in lay.panes}
+            wanted = {p.name for p in panes}
+            plans = [pl for pl in layout.plan(lay, task_files) if pl.name in wanted]
 
             prepared: dict[str, worktrees.Prepared] = {}
             if lay.isolation == "worktree":
