@@ -309,11 +309,11 @@ def _exit_like(code: int | None, sig: int | None) -> int:
     # SIGSEGV/SIGABRT would otherwise leave a core file of the runner in the worktree.
     with contextlib.suppress(OSError, ValueError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    try:
+    # SIGKILL and SIGSTOP cannot be reset (OSError), yet must still be sent.
+    with contextlib.suppress(OSError, ValueError):
         signal.signal(sig, signal.SIG_DFL)
+    with contextlib.suppress(OSError):
         os.kill(os.getpid(), sig)
-    except (OSError, ValueError):
-        pass
     return 128 + sig
 
 

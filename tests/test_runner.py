@@ -88,11 +88,12 @@ def test_exit_code_recorded(tmp_path: Path, code: int) -> None:
                        "ended_at", "exit_code", "signal", "reason", "message"}
 
 
-def test_agent_killed_by_sigterm_runner_dies_of_it_too(tmp_path: Path) -> None:
-    p = run(make_spec(tmp_path, "fake-agent --signal TERM"))
-    assert p.returncode == -signal.SIGTERM
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGSEGV])
+def test_agent_killed_by_a_signal_runner_dies_of_it_too(tmp_path: Path, sig: int) -> None:
+    p = run(make_spec(tmp_path, f"fake-agent --signal {int(sig)}"))
+    assert p.returncode == -sig
     st = status(tmp_path)
-    assert (st["exit_code"], st["signal"], st["reason"]) == (None, "SIGTERM", None)
+    assert (st["exit_code"], st["signal"], st["reason"]) == (None, signal_name(sig), None)
 
 
 def test_dash_reports_what_its_shell_did(tmp_path: Path) -> None:
@@ -406,9 +407,12 @@ def test_agent_owns_the_terminal_in_a_pane(tmp_path: Path, tmux: Tmux) -> None:
     log = tmp_path / "out.log"
     pane = tmux.start(make_spec(tmp_path, "fake-agent --wait-input 'name? ' --exit 0"), log)
     wait_until(lambda: log.exists() and "name? " in log.read_text(), 20, "the prompt")
+    wait_until(lambda: status(tmp_path)["phase"] != "starting", 20, "the agent's pid")
     st = status(tmp_path)
+    stat = Path(f"/proc/{st['agent_pid']}/stat")
+    assert st["phase"] == "agent" and stat.exists(), f"the agent ended: {status(tmp_path)}"
     # /proc/<pid>/stat: field 5 is the process group, field 8 the terminal's foreground group.
-    fields = Path(f"/proc/{st['agent_pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     assert fields[2] == fields[5] == str(st["agent_pid"])  # the runner is not in it
     tmux("send-keys", "-t", pane, "-l", "hello")
     tmux("send-keys", "-t", pane, "Enter")
