@@ -114,6 +114,10 @@ def load_spec(path: Path) -> Spec:
     for key in ("shell", "worktree", "env_file", "setup", "wake"):
         if data.get(key) is not None and not isinstance(data[key], str):
             errors.append(f"{key}: expected a string or null")
+    for key in ("cwd", "worktree", "env_file"):
+        # Relative paths would depend on wherever tmux happened to start the pane.
+        if isinstance(data.get(key), str) and not data[key].startswith("/"):
+            errors.append(f"{key}: expected an absolute path, got {data[key]!r}")
     env = _str_map(data.get("env", {}), "env", errors)
     base_env = None
     if not errors and data.get("env_file"):

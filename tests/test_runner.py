@@ -282,6 +282,12 @@ def test_status_is_valid_json_at_every_moment(tmp_path: Path) -> None:
     assert status(tmp_path)["exit_code"] == 4
 
 
+def test_relative_cwd_is_a_spec_error(tmp_path: Path) -> None:
+    p = run(make_spec(tmp_path, "fake-agent", cwd="work"))
+    assert p.returncode == 96
+    assert "cwd: expected an absolute path, got 'work'" in status(tmp_path)["message"]
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1]", b'{"version": 1}'])
 def test_garbage_spec_exits_96(tmp_path: Path, body: bytes) -> None:
     spec = tmp_path / "spec.json"
