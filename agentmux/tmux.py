@@ -116,7 +116,10 @@ class Tmux:
     def capture(self, pane_id: str) -> str | None:
         """History plus visible screen, joined lines; None when the pane is gone."""
         p = self.run("capture-pane", "-p", "-J", "-S", "-", "-E", "-", "-t", pane_id, check=False)
-        return p.stdout if p.returncode == 0 else None
+        if p.returncode != 0:
+            return None
+        # The screen below the last output is blank rows, not part of the transcript.
+        return p.stdout.rstrip("\n") + "\n"
 
     def kill_session(self, session: str) -> bool:
         return self.run("kill-session", "-t", f"={session}", check=False).returncode == 0

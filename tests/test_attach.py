@@ -34,11 +34,11 @@ def test_attach_from_inside_another_server_then_detach(repo: Path) -> None:
            "attach tests --zoom")
     tmux(OUTER, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40", "-s", "outer",
          "-c", str(repo), cmd)
-    wait_until(lambda: "HELLO-FROM-TESTS" in screen(OUTER, "=outer"), 15,
+    wait_until(lambda: "HELLO-FROM-TESTS" in screen(OUTER, "=outer:"), 15,
                "the agent's output on the outer screen")
-    assert "other-agent" not in screen(OUTER, "=outer")  # zoomed onto the one pane
+    assert "other-agent" not in screen(OUTER, "=outer:")  # zoomed onto the one pane
     wait_until(lambda: tmux(INNER, "list-clients").stdout.strip(), 5, "an inner client")
-    tmux(OUTER, "send-keys", "-t", "=outer", "C-b", "d")
+    tmux(OUTER, "send-keys", "-t", "=outer:", "C-b", "d")
     wait_until(lambda: not tmux(INNER, "list-clients").stdout.strip(), 10, "the detach")
     assert tmux(INNER, "has-session", "-t", "=agents").returncode == 0
     assert wait_states(repo, INNER, {"tests": "running"})["tests"]["state"] == "running"
