@@ -358,6 +358,8 @@ def _fail(repo: Path, plans: list[_Plan], failures: list[tuple[_Plan, BaseExcept
         for d in (p.want.path, *p.want.path.parents):
             try:
                 d.rmdir()
+            except FileNotFoundError:
+                pass
             except OSError:
                 break
             if d == top:
