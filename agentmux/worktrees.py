@@ -12,7 +12,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import filecmp
+import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -26,12 +28,18 @@ from typing import ClassVar
 from . import proc
 from .errors import BadInput, CommandFailed, EnvironmentProblem, WorkFailed
 
+log = logging.getLogger(__name__)
+
 LOCK_NAME = "agentmux.lock"
 # Never copied into a worktree: git's own folder and agentmux's ledger (which holds the worktrees).
 _NEVER_COPY = {".git", ".agentmux"}
 # worktree add is mostly process start-up and file writes; past a handful of workers a 2-core
 # machine gains nothing, and a big N should not fork-bomb the user's laptop.
 _MAX_WORKERS = 8
+# git 2.39 is not safe against itself here: every `worktree add` reads all of
+# .git/worktrees/*/commondir, and another add may have created that file but not yet written it.
+# Seen in about 1 of 3 runs of 5 concurrent adds, even with --no-track.
+_RACE = re.compile(r"failed to read .*worktrees/[^/\n]+/commondir")
 
 
 def _git(repo: Path, *args: str, check: bool = True, step: str = "") -> str:
@@ -315,6 +323,7 @@ def prepare(repo: Path, base_sha: str, wants: Sequence[Want],
                 for pane, fut in futures.items():
                     exc = fut.exception()
                     results[pane] = exc if exc is not None else fut.result()
+        _retry_races(repo, todo, before_branches, sources, results)
         failures = [(p, r) for p in todo if isinstance(r := results[p.want.pane], BaseException)]
         if failures:
             _fail(repo, plans, failures, before_wts, before_branches, results, tops)
@@ -326,6 +335,30 @@ def prepare(repo: Path, base_sha: str, wants: Sequence[Want],
                                 created_worktree=p.action != "reuse",
                                 created_branch=p.action == "new", head=p.head, copied=copied))
         return out
+
+
+def _retry_races(repo: Path, todo: list[_Plan], before_branches: dict[str, str],
+                 sources: list[str], results: dict[str, tuple[str, ...] | BaseException]) -> None:
+    """Run again, one at a time, the adds that lost the commondir race before touching anything."""
+    racy = [p for p in todo if isinstance(r := results[p.want.pane], CommandFailed)
+            and _RACE.search(r.output)]
+    if not racy:
+        return
+    registered = set(_by_path(list_worktrees(repo)))
+    now_branches = _branches(repo)
+    for p in racy:
+        if _real(p.want.path) in registered or p.want.path.exists():
+            continue   # it got further than the check: leave it to the rollback
+        again = p
+        if (p.action == "new" and p.want.branch not in before_branches
+                and now_branches.get(p.want.branch) == p.head):
+            # `worktree add -b` had made the branch before it died; check that one out.
+            again = _Plan(p.want, "checkout", p.head)
+        log.debug("pane %s lost git's worktree race; adding it again", p.want.pane)
+        try:
+            results[p.want.pane] = _create(repo, again, sources)
+        except WorkFailed as e:
+            results[p.want.pane] = e
 
 
 def _fail(repo: Path, plans: list[_Plan], failures: list[tuple[_Plan, BaseException]],
