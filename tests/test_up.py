@@ -1,4 +1,4 @@
-"""From a layout to agents in tmux: outcomes, faults and hostile input, against real tmux and git."""
+"""From a layout to agents in tmux: outcomes, faults, hostile input; real tmux and git."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .conftest import git, run_cli, wait_until
-from .helpers import events, fake, latest_run, states, up, wait_states, write_layout
+from .helpers import events, fake, latest_run, up, wait_states, write_layout
 
 SOCK = "amx"  # private: TMUX_TMPDIR is a fresh folder for every test
 
