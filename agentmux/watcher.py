@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import ledger
-from .errors import Refused
+from . import ledger, snapshot
+from .errors import AgentmuxError, Refused
 from .tmux import PaneObs, Tmux
 
 log = logging.getLogger(__name__)
@@ -242,12 +242,22 @@ def record(
     tmux: Tmux, run_dir: ledger.RunDir, obs: Observation, events: list[dict[str, Any]]
 ) -> None:
     """Capture the transcript of each pane that ended, then append its event."""
+    trees: dict[str, str] = {}
+    if any(ev["state"] in TERMINAL for ev in events):
+        run = run_dir.read_run()
+        trees = {p["name"]: p["worktree"] for p in run.get("panes", []) if p.get("worktree")}
     for ev in events:
         name = ev["pane"]
         if ev["state"] in TERMINAL and obs.panes is not None and name in obs.panes:
             text = tmux.capture(obs.panes[name].pane_id)
             if text is not None:
                 run_dir.transcript(name).write_text(text, errors="surrogateescape")
+        if ev["state"] in TERMINAL and name in trees and Path(trees[name]).is_dir():
+            try:
+                snapshot.record(run_dir, name, Path(trees[name]), run["base"])
+            except AgentmuxError as e:  # the event matters more than the snapshot
+                log.warning("snapshot of %s failed: %s", name, e)
+                ev = {**ev, "snapshot_error": str(e)}
         ledger.append_event(run_dir.events, ev)
 
 
