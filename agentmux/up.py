@@ -183,6 +183,8 @@ def run_record(
         "layout": str(path.resolve()),
         "layout_snapshot": path.read_text(encoding="utf-8", errors="replace"),
         "poll_interval": lay.poll_interval,
+        "on_event": lay.on_event,
+        "disposable": list(lay.disposable),
         "wake": wake,
         "created_at": ledger.now_iso(),
         "resumes": previous.id if previous else None,
@@ -191,7 +193,9 @@ def run_record(
         "panes": [
             {"name": pl.name, "window": pl.window, "branch": pl.branch,
              "worktree": str(pl.worktree) if pl.worktree else None, "cwd": str(pl.cwd),
-             "command": pl.command,
+             "command": pl.command, "agent": pl.agent, "check": pl.check,
+             "timeout": pl.timeout, "idle_after": pl.idle_after,
+             "waiting_patterns": list(pl.waiting_patterns),
              "created_worktree": bool(pl.name in prepared and prepared[pl.name].created_worktree),
              "head_at_start": prepared[pl.name].head if pl.name in prepared else None,
              "pane_id": None}

@@ -79,7 +79,8 @@ NAME_RE = "^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$"
 SAFE = ("which is not a safe branch name (letters, digits and . _ / -; no '..', '//', "
         "or trailing '/' or '.lock')")
 ALL_AGENTS = "aider, claude, codex, gemini, opencode, reviewer, shell"
-PANE_KEYS = "agent, command, dir, env, name, task, window"
+PANE_KEYS = ("agent, check, command, dir, env, idle_after, name, task, timeout, "
+             "waiting_patterns, window")
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -92,10 +93,17 @@ PANE_KEYS = "agent, command, dir, env, name, task, window"
                  id="unknown-pane-key"),
     pytest.param(pane(1, "scope", ["api/**"]),
                  f"pane[1].scope: unknown key; expected one of {PANE_KEYS}", id="scope"),
-    pytest.param(pane(2, "check", "pytest"),
-                 f"pane[2].check: unknown key; expected one of {PANE_KEYS}", id="check"),
-    pytest.param(pane(1, "timeout", "45m"),
-                 f"pane[1].timeout: unknown key; expected one of {PANE_KEYS}", id="timeout"),
+    pytest.param(pane(2, "timeout", "45 minutes"),
+                 'pane[2].timeout: expected a duration such as "90s", "45m", "2h" or a number '
+                 "of seconds > 0; got '45 minutes'", id="timeout-bad"),
+    pytest.param(top("timeout", 0),
+                 'timeout: expected a duration such as "90s", "45m", "2h" or a number '
+                 "of seconds > 0; got 0", id="timeout-zero"),
+    pytest.param(pane(1, "check", ""),
+                 "pane[1].check: expected a non-empty string; got ''", id="check-empty"),
+    pytest.param(pane(1, "waiting_patterns", ["(unclosed"]),
+                 "pane[1].waiting_patterns[1]: not a valid regular expression: missing ), "
+                 "unterminated subpattern at position 0", id="pattern-bad"),
     pytest.param(pane(1, "context", ["docs/api.md"]),
                  f"pane[1].context: unknown key; expected one of {PANE_KEYS}", id="context"),
     pytest.param(pane(1, "count", 3),
