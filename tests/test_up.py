@@ -232,3 +232,18 @@ def test_validate_prints_plan_and_creates_nothing(repo: Path) -> None:
     assert r.code == 0, r.err
     assert "agentmux/agents/a" in r.out and "claude" in r.out
     assert sorted(p.name for p in repo.iterdir()) == before
+
+
+def test_default_server_path_runs_on_the_throwaway_server(repo: Path) -> None:
+    """Without --socket agentmux uses the default server, which TMUX_TMPDIR makes private."""
+    layout = write_layout(repo, [{"name": "a", "command": "true"}])
+    r = run_cli("up", "--trust", "-d", str(layout), cwd=repo)
+    assert r.code == 0, r.err
+    sock = Path(os.environ["TMUX_TMPDIR"]) / f"tmux-{os.getuid()}" / "default"
+    assert sock.is_socket()
+    listed = subprocess.run(["tmux", "-S", str(sock), "list-sessions", "-F", "#{session_name}"],
+                            capture_output=True, text=True, check=False).stdout.split()
+    assert listed == ["agents"]
+    r = run_cli("status", "--json", cwd=repo)
+    assert r.code == 0 and json.loads(r.out)["run"]["socket"] is None
+    assert run_cli("down", "--grace", "1", cwd=repo).code == 0
