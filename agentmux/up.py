@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, layout, ledger, trust, worktrees
+from . import __version__, brief, layout, ledger, trust, worktrees
 from .errors import AgentmuxError, BadInput, Refused
 from .tmux import Launch, Tmux, Window, check_version, terminal_size
 
@@ -118,11 +118,13 @@ def up(
             ledger.write_json(run_dir.run_json, run)
             shell = os.environ.get("SHELL") or "/bin/sh"
             by_name = {p.name: p for p in panes}
+            step = "writing the task briefs"
+            context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
             windows: dict[str, Window] = {}
             for pl in plans:
                 pane_dir = run_dir.pane_dir(pl.name)
                 pane_dir.mkdir(parents=True, exist_ok=True)
-                task_files[pl.name].write_text(by_name[pl.name].task + "\n")
+                write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 ledger.write_json(run_dir.spec(pl.name), {
                     "version": 1, "run": run_dir.id, "pane": pl.name, "command": pl.command,
@@ -158,6 +160,14 @@ def up(
             raise
         undo.pop_all()
     return UpResult(run_dir, lay.session, socket, True, ids)
+
+
+def write_brief(path: Path, pl: layout.PanePlan, task: str,
+                context: dict[str, brief.Context], base_sha: str) -> None:
+    where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
+             "working folder": str(pl.cwd)}
+    path.write_text(brief.render(pl.name, task, pl.scope, [context[f] for f in pl.context],
+                                 where, base_sha), encoding="utf-8")
 
 
 def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
@@ -196,6 +206,8 @@ def run_record(
              "command": pl.command, "agent": pl.agent, "check": pl.check,
              "timeout": pl.timeout, "idle_after": pl.idle_after,
              "waiting_patterns": list(pl.waiting_patterns),
+             "scope": list(pl.scope), "context": list(pl.context),
+             "attempt_of": pl.attempt_of,
              "created_worktree": bool(pl.name in prepared and prepared[pl.name].created_worktree),
              "head_at_start": prepared[pl.name].head if pl.name in prepared else None,
              "pane_id": None}
