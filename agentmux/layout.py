@@ -117,6 +117,11 @@ def load(path: Path) -> Layout:
     return _Parser(file, path.absolute(), data).layout()
 
 
+def parse(data: dict[str, object], path: Path) -> Layout:
+    """A layout from TOML data already read, such as a run's snapshot with a pane added."""
+    return _Parser(str(path), path.absolute(), data).layout()
+
+
 def _read(path: Path, file: str) -> dict[str, object]:
     try:
         with open(path, "rb") as f:
