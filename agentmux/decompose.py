@@ -117,6 +117,8 @@ def check_overlaps(p: _Parser, lay: Layout, index: dict[str, int],
     if files is None:
         files = tracked(p, lay)
     found = scope.clashes(scoped, files, groups)
+    if not found:
+        return
     by_name = {pn.name: pn for pn in lay.panes}
     first, rest = found[0], found[1:]
     a_at = _scope_key(index, by_name[first.pane_a], first.glob_a)

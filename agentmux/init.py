@@ -87,6 +87,19 @@ def build(tasks: Sequence[str], *, agent: str, isolation: str | None, base: str 
     return data
 
 
+def render(data: dict[str, Any]) -> str:
+    """TOML with one `[[pane]]` table per task (tomli-w would inline short ones), and hints."""
+    top = {k: v for k, v in data.items() if k != "pane"}
+    parts = ["# Written by `agentmux init`. Give each pane a scope (globs) and its context\n"
+             "# (files), so that no two agents touch the same files; `agentmux validate`\n"
+             "# checks it.\n", tomli_w.dumps(top)]
+    for pane in data["pane"]:
+        parts.append("\n[[pane]]\n" + tomli_w.dumps(pane)
+                     + "# scope = []      # globs of the files only this agent may change\n"
+                     "# context = []    # files it must read first\n")
+    return "".join(parts)
+
+
 def session_for(out: Path) -> str:
     stem = out.stem
     return stem if SESSION_RE.fullmatch(stem) else "agents"
@@ -104,9 +117,7 @@ def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation:
         raise Refused(f"init: {out} already exists; pick another --out, or remove it first")
     data = build(all_tasks, agent=agent, isolation=isolation, base=base,
                  session=session_for(out))
-    body = ("# Written by `agentmux init`. Add scope (globs) and context (files) to each pane\n"
-            "# so that no two agents touch the same files; `agentmux validate` checks it.\n\n"
-            + tomli_w.dumps(data))
+    body = render(data)
     try:
         with open(out, "x", encoding="utf-8") as f:   # "x": never replace a file made meanwhile
             f.write(body)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -253,14 +253,23 @@ def _one_overlap(a: Sequence[Seg], b: Sequence[Seg]) -> str | None:
     return None
 
 
-def overlap(a: str, b: str) -> str | None:
-    """A path both globs match, or None when no path can match both."""
-    for sa in compile_glob(a):
-        for sb in compile_glob(b):
+def overlap(a: str, b: str, files: Collection[str] = ()) -> str | None:
+    """A path both globs match, or None when no path can match both.
+
+    A glob with no wildcard also covers a folder's contents, unless `files` (the files at
+    base) shows it is a file: a file cannot also be a folder.
+    """
+    for sa in _alternatives(a, files):
+        for sb in _alternatives(b, files):
             found = _one_overlap(sa, sb)
             if found is not None:
                 return found
     return None
+
+
+def _alternatives(glob: str, files: Collection[str]) -> tuple[tuple[Seg, ...], ...]:
+    alts = compile_glob(glob)
+    return alts[:1] if glob in files else alts
 
 
 @lru_cache(maxsize=1024)
@@ -323,24 +332,25 @@ def clashes(scopes: Sequence[tuple[str, Sequence[str]]], files: Sequence[str] = 
             same_task: dict[str, str] | None = None) -> list[Clash]:
     """Every pair of panes whose scopes overlap; pairs in the same task (attempts) are skipped."""
     group = same_task or {}
+    tracked = set(files)
     out = []
     for x, (pa, ga) in enumerate(scopes):
         for pb, gb in scopes[x + 1:]:
             if group.get(pa, pa) == group.get(pb, pb):
                 continue
-            clash = _pair(pa, ga, pb, gb, files)
+            clash = _pair(pa, ga, pb, gb, tracked)
             if clash is not None:
                 out.append(clash)
     return out
 
 
 def _pair(pa: str, ga: Sequence[str], pb: str, gb: Sequence[str],
-          files: Sequence[str]) -> Clash | None:
+          files: Collection[str]) -> Clash | None:
     for a in ga:
         for b in gb:
-            witness = overlap(a, b)
+            witness = overlap(a, b, files)
             if witness is None:
                 continue
-            real = tuple(f for f in files if matches(a, f) and matches(b, f))[:3]
+            real = tuple(sorted(f for f in files if matches(a, f) and matches(b, f)))[:3]
             return Clash(pa, a, pb, b, real or (witness,), bool(real))
     return None
