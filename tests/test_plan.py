@@ -338,7 +338,7 @@ def test_init_from_checklist_validates_and_runs_without_trust_prompt(repo: Path)
     before = layout.read_bytes()
     r = run_cli("init", "echo again", cwd=repo)
     assert r.code == 3
-    assert r.err == (f"agentmux: init: agentmux.toml already exists; pick another --out, or "
+    assert r.err == ("agentmux: init: agentmux.toml already exists; pick another --out, or "
                      "remove it first\n")
     assert layout.read_bytes() == before
 
