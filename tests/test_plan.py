@@ -393,3 +393,22 @@ def test_presets_lists_builtins_and_the_layouts_own(repo: Path) -> None:
     assert any(ln.split()[:3] == ["aider", "built-in", "aider"] and "--message {task}" in ln
                for ln in lines)
     assert any(ln.startswith("mine ") and "my-agent --go {task}" in ln for ln in lines)
+
+
+GLOBS = ["a/**", "a/*", "a", "*/b", "**/b", "**/*.py", "a/**/b", "*.py", "a/b*", "a/*b",
+         "[ab]/?", "a/[!a]*", "**", "b/**/a/**", "?/*.py", "a\\*"]
+NAMES = ["a", "b", "ab", "ba", "x.py", "b.py", "a*", "c"]
+
+
+def test_overlap_agrees_with_brute_force() -> None:
+    """Every common path among small ones is found; every witness matches both globs."""
+    paths = [*NAMES, *(f"{x}/{y}" for x in NAMES for y in NAMES),
+             *(f"{x}/{y}/{z}" for x in NAMES[:4] for y in NAMES[:4] for z in NAMES)]
+    for a in GLOBS:
+        for b in GLOBS:
+            common = [p for p in paths if scope.matches(a, p) and scope.matches(b, p)]
+            witness = scope.overlap(a, b)
+            if common:
+                assert witness is not None, (a, b, common[:3])
+            if witness is not None:
+                assert scope.matches(a, witness) and scope.matches(b, witness), (a, b, witness)
