@@ -158,20 +158,7 @@ class Tmux:
                 create = (
                     ["new-window", "-n", fmt_escape(win.name)] if i == 0 else ["split-window"]
                 )
-                cmds += [
-                    [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}",
-                     *pane.argv],
-                    ["set", "-p", "remain-on-exit", "on"],
-                    ["set", "-p", "remain-on-exit-format", ""],
-                    *tag,
-                    ["set", "-p", "@agentmux_pane", pane.name],
-                    ["pipe-pane", "-o", "cat >> " + fmt_escape(shlex.quote(str(pane.log)))],
-                ]
-                if i == 0:
-                    # pane-died is a window hook on 3.3a; a session-level one never fires.
-                    cmds.append(["set-hook", "-w", "pane-died", f"wait-for -S {wake}"])
-                else:
-                    cmds.append(["select-layout", "tiled"])
+                cmds += pane_commands(create, pane, run_id, wake if i == 0 else None)
                 names.append(pane.name)
         if windows:
             cmds.append(["select-window", "-t", f"={session}:{fmt_escape(windows[0].name)}"])
@@ -180,6 +167,55 @@ class Tmux:
         if len(ids) != len(names) + 1:
             raise CommandFailed(self.base, 0, out.stdout, step="building the tmux session")
         return dict(zip(names, ids[1:], strict=True))
+
+    def add_pane(self, session: str, run_id: str, window: str, pane: Launch, wake: str) -> str:
+        """One more agent pane in a running session, in one chain as `build` makes them.
+
+        It joins the window named `window` when the session has one (split, re-tile), else
+        opens that window. The window the user looks at stays the current one. Returns the
+        new pane's id.
+        """
+        step = f"adding pane {pane.name!r} to session {session!r}"
+        listed = self.run("list-windows", "-t", f"={session}", "-F",
+                          "#{window_id}" + _SEP + "#{window_name}", step=step)
+        ids = {name: wid for wid, _, name in
+               (line.partition(_SEP) for line in listed.stdout.splitlines())}
+        if window in ids:
+            create = ["split-window", "-t", ids[window]]
+            cmds = pane_commands(create, pane, run_id, None)
+        else:
+            create = ["new-window", "-t", f"={session}:", "-n", fmt_escape(window)]
+            cmds = [*pane_commands(create, pane, run_id, wake), ["last-window", "-t",
+                                                                 f"={session}"]]
+        out = self.chain(cmds, step=step)
+        new = out.stdout.split()
+        if len(new) != 1:
+            raise CommandFailed(self.base, 0, out.stdout, step=step)
+        return new[0]
+
+
+def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
+                  wake: str | None) -> list[list[str]]:
+    """Create one agent pane and, in the same chain, arm everything that must not miss its end.
+
+    `create` is new-window or split-window (without -d: the new pane is then the target of
+    the commands after it). With `wake`, the pane opens a window and sets its pane-died hook;
+    without, it joins a window that has the hook already, and the window is re-tiled.
+    """
+    cmds = [
+        [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}", *pane.argv],
+        ["set", "-p", "remain-on-exit", "on"],
+        ["set", "-p", "remain-on-exit-format", ""],
+        ["set", "-p", "@agentmux_run", run_id],
+        ["set", "-p", "@agentmux_pane", pane.name],
+        ["pipe-pane", "-o", "cat >> " + fmt_escape(shlex.quote(str(pane.log)))],
+    ]
+    if wake is not None:
+        # pane-died is a window hook on 3.3a; a session-level one never fires.
+        cmds.append(["set-hook", "-w", "pane-died", f"wait-for -S {wake}"])
+    else:
+        cmds.append(["select-layout", "tiled"])
+    return cmds
 
 
 def parse_pane(line: str) -> PaneObs:

@@ -8,17 +8,19 @@ the worktrees and branches it added (never reused ones), and the session if it m
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import sys
-from collections.abc import Collection
+import tomllib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, layout, ledger, trust, worktrees
-from .errors import AgentmuxError, BadInput, Refused
+from . import __version__, brief, layout, ledger, trust, worktrees
+from .errors import AgentmuxError, BadInput, LayoutError, Refused
 from .tmux import Launch, Tmux, Window, check_version, terminal_size
 
 log = logging.getLogger(__name__)
@@ -118,29 +120,16 @@ def up(
             ledger.write_json(run_dir.run_json, run)
             shell = os.environ.get("SHELL") or "/bin/sh"
             by_name = {p.name: p for p in panes}
+            step = "writing the task briefs"
+            context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
             windows: dict[str, Window] = {}
             for pl in plans:
                 pane_dir = run_dir.pane_dir(pl.name)
                 pane_dir.mkdir(parents=True, exist_ok=True)
-                task_files[pl.name].write_text(by_name[pl.name].task + "\n")
+                write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
-                ledger.write_json(run_dir.spec(pl.name), {
-                    "version": 1, "run": run_dir.id, "pane": pl.name, "command": pl.command,
-                    "shell": shell, "cwd": str(pl.cwd),
-                    "worktree": str(pl.worktree) if pl.worktree else None,
-                    "env": {**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
-                            "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd),
-                            "AGENTMUX_SESSION": lay.session},
-                    "env_file": str(run_dir.env_json),
-                    "setup": lay.setup if new_tree else None,
-                    "status": str(run_dir.status(pl.name)),
-                    "wake": wake,
-                    "task": by_name[pl.name].task,
-                })
-                windows.setdefault(pl.window, Window(pl.window)).panes.append(Launch(
-                    pl.name, [sys.executable, "-m", "agentmux.runner",
-                              str(run_dir.spec(pl.name))],
-                    pl.cwd, run_dir.output(pl.name)))
+                windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
+                    run_dir, lay, pl, by_name[pl.name].task, shell, wake, new_tree))
 
             step = "building the tmux session"
             undo.callback(tm.kill_session, lay.session)
@@ -158,6 +147,34 @@ def up(
             raise
         undo.pop_all()
     return UpResult(run_dir, lay.session, socket, True, ids)
+
+
+def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, task: str,
+               shell: str, wake: str, new_tree: bool) -> Launch:
+    """The runner's spec.json for one pane, and how tmux launches that runner."""
+    ledger.write_json(run_dir.spec(pl.name), {
+        "version": 1, "run": run_dir.id, "pane": pl.name, "command": pl.command,
+        "shell": shell, "cwd": str(pl.cwd),
+        "worktree": str(pl.worktree) if pl.worktree else None,
+        "env": {**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
+                "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd),
+                "AGENTMUX_SESSION": lay.session},
+        "env_file": str(run_dir.env_json),
+        "setup": lay.setup if new_tree else None,
+        "status": str(run_dir.status(pl.name)),
+        "wake": wake,
+        "task": task,
+    })
+    return Launch(pl.name, [sys.executable, "-m", "agentmux.runner", str(run_dir.spec(pl.name))],
+                  pl.cwd, run_dir.output(pl.name))
+
+
+def write_brief(path: Path, pl: layout.PanePlan, task: str,
+                context: dict[str, brief.Context], base_sha: str) -> None:
+    where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
+             "working folder": str(pl.cwd)}
+    path.write_text(brief.render(pl.name, task, pl.scope, [context[f] for f in pl.context],
+                                 where, base_sha), encoding="utf-8")
 
 
 def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
@@ -190,15 +207,93 @@ def run_record(
         "resumes": previous.id if previous else None,
         "agentmux_version": __version__,
         "state": "starting",
-        "panes": [
-            {"name": pl.name, "window": pl.window, "branch": pl.branch,
-             "worktree": str(pl.worktree) if pl.worktree else None, "cwd": str(pl.cwd),
-             "command": pl.command, "agent": pl.agent, "check": pl.check,
-             "timeout": pl.timeout, "idle_after": pl.idle_after,
-             "waiting_patterns": list(pl.waiting_patterns),
-             "created_worktree": bool(pl.name in prepared and prepared[pl.name].created_worktree),
-             "head_at_start": prepared[pl.name].head if pl.name in prepared else None,
-             "pane_id": None}
-            for pl in plans
-        ],
+        "panes": [pane_record(pl, prepared.get(pl.name)) for pl in plans],
     }
+
+
+def pane_record(pl: layout.PanePlan, prepared: worktrees.Prepared | None) -> dict[str, Any]:
+    return {
+        "name": pl.name, "window": pl.window, "branch": pl.branch,
+        "worktree": str(pl.worktree) if pl.worktree else None, "cwd": str(pl.cwd),
+        "command": pl.command, "agent": pl.agent, "check": pl.check,
+        "timeout": pl.timeout, "idle_after": pl.idle_after,
+        "waiting_patterns": list(pl.waiting_patterns),
+        "scope": list(pl.scope), "context": list(pl.context), "attempt_of": pl.attempt_of,
+        "created_worktree": bool(prepared and prepared.created_worktree),
+        "head_at_start": prepared.head if prepared else None,
+        "pane_id": None,
+    }
+
+
+def add(
+    run_dir: ledger.RunDir, name: str, task: str, *, agent: str | None, command: str | None,
+    scope: Sequence[str] = (),
+) -> tuple[str, layout.PanePlan]:
+    """One more agent in a running session: worktree, brief, spec, pane, then run.json.
+
+    The new pane is checked as if it were the last `[[pane]]` of the run's layout snapshot
+    (plus the panes added before it), against the run's base: names, branch, scope overlap.
+    The watcher re-reads run.json's pane list every tick, so it follows without a restart.
+    Returns the new pane's id and plan.
+    """
+    if (agent is None) == (command is None):
+        raise BadInput("add: give exactly one of --agent or --command")
+    with _RunLock(run_dir.path / "add.lock"):
+        run = run_dir.read_run()
+        tm = Tmux(run.get("socket"))
+        session = run["session"]
+        if not tm.has_session(session):
+            raise BadInput(f"add: session '{session}' of run {run_dir.id} is not running; "
+                           "start it with `agentmux up`")
+        table: dict[str, Any] = {"name": name, "task": task}
+        table.update({"agent": agent} if agent is not None else {"command": command})
+        if scope:
+            table["scope"] = list(scope)
+        data = tomllib.loads(run["layout_snapshot"])
+        data["base"] = run["base"]
+        data["repo"] = run["repo"]
+        data["pane"] = [*data.get("pane", []), *run.get("added_panes", []), table]
+        try:
+            lay = layout.parse(data, Path(run["layout"]))
+        except LayoutError as e:
+            raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
+        task_files = {p.name: run_dir.pane_dir(p.name) / "TASK.md" for p in lay.panes}
+        (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
+        with contextlib.ExitStack() as undo:
+            prepared = None
+            if pl.worktree is not None and pl.branch is not None:
+                got = worktrees.prepare(lay.repo, run["base"],
+                                        [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
+                undo.callback(_undo_worktrees, lay.repo, got)
+                prepared = got[0]
+            run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
+            undo.callback(shutil.rmtree, run_dir.pane_dir(name), True)
+            write_brief(task_files[name], pl, task, {}, run["base"])
+            launch = write_spec(run_dir, lay, pl, task, os.environ.get("SHELL") or "/bin/sh",
+                                run["wake"], bool(prepared and prepared.created_worktree))
+            pane_id = tm.add_pane(session, run_dir.id, pl.window, launch, run["wake"])
+            undo.pop_all()
+        run = run_dir.read_run()   # fresh: `down` may have written meanwhile
+        record = pane_record(pl, prepared)
+        record["pane_id"] = pane_id
+        record["added_at"] = ledger.now_iso()
+        run["panes"] = [*run.get("panes", []), record]
+        run["added_panes"] = [*run.get("added_panes", []), table]
+        ledger.write_json(run_dir.run_json, run)
+    return pane_id, pl
+
+
+class _RunLock:
+    """Serialises `add` on one run: each one reads, extends and replaces run.json."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> _RunLock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)

@@ -79,8 +79,11 @@ NAME_RE = "^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$"
 SAFE = ("which is not a safe branch name (letters, digits and . _ / -; no '..', '//', "
         "or trailing '/' or '.lock')")
 ALL_AGENTS = "aider, claude, codex, gemini, opencode, reviewer, shell"
-PANE_KEYS = ("agent, check, command, dir, env, idle_after, name, task, timeout, "
-             "waiting_patterns, window")
+PANE_KEYS = ("agent, brief, check, command, context, count, dir, env, idle_after, name, "
+             "scope, task, timeout, waiting_patterns, window")
+OVERLAP = ("'api/webhooks/*.py' (pane 'docs') overlaps 'api/**' (pane[1].scope[1], pane 'web'): "
+           "both could claim api/webhooks/x.py (a new file). Give each pane files of its own, "
+           "or set allow_overlap = true")
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -91,8 +94,81 @@ PANE_KEYS = ("agent, check, command, dir, env, idle_after, name, task, timeout, 
                  id="unknown-top-key-plural"),
     pytest.param(pane(1, "taks", "x"), "pane[1].taks: unknown key; did you mean 'task'?",
                  id="unknown-pane-key"),
-    pytest.param(pane(1, "scope", ["api/**"]),
-                 f"pane[1].scope: unknown key; expected one of {PANE_KEYS}", id="scope"),
+    pytest.param(pane(1, "scopes", ["api/**"]),
+                 "pane[1].scopes: unknown key; did you mean 'scope'?", id="scopes"),
+    pytest.param(pane(1, "conext", ["x"]),
+                 "pane[1].conext: unknown key; did you mean 'context'?", id="conext"),
+    pytest.param(pane(1, "fanout", 3),
+                 f"pane[1].fanout: unknown key; expected one of {PANE_KEYS}", id="fanout"),
+    pytest.param(top("allow_overlaps", True),
+                 "allow_overlaps: unknown key; did you mean 'allow_overlap'?",
+                 id="allow-overlaps"),
+    pytest.param(pane(1, "scope", "api/**"),
+                 "pane[1].scope: expected a list of globs; got 'api/**'", id="scope-string"),
+    pytest.param(pane(1, "scope", ["api/**", 3]),
+                 "pane[1].scope[2]: expected a non-empty string; got 3", id="scope-int"),
+    pytest.param(pane(1, "scope", [""]),
+                 "pane[1].scope[1]: expected a non-empty string; got ''", id="scope-empty"),
+    pytest.param(pane(1, "scope", ["/etc/**"]),
+                 "pane[1].scope[1]: '/etc/**' must be relative to the repository (no leading "
+                 "'/')", id="scope-absolute"),
+    pytest.param(pane(1, "scope", ["api/../web/**"]),
+                 "pane[1].scope[1]: 'api/../web/**' has an empty, '.' or '..' segment ('..')",
+                 id="scope-dotdot"),
+    pytest.param(pane(1, "scope", ["api/[ab"]),
+                 "pane[1].scope[1]: 'api/[ab' has an unclosed '['", id="scope-bracket"),
+    pytest.param(pane(1, "scope", ["!api/**"]),
+                 "pane[1].scope[1]: '!api/**' negation ('!') is not supported in a scope",
+                 id="scope-negation"),
+    pytest.param(both(pane(1, "scope", ["api/**"]), pane(2, "scope", ["api/webhooks/*.py"])),
+                 f"pane[2].scope[1]: {OVERLAP}", id="scope-overlap"),
+    pytest.param(both(pane(1, "scope", ["web/**", "api/**"]),
+                      pane(2, "scope", ["docs/**", "api/webhooks/*.py"])),
+                 "pane[2].scope[2]: " + OVERLAP.replace("pane[1].scope[1]", "pane[1].scope[2]"),
+                 id="scope-overlap-second-glob"),
+    pytest.param(both(pane(1, "scope", ["src/**"]), pane(2, "scope", ["src/*.py"])),
+                 "pane[2].scope[1]: 'src/*.py' (pane 'docs') overlaps 'src/**' "
+                 "(pane[1].scope[1], pane 'web'): both claim src/app.py (at base). Give each "
+                 "pane files of its own, or set allow_overlap = true", id="scope-overlap-base"),
+    pytest.param(top("allow_overlap", "yes"),
+                 "allow_overlap: expected true or false; got 'yes'", id="allow-overlap-string"),
+    pytest.param(pane(1, "context", "README.md"),
+                 "pane[1].context: expected a list of file paths; got 'README.md'",
+                 id="context-string"),
+    pytest.param(pane(1, "context", ["/etc/passwd"]),
+                 "pane[1].context[1]: expected a relative path; got '/etc/passwd'",
+                 id="context-absolute"),
+    pytest.param(pane(1, "context", ["../x.md"]),
+                 "pane[1].context[1]: '../x.md' must not contain a '..' component",
+                 id="context-dotdot"),
+    pytest.param(pane(1, "context", ["."]),
+                 "pane[1].context[1]: expected a file path; got '.'", id="context-dot"),
+    pytest.param(pane(2, "context", ["README.md", "docs/api.md"]),
+                 "pane[2].context[2]: 'docs/api.md' does not exist at base 'HEAD'",
+                 id="context-missing"),
+    pytest.param(pane(1, "context", ["src"]),
+                 "pane[1].context[1]: 'src' is a folder at base 'HEAD'; list the files the "
+                 "agent must read", id="context-folder"),
+    pytest.param(both(top("base", "nope"), pane(1, "context", ["README.md"])),
+                 "base: 'nope' is not a commit in TMP/repo", id="context-bad-base"),
+    pytest.param(pane(1, "count", 0),
+                 "pane[1].count: expected an integer from 1 to 20; got 0", id="count-zero"),
+    pytest.param(pane(1, "count", 21),
+                 "pane[1].count: expected an integer from 1 to 20; got 21", id="count-big"),
+    pytest.param(pane(1, "count", "3"),
+                 "pane[1].count: expected an integer from 1 to 20; got '3'", id="count-string"),
+    pytest.param(pane(1, "count", True),
+                 "pane[1].count: expected an integer from 1 to 20; got True", id="count-bool"),
+    pytest.param(both(top("isolation", "none"), pane(1, "count", 2)),
+                 "pane[1].count: fan-out needs isolation 'worktree' (each attempt gets its own "
+                 "branch); got isolation 'none'", id="count-no-worktree"),
+    pytest.param(both(pane(1, "name", "x" * 39), pane(1, "count", 12)),
+                 f"pane[1].name: '{'x' * 39}' is too long for count = 12: the attempt "
+                 f"'{'x' * 39}-12' must match {NAME_RE}", id="count-name-too-long"),
+    pytest.param(both(pane(1, "count", 3), pane(2, "name", "web-2")),
+                 "pane[2].name: duplicate name 'web-2' (also pane[1])", id="count-duplicate"),
+    pytest.param(pane(1, "brief", "yes"),
+                 "pane[1].brief: expected true or false; got 'yes'", id="brief-string"),
     pytest.param(pane(2, "timeout", "45 minutes"),
                  'pane[2].timeout: expected a duration such as "90s", "45m", "2h" or a number '
                  "of seconds > 0; got '45 minutes'", id="timeout-bad"),
@@ -104,10 +180,6 @@ PANE_KEYS = ("agent, check, command, dir, env, idle_after, name, task, timeout, 
     pytest.param(pane(1, "waiting_patterns", ["(unclosed"]),
                  "pane[1].waiting_patterns[1]: not a valid regular expression: missing ), "
                  "unterminated subpattern at position 0", id="pattern-bad"),
-    pytest.param(pane(1, "context", ["docs/api.md"]),
-                 f"pane[1].context: unknown key; expected one of {PANE_KEYS}", id="context"),
-    pytest.param(pane(1, "count", 3),
-                 f"pane[1].count: unknown key; expected one of {PANE_KEYS}", id="count"),
     pytest.param(pane(1, "agent", "claud"),
                  f"pane[1].agent: expected one of {ALL_AGENTS}; got 'claud'", id="bad-agent"),
     pytest.param(both(drop("agents"), pane(2, "agent", "claud"), pane_drop(2, "command")),
@@ -504,3 +576,49 @@ def test_command_preview(repo: Path) -> None:
         ("docs", "printf %s 'Write docs'"),
         ("setup", "npm ci"),
     ]
+
+
+def test_count_fans_out_into_attempts(repo: Path) -> None:
+    d = with_base()
+    d["pane"][0].update(count=3, scope=["web/**"])
+    d["pane"][1]["scope"] = ["web/**"]
+    d["allow_overlap"] = True
+    lay = load(repo, d)
+    assert [(p.name, p.attempt_of, p.scope) for p in lay.panes] == [
+        ("web-1", "web", ("web/**",)), ("web-2", "web", ("web/**",)),
+        ("web-3", "web", ("web/**",)), ("docs", None, ("web/**",))]
+    assert [p.branch for p in layout.plan(lay)] == [
+        "agentmux/demo/web-1", "agentmux/demo/web-2", "agentmux/demo/web-3",
+        "agentmux/demo/docs"]
+
+
+def test_attempts_share_their_scope_without_overlap(repo: Path) -> None:
+    d = with_base()
+    d["pane"][0].update(count=2, scope=["web/**"])
+    d["pane"][1]["scope"] = ["docs/**"]
+    assert [p.name for p in load(repo, d).panes] == ["web-1", "web-2", "docs"]
+
+
+def test_brief_makes_task_a_pointer_to_the_brief(repo: Path) -> None:
+    d = with_base(pane=[{"name": "x", "agent": "claude", "task": "do it", "brief": True},
+                        {"name": "y", "agent": "claude", "brief": True},
+                        {"name": "z", "agent": "claude", "task": "do it"}])
+    lay = load(repo, d)
+    x, y, z = layout.plan(lay)
+    assert x.command == "claude 'Read your task brief at <run>/panes/x/TASK.md and follow it.'"
+    # With brief = true a preset gets the pointer even when the task text is empty.
+    assert y.command == "claude 'Read your task brief at <run>/panes/y/TASK.md and follow it.'"
+    assert z.command == "claude 'do it'"
+    tf = repo / "r" / "TASK.md"
+    assert layout.plan(lay, {"x": tf, "y": tf, "z": tf})[0].command == (
+        f"claude 'Read your task brief at {tf} and follow it.'")
+
+
+def test_scope_and_context_defaults(repo: Path) -> None:
+    lay = load(repo, BASE)
+    assert [(p.scope, p.context, p.brief, p.count) for p in lay.panes] == [
+        ((), (), False, 1), ((), (), False, 1)]
+    assert lay.allow_overlap is False
+    d = with_base(isolation="directory")
+    d["pane"][0]["dir"] = "api[1]"
+    assert [p.scope for p in load(repo, d).panes] == [("api\\[1\\]/**",), ("src/**",)]

@@ -1,0 +1,75 @@
+"""Planning commands on the `cli` group: init, add, presets. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import LAYOUT, cli, session_option
+
+
+@cli.command()
+@click.argument("tasks", nargs=-1, metavar="[TASK]...")
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=Path),
+              help="Tasks from a file: a Markdown checklist (- [ ] ...) or one per line.")
+@click.option("--agent", default="claude", show_default=True, metavar="PRESET",
+              help="The built-in preset every pane runs.")
+@click.option("--isolation", type=click.Choice(["worktree", "none"]),
+              help="worktree (the default in layouts) or none.")
+@click.option("--base", metavar="REF", help="The commit agent branches start from.")
+@click.option("--out", type=LAYOUT, default=Path("agentmux.toml"), show_default=True,
+              help="The layout file to write; never overwritten.")
+def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: str | None,
+         base: str | None, out: Path) -> None:
+    """Write a layout with one pane per task, and trust it."""
+    from . import init as init_
+
+    data = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
+    click.echo(f"wrote {out} ({len(data['pane'])} panes: "
+               + ", ".join(p["name"] for p in data["pane"]) + ")")
+    click.echo(f"check it with `agentmux validate {out}`, run it with `agentmux up {out}`")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--task", required=True, metavar="TEXT", help="What the new agent must do.")
+@click.option("--agent", metavar="PRESET", help="A preset (built-in or the layout's own).")
+@click.option("--command", "command", metavar="CMD", help="A command line instead of a preset.")
+@click.option("--scope", multiple=True, metavar="GLOB", help="Files it may change (repeatable).")
+@session_option
+def add(name: str, task: str, agent: str | None, command: str | None, scope: tuple[str, ...],
+        session: str | None) -> None:
+    """Add one more agent to the running session: a worktree, a pane, a ledger entry."""
+    from .find import find_run
+    from .up import add as do_add
+
+    run_dir = find_run(session)
+    pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope)
+    where = f" on branch {plan.branch}" if plan.branch else ""
+    click.echo(f"added {name} ({pane_id}) in window {plan.window}{where}")
+
+
+@cli.command()
+@click.option("--layout", "layout_path", type=LAYOUT, metavar="FILE",
+              help="Also list this layout's own presets.")
+def presets(layout_path: Path | None) -> None:
+    """The agent presets, with the exact command each runs."""
+    from . import layout
+    from . import presets as pr
+
+    rows = [("NAME", "FROM", "WITH A TASK", "WITHOUT A TASK")]
+    for name in pr.names():
+        p = pr.get(name)
+        rows.append((name, "built-in", p.command, p.no_task))
+    if layout_path is not None:
+        lay = layout.load(layout_path)
+        for name, cmd in sorted(lay.agents.items()):
+            rows.append((name, str(layout_path), cmd, cmd))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo("  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)),
+                              r[3]]).rstrip())
+    click.echo("\n{task} is the pane's task, quoted for the shell; with brief = true it is "
+               "\"Read your task brief at <path> and follow it.\"")
