@@ -64,5 +64,6 @@ def latest_run(repo: Path) -> Path:
 
 
 def events(repo: Path) -> list[dict[str, Any]]:
-    lines = (latest_run(repo) / "events.jsonl").read_text().splitlines()
+    path = latest_run(repo) / "events.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
     return [json.loads(x) for x in lines if x.strip()]
