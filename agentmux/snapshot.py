@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,29 @@ def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return proc.run(["git", *args], cwd=cwd, env=env, step="taking a snapshot").stdout.strip()
 
 
+@dataclass(frozen=True)
+class Taken:
+    commit: str
+    tree: str
+    head: str
+    head_tree: str
+
+
 def take(worktree: Path, ref: str | None, message: str) -> str:
     """Commit the worktree's full state (parent: its HEAD) and point ref at it.
 
     With ref None the commit is left unreferenced: `review` and `diff` look at a running agent
     this way without leaving a ref behind (git gc prunes such commits after two weeks).
     """
-    index = Path(_git(worktree, "rev-parse", "--path-format=absolute", "--git-path", "index"))
+    return take_full(worktree, ref, message).commit
+
+
+def take_full(worktree: Path, ref: str | None, message: str) -> Taken:
+    # One rev-parse for the index path, HEAD and its tree: review runs this for every live pane.
+    index_path, head, head_tree = _git(
+        worktree, "rev-parse", "--path-format=absolute", "--git-path", "index",
+        "HEAD", "HEAD^{tree}", "--").splitlines()[:3]
+    index = Path(index_path)
     fd, tmp = tempfile.mkstemp(prefix="agentmux-index.")
     os.close(fd)
     try:
@@ -48,11 +65,10 @@ def take(worktree: Path, ref: str | None, message: str) -> str:
         env = proc.clean_env({"GIT_INDEX_FILE": tmp, **_IDENTITY})
         _git(worktree, "add", "-A", "--", ".", env=env)
         tree = _git(worktree, "write-tree", env=env)
-        head = _git(worktree, "rev-parse", "--verify", "HEAD")
         commit = _git(worktree, "commit-tree", tree, "-p", head, "-m", message, env=env)
         if ref is not None:
             _git(worktree, "update-ref", "-m", "agentmux snapshot", ref, commit)
-        return commit
+        return Taken(commit, tree, head, head_tree)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -92,30 +108,28 @@ def parse_raw_numstat(raw: str) -> list[dict[str, Any]]:
     return out
 
 
-def describe(worktree: Path, base: str, commit: str) -> dict[str, Any]:
-    """What a snapshot commit holds relative to base: the body of result.json minus the ids."""
-    head = _git(worktree, "rev-parse", "HEAD")
-    trees = _git(worktree, "rev-parse", f"{commit}^{{tree}}", f"{head}^{{tree}}").split()
+def describe(worktree: Path, base: str, taken: Taken) -> dict[str, Any]:
+    """What a snapshot holds relative to base: the body of result.json minus the ids."""
     return {
-        "head": head,
-        "commits_ahead": int(_git(worktree, "rev-list", "--count", f"{base}..{head}")),
-        "dirty": trees[0] != trees[1],
-        "files": changes(worktree, base, commit),
+        "head": taken.head,
+        "commits_ahead": int(_git(worktree, "rev-list", "--count", f"{base}..{taken.head}")),
+        "dirty": taken.tree != taken.head_tree,
+        "files": changes(worktree, base, taken.commit),
     }
 
 
 def record(run_dir: ledger.RunDir, pane: str, worktree: Path, base: str) -> dict[str, Any]:
     """Snapshot a pane's worktree and write `panes/<pane>/result.json`; returns it."""
     ref = ref_for(run_dir.id, pane)
-    commit = take(worktree, ref, f"agentmux snapshot of {pane} (run {run_dir.id})")
-    st = describe(worktree, base, commit)
+    taken = take_full(worktree, ref, f"agentmux snapshot of {pane} (run {run_dir.id})")
+    st = describe(worktree, base, taken)
     result = {
         "version": 1,
         "pane": pane,
         "taken_at": ledger.now_iso(),
         "base": base,
         "head": st["head"],
-        "snapshot": commit,
+        "snapshot": taken.commit,
         "ref": ref,
         "commits_ahead": st["commits_ahead"],
         "dirty": st["dirty"],
@@ -127,6 +141,6 @@ def record(run_dir: ledger.RunDir, pane: str, worktree: Path, base: str) -> dict
 
 def live(worktree: Path, base: str, pane: str) -> dict[str, Any]:
     """The same as result.json for an agent still at work, with no ref taken and nothing written."""
-    commit = take(worktree, None, f"agentmux live view of {pane}")
+    taken = take_full(worktree, None, f"agentmux live view of {pane}")
     return {"version": 1, "pane": pane, "taken_at": ledger.now_iso(), "base": base,
-            "snapshot": commit, "ref": None, **describe(worktree, base, commit)}
+            "snapshot": taken.commit, "ref": None, **describe(worktree, base, taken)}
