@@ -109,14 +109,38 @@ def _existing(repo: Path, shas: Iterable[str]) -> set[str]:
     return {line.split()[0] for line in out.stdout.splitlines() if line.endswith(" commit")}
 
 
-def _commits(repo: Path, base: str, head: str | None) -> list[dict[str, str]]:
-    if not head:
-        return []
-    p = _git(repo, "log", "--no-color", "--format=%h%x00%s", f"{base}..{head}", check=False)
-    if p.returncode != 0:
-        return []
-    return [{"sha": sha, "subject": subject} for sha, _, subject in
-            (line.partition("\0") for line in p.stdout.splitlines() if line)]
+def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+    """For each head, its commits since base (newest first), from one `git log` for all heads.
+
+    A commit reachable from a head and not from base is reached from that head through such
+    commits only, so a walk of parents inside the logged set finds exactly `base..head`.
+    """
+    tips = sorted({h for h in heads if h and h != base})
+    if not tips or not base:
+        return {}
+    p = _git(repo, "log", "--no-color", "--format=%H%x00%P%x00%h%x00%s", f"^{base}", *tips,
+             "--", check=False)
+    if p.returncode != 0:  # a head whose objects are gone: list nothing rather than fail
+        return {}
+    order: list[str] = []
+    info: dict[str, tuple[list[str], str, str]] = {}
+    for line in p.stdout.split("\n"):  # not splitlines(): a subject may hold \x1c and the like
+        if not line:
+            continue
+        sha, parents, short, subject = [*line.split("\0", 3), "", "", ""][:4]
+        order.append(sha)
+        info[sha] = (parents.split(), short, subject)
+    out: dict[str, list[dict[str, str]]] = {}
+    for tip in tips:
+        seen: set[str] = set()
+        todo = [tip] if tip in info else []
+        while todo:
+            c = todo.pop()
+            if c not in seen:
+                seen.add(c)
+                todo.extend(x for x in info[c][0] if x in info)
+        out[tip] = [{"sha": info[c][1], "subject": info[c][2]} for c in order if c in seen]
+    return out
 
 
 def _keys(paths: set[str]) -> set[str]:
@@ -190,9 +214,9 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
             for x, y in ((pr["a"], pr["b"]), (pr["b"], pr["a"])):
                 next(p for p in panes if p.row.name == x).conflicts_with.append(y)
     if details:
-        subjects = _pmap(lambda p: _commits(repo, base, (p.result or {}).get("head")), panes)
-        for p, c in zip(panes, subjects, strict=True):
-            p.commits = c
+        by_head = commits(repo, base, (str((p.result or {}).get("head") or "") for p in panes))
+        for p in panes:
+            p.commits = by_head.get(str((p.result or {}).get("head")), [])
     return Run(run_dir, status.run_info(run_dir), repo, base, panes, all_pairs)
 
 
