@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,16 @@ def _lines(p: dict[str, Any]) -> str:
     return f"+{p['added']} -{p['removed']}"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in the text, so output cannot close it."""
+    longest = max((len(x) for line in lines for x in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def _num(v: int | None) -> str:
     return "-" if v is None else str(v)
 
@@ -43,7 +54,7 @@ def metric_lines(m: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("completion", _pct(m["done"], m["agents"]) + " done"),
         ("conflicts", conflicts),
-        ("overlap", f"{len(m['overlap_files'])} files"
+        ("overlap", _n(len(m["overlap_files"]), "file")
          + (": " + ", ".join(m["overlap_files"]) if m["overlap_files"] else "")),
         ("wall-clock", fmt_duration(m["wall_clock_s"])),
         ("agent-time", fmt_duration(m["agent_time_s"])),
@@ -57,15 +68,15 @@ def render_text(data: dict[str, Any], with_metrics: bool = True) -> str:
     for p in data["panes"]:
         out += ["", f"── {p['name']} · {_outcome(p)} · {fmt_duration(p['duration_s'])}"]
         where = p["branch"] or "-"
-        ahead = _num(p["commits_ahead"])
+        ahead = "-" if p["commits_ahead"] is None else _n(p["commits_ahead"], "commit")
         extra = " · uncommitted changes" if p["dirty"] else ""
         live = " · live (still running)" if p["source"] == "live" else ""
-        out.append(f"   branch {where} · {ahead} commits ahead{extra}{live}")
+        out.append(f"   branch {where} · {ahead} ahead of base{extra}{live}")
         if p["source"] == "none":
             out.append("   no snapshot and no worktree: changes unknown")
         for c in p["commits"]:
             out.append(f"   {c['sha']} {c['subject']}")
-        out.append(f"   files: {len(p['files'])} ({_lines(p)})")
+        out.append(f"   {_n(len(p['files']), 'file')} ({_lines(p)})")
         for f in p["files"]:
             counts = f"+{_num(f['added'])} -{_num(f['removed'])}"
             out.append(f"     {f['status']}  {f['path']}  {counts}")
@@ -97,7 +108,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in metric_lines(data["metrics"])]
     for p in data["panes"]:
         out += ["", f"<details><summary><b>{p['name']}</b>: {_cell(_outcome(p))}, "
-                f"{len(p['files'])} files ({_lines(p)})</summary>", ""]
+                f"{_n(len(p['files']), 'file')} ({_lines(p)})</summary>", ""]
         if p["commits"]:
             out += [f"- `{c['sha']}` {c['subject']}" for c in p["commits"]] + [""]
         if p["files"]:
@@ -105,7 +116,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             out += [f"| `{_cell(f['path'])}` | {f['status']} | {_num(f['added'])} | "
                     f"{_num(f['removed'])} |" for f in p["files"]] + [""]
         if p["tail"]:
-            out += ["```text", *p["tail"], "```", ""]
+            fence = _fence(p["tail"])
+            out += [fence + "text", *p["tail"], fence, ""]
         out.append("</details>")
     return "\n".join(out) + "\n"
 
