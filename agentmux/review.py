@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import ledger, proc, snapshot, status
+from . import ledger, proc, snapshot, status, watcher
 from .control import ANSI
 from .errors import AgentmuxError, BadInput, CommandFailed
 from .find import pane_entry
@@ -77,8 +77,8 @@ def repo_of(run_dir: ledger.RunDir, run: dict[str, Any]) -> Path:
         else run_dir.path.parents[2]
 
 
-def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str) -> tuple[
-        dict[str, Any] | None, str]:
+def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str,
+            allow_live: bool = True) -> tuple[dict[str, Any] | None, str]:
     name = str(entry["name"])
     try:
         res = ledger.read_json(run_dir.pane_dir(name) / "result.json")
@@ -87,12 +87,22 @@ def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str) -> tuple[
     if res and res.get("snapshot"):
         return res, "snapshot"
     tree = entry.get("worktree")
-    if tree and Path(tree).is_dir():
+    if allow_live and tree and Path(tree).is_dir():
         try:
             return snapshot.live(Path(tree), base, name), "live"
         except CommandFailed:  # e.g. a worktree with no HEAD yet: nothing to show
             return None, "none"
     return None, "none"
+
+
+def _resumed(repo: Path, run_id: str) -> bool:
+    for rd in ledger.iter_runs(repo):
+        if rd.id <= run_id:
+            return False
+        with contextlib.suppress(AgentmuxError):
+            if rd.read_run().get("resumes") == run_id:
+                return True
+    return False
 
 
 def _existing(repo: Path, shas: Iterable[str]) -> set[str]:
@@ -201,7 +211,11 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
     base = str(run.get("base") or "")
     rows = {r.name: r for r in status.rows(run_dir)}
     entries = [dict(p) for p in run.get("panes", [])]
-    found = _pmap(lambda e: _result(run_dir, e, base), entries)
+    # A later run that resumed this one reuses its worktrees: they no longer show this run's
+    # work, so an ended pane with no result.json (its snapshot failed) then shows nothing.
+    resumed = _resumed(repo, run_dir.id)
+    found = _pmap(lambda e: _result(run_dir, e, base, not (
+        resumed and rows[e["name"]].state in watcher.TERMINAL)), entries)
     panes = [Pane(rows[e["name"]], res, src) for e, (res, src) in zip(entries, found, strict=True)]
     ok = _existing(repo, (str(p.result["snapshot"]) for p in panes
                           if p.result and p.result.get("snapshot")))
