@@ -163,26 +163,5 @@ def trust(layout_path: Path) -> None:
     click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
 
 
-@cli.command()
-def runs() -> None:
-    """Every run of this repository, newest first."""
-    from . import ledger, watcher, worktrees
-
-    repo = worktrees.repo_root(Path.cwd())
-    found = False
-    for rd in ledger.iter_runs(repo):
-        found = True
-        try:
-            run = rd.read_run()
-        except Exception as e:  # a damaged run must not hide the others
-            click.echo(f"{rd.id}  (damaged: {e})")
-            continue
-        states: dict[str, int] = {}
-        for st in watcher.replay(ledger.read_events(rd.events)).values():
-            states[st.state] = states.get(st.state, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no events"
-        click.echo(f"{rd.id}  session={run.get('session')}  agents={len(run.get('panes', []))}"
-                   f"  {summary}")
-    if not found:
-        click.echo(f"no runs in {repo}")
 from . import cli_plan  # noqa: E402, F401
+from . import cli_review  # noqa: E402, F401

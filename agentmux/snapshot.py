@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,29 @@ def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return proc.run(["git", *args], cwd=cwd, env=env, step="taking a snapshot").stdout.strip()
 
 
-def take(worktree: Path, ref: str, message: str) -> str:
-    """Commit the worktree's full state (parent: its HEAD) and point ref at it."""
-    index = Path(_git(worktree, "rev-parse", "--path-format=absolute", "--git-path", "index"))
+@dataclass(frozen=True)
+class Taken:
+    commit: str
+    tree: str
+    head: str
+    head_tree: str
+
+
+def take(worktree: Path, ref: str | None, message: str) -> str:
+    """Commit the worktree's full state (parent: its HEAD) and point ref at it.
+
+    With ref None the commit is left unreferenced: `review` and `diff` look at a running agent
+    this way without leaving a ref behind (git gc prunes such commits after two weeks).
+    """
+    return take_full(worktree, ref, message).commit
+
+
+def take_full(worktree: Path, ref: str | None, message: str) -> Taken:
+    # One rev-parse for the index path, HEAD and its tree: review runs this for every live pane.
+    index_path, head, head_tree = _git(
+        worktree, "rev-parse", "--path-format=absolute", "--git-path", "index",
+        "HEAD", "HEAD^{tree}", "--").splitlines()[:3]
+    index = Path(index_path)
     fd, tmp = tempfile.mkstemp(prefix="agentmux-index.")
     os.close(fd)
     try:
@@ -44,27 +65,41 @@ def take(worktree: Path, ref: str, message: str) -> str:
         env = proc.clean_env({"GIT_INDEX_FILE": tmp, **_IDENTITY})
         _git(worktree, "add", "-A", "--", ".", env=env)
         tree = _git(worktree, "write-tree", env=env)
-        head = _git(worktree, "rev-parse", "--verify", "HEAD")
         commit = _git(worktree, "commit-tree", tree, "-p", head, "-m", message, env=env)
-        _git(worktree, "update-ref", "-m", "agentmux snapshot", ref, commit)
-        return commit
+        if ref is not None:
+            _git(worktree, "update-ref", "-m", "agentmux snapshot", ref, commit)
+        return Taken(commit, tree, head, head_tree)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
 def changes(repo: Path, base: str, commit: str) -> list[dict[str, Any]]:
-    """Files changed from base to commit: path, status letter, lines added and removed."""
+    """Files changed from base to commit: path, status letter, lines added and removed.
+
+    One `git diff --raw --numstat -z`: the raw records (`:modes shas STATUS\0path\0`) come
+    first and give the status, then one `added\tremoved\tpath\0` record per file.
+    """
+    raw = _git(repo, "diff", "--no-renames", "--raw", "--numstat", "-z", base, commit)
+    return parse_raw_numstat(raw)
+
+
+def parse_raw_numstat(raw: str) -> list[dict[str, Any]]:
     status: dict[str, str] = {}
-    raw = _git(repo, "diff", "--no-renames", "--name-status", "-z", base, commit)
-    parts = raw.split("\0")
-    for i in range(0, len(parts) - 1, 2):
-        status[parts[i + 1]] = parts[i]
     out = []
-    for line in _git(repo, "diff", "--no-renames", "--numstat", "-z", base, commit).split("\0"):
-        if not line:
+    parts = raw.split("\0")
+    i = 0
+    while i < len(parts):
+        tok = parts[i]
+        if tok.startswith(":"):
+            if i + 1 < len(parts):
+                status[parts[i + 1]] = tok.split()[-1][:1]
+            i += 2
             continue
-        added, removed, path = line.split("\t", 2)
+        i += 1
+        if not tok:
+            continue
+        added, removed, path = tok.split("\t", 2)
         out.append({
             "path": path, "status": status.get(path, "M"),
             "added": int(added) if added.isdigit() else None,      # None: binary
@@ -73,23 +108,39 @@ def changes(repo: Path, base: str, commit: str) -> list[dict[str, Any]]:
     return out
 
 
+def describe(worktree: Path, base: str, taken: Taken) -> dict[str, Any]:
+    """What a snapshot holds relative to base: the body of result.json minus the ids."""
+    return {
+        "head": taken.head,
+        "commits_ahead": int(_git(worktree, "rev-list", "--count", f"{base}..{taken.head}")),
+        "dirty": taken.tree != taken.head_tree,
+        "files": changes(worktree, base, taken.commit),
+    }
+
+
 def record(run_dir: ledger.RunDir, pane: str, worktree: Path, base: str) -> dict[str, Any]:
     """Snapshot a pane's worktree and write `panes/<pane>/result.json`; returns it."""
     ref = ref_for(run_dir.id, pane)
-    commit = take(worktree, ref, f"agentmux snapshot of {pane} (run {run_dir.id})")
-    head = _git(worktree, "rev-parse", "HEAD")
-    trees = _git(worktree, "rev-parse", f"{commit}^{{tree}}", f"{head}^{{tree}}").split()
+    taken = take_full(worktree, ref, f"agentmux snapshot of {pane} (run {run_dir.id})")
+    st = describe(worktree, base, taken)
     result = {
         "version": 1,
         "pane": pane,
         "taken_at": ledger.now_iso(),
         "base": base,
-        "head": head,
-        "snapshot": commit,
+        "head": st["head"],
+        "snapshot": taken.commit,
         "ref": ref,
-        "commits_ahead": int(_git(worktree, "rev-list", "--count", f"{base}..{head}")),
-        "dirty": trees[0] != trees[1],
-        "files": changes(worktree, base, commit),
+        "commits_ahead": st["commits_ahead"],
+        "dirty": st["dirty"],
+        "files": st["files"],
     }
     ledger.write_json(run_dir.pane_dir(pane) / "result.json", result)
     return result
+
+
+def live(worktree: Path, base: str, pane: str) -> dict[str, Any]:
+    """The same as result.json for an agent still at work, with no ref taken and nothing written."""
+    taken = take_full(worktree, None, f"agentmux live view of {pane}")
+    return {"version": 1, "pane": pane, "taken_at": ledger.now_iso(), "base": base,
+            "snapshot": taken.commit, "ref": None, **describe(worktree, base, taken)}
