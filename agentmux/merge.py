@@ -33,7 +33,8 @@ _IN_PROGRESS = {
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> proc.Completed:
-    return proc.run(["git", *args], cwd=cwd, check=check, step=f"git {args[0]}")
+    sub = args[2] if args[0] == "-c" else args[0]
+    return proc.run(["git", *args], cwd=cwd, check=check, step=f"git {sub}")
 
 
 def rev(cwd: Path, name: str) -> str | None:
@@ -165,6 +166,9 @@ def commit_uncommitted(repo: Path, run_id: str, pane: Pane, dry_run: bool) -> st
         if worktrees.head_of(pane.worktree) != head:
             raise Refused(f"pane '{pane.name}': {pane.worktree} is not on branch "
                           f"'{pane.branch}' at {head[:12]}; commit its work by hand")
+        if dry_run:
+            # A fresh snapshot would move the snapshot ref; the dry run checks the branch as is.
+            return head
         snap = snapshot.take(pane.worktree, ref,
                              f"agentmux snapshot of {pane.name} (run {run_id}) before merge")
     else:

@@ -222,3 +222,15 @@ def test_target_not_checked_out_is_merged_without_a_checkout(repo: Path) -> None
     assert git(repo, "show", "release:a.txt") == "a\n"
     assert git(repo, "rev-parse", "main").strip() == main
     assert not (repo / "a.txt").exists()
+
+
+def test_dry_run_with_include_uncommitted_changes_nothing(repo: Path) -> None:
+    start(repo, [{"name": "u", "command": fake("--write", "x.txt=uncommitted")}])
+    refs = git(repo, "for-each-ref")
+    tree = tree_of(repo, "u")
+    status = git(tree, "status", "--porcelain=v2", "-uall")
+    r = amx(repo, "merge", "--dry-run", "--include-uncommitted", "u")
+    assert r.code == 0, r.err
+    assert r.out.startswith("would commit u's uncommitted work onto its branch: ")
+    assert git(repo, "for-each-ref") == refs
+    assert git(tree, "status", "--porcelain=v2", "-uall") == status
