@@ -12,7 +12,8 @@ initialised submodules refuse even with --force: git itself would need `remove -
 
 Branches are only ever deleted with `git branch -d` semantics (merged into the main checkout's
 HEAD, or its upstream), with --force too: an unmerged branch is kept, even though its tip is in
-the snapshot ref, because a hidden ref is not where a user looks for their work.
+the snapshot ref, because a hidden ref is not where a user looks for their work. For the same
+reason unmerged commits do not refuse `--keep-branches` or `--force`: the branch keeps them.
 """
 
 from __future__ import annotations
