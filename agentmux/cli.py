@@ -163,5 +163,5 @@ def trust(layout_path: Path) -> None:
     click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
 
 
-from . import cli_plan  # noqa: E402, F401
-from . import cli_review  # noqa: E402, F401
+# Commands kept in their own modules register on `cli` when imported.
+from . import cli_merge, cli_plan, cli_review  # noqa: E402, F401

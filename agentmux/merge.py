@@ -1,0 +1,346 @@
+"""`merge`: a queue of agent branches into one target branch, stopping cleanly at a conflict.
+
+Every result is computed without a checkout first (`git merge-tree --write-tree`, then
+`commit-tree`), and only then applied: by `git merge --ff-only <result>` in the checkout that has
+the target branch (git updates index, files and ref together, and refuses before touching
+anything if an untracked file would be overwritten), or, when the target is checked out
+nowhere, by `update-ref <target> <result> <old>`. So a conflict is found before anything moves
+and there is never a half-done merge to abort.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import ledger, proc, snapshot, worktrees
+from .errors import BadInput, Refused, WorkFailed
+
+STRATEGIES = ("merge", "squash", "rebase")
+# A checkout in the middle of one of these has state a fast-forward would tangle with.
+_IN_PROGRESS = {
+    "MERGE_HEAD": "a merge is in progress",
+    "rebase-merge": "a rebase is in progress",
+    "rebase-apply": "a rebase or `git am` is in progress",
+    "CHERRY_PICK_HEAD": "a cherry-pick is in progress",
+    "REVERT_HEAD": "a revert is in progress",
+    "BISECT_LOG": "a bisect is in progress",
+}
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> proc.Completed:
+    sub = args[2] if args[0] == "-c" else args[0]
+    return proc.run(["git", *args], cwd=cwd, check=check, step=f"git {sub}")
+
+
+def rev(cwd: Path, name: str) -> str | None:
+    p = git(cwd, "rev-parse", "--verify", "-q", "--end-of-options", f"{name}^{{commit}}",
+            check=False)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def status_files(tree: Path) -> list[str]:
+    """Modified, staged and untracked files, whatever status.showUntrackedFiles says."""
+    st = git(tree, "-c", "status.showUntrackedFiles=all", "status", "--porcelain=v1", "-z",
+             "--untracked-files=all")
+    out = []
+    parts = st.stdout.split("\0")
+    i = 0
+    while i < len(parts):
+        e = parts[i]
+        i += 1
+        if not e:
+            continue
+        out.append(e[3:])
+        if e[0] in "RC":   # a rename carries its source as the next field
+            i += 1
+    return out
+
+
+def checkout_problem(tree: Path) -> str | None:
+    """Why a checkout cannot take a merge now, or None."""
+    for name, why in _IN_PROGRESS.items():
+        p = Path(git(tree, "rev-parse", "--path-format=absolute", "--git-path",
+                     name).stdout.strip())
+        if p.exists():
+            return why
+    st = git(tree, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
+    changed = [e[3:] for e in st.split("\0") if len(e) > 3 and e[:2] != "??"]
+    if changed:
+        return "it has uncommitted changes: " + ", ".join(changed[:10]) + (
+            ", ..." if len(changed) > 10 else "")
+    return None
+
+
+@dataclass(frozen=True)
+class Pane:
+    name: str
+    branch: str
+    worktree: Path | None
+
+
+@dataclass
+class Outcome:
+    merged: list[tuple[str, str]] = field(default_factory=list)       # (pane, commit)
+    conflict: tuple[str, list[str]] | None = None                    # (pane, files)
+    failed: tuple[str, str] | None = None                            # (pane, why)
+    left: list[str] = field(default_factory=list)
+    committed: list[tuple[str, str]] = field(default_factory=list)   # --include-uncommitted
+    dry_run: bool = False
+    into: str = ""
+    strategy: str = "merge"
+
+    @property
+    def stopped(self) -> bool:
+        return self.conflict is not None or self.failed is not None
+
+    def render(self) -> str:
+        would = "would " if self.dry_run else ""
+        lines = [f"{would}commit {pane}'s uncommitted work onto its branch: {c[:12]}"
+                 for pane, c in self.committed]
+        lines += [f"{would}merge {pane} into {self.into} ({self.strategy}): {c[:12]}"
+                  for pane, c in self.merged]
+        if self.conflict:
+            pane, files = self.conflict
+            lines.append(f"{'would stop' if self.dry_run else 'stopped'}: {pane} conflicts "
+                         f"with {self.into} in: {', '.join(files)}")
+        if self.failed:
+            lines.append(f"stopped: {self.failed[0]} was not merged: {self.failed[1]}")
+        if self.left:
+            lines.append("left in the queue: " + ", ".join(self.left))
+        if not self.stopped:
+            lines.append(f"{'nothing was changed (dry run)' if self.dry_run else 'done'}: "
+                         f"{len(self.merged)} merged into {self.into}")
+        elif self.dry_run:
+            lines.append("nothing was changed (dry run)")
+        else:
+            lines.append(f"{self.into} and its checkout are as they were after the last merge")
+        return "\n".join(lines)
+
+
+def panes_of(run: dict[str, Any], names: Sequence[str]) -> list[Pane]:
+    by_name = {p["name"]: p for p in run.get("panes", [])}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise BadInput(f"no pane named {', '.join(unknown)} in run {run.get('id')}; panes: "
+                       + ", ".join(by_name))
+    if len(set(names)) != len(names):
+        raise BadInput("a pane is named twice in the queue")
+    out = []
+    for n in names:
+        p = by_name[n]
+        if not p.get("branch"):
+            raise BadInput(f"pane '{n}' has no branch of its own (isolation "
+                           f"{run.get('isolation')}); there is nothing to merge")
+        out.append(Pane(n, p["branch"], Path(p["worktree"]) if p.get("worktree") else None))
+    return out
+
+
+def uncommitted(repo: Path, run_id: str, pane: Pane) -> list[str]:
+    """Files of the agent's work that are not on its branch.
+
+    The live worktree decides while it exists (the snapshot may be older than what the user
+    did there since); once it is gone, the snapshot against the branch head decides.
+    """
+    if pane.worktree is not None and pane.worktree.is_dir():
+        return status_files(pane.worktree)
+    snap = rev(repo, snapshot.ref_for(run_id, pane.name))
+    if snap is None:
+        return []
+    out = git(repo, "diff", "--name-only", "-z", "--no-renames", pane.branch, snap).stdout
+    return [f for f in out.split("\0") if f]
+
+
+def commit_uncommitted(repo: Path, run_id: str, pane: Pane, dry_run: bool) -> str:
+    """Fast-forward the agent's branch to a commit of its snapshot tree; never a rewrite."""
+    ref = snapshot.ref_for(run_id, pane.name)
+    head = rev(repo, f"refs/heads/{pane.branch}")
+    assert head is not None
+    live = pane.worktree is not None and pane.worktree.is_dir()
+    if live:
+        assert pane.worktree is not None
+        if worktrees.head_of(pane.worktree) != head:
+            raise Refused(f"pane '{pane.name}': {pane.worktree} is not on branch "
+                          f"'{pane.branch}' at {head[:12]}; commit its work by hand")
+        if dry_run:
+            # A fresh snapshot would move the snapshot ref; the dry run checks the branch as is.
+            return head
+        snap = snapshot.take(pane.worktree, ref,
+                             f"agentmux snapshot of {pane.name} (run {run_id}) before merge")
+    else:
+        found = rev(repo, ref)
+        assert found is not None
+        snap = found
+        parent = rev(repo, f"{snap}^")
+        if parent != head:
+            raise Refused(f"pane '{pane.name}': its snapshot was taken on {str(parent)[:12]} "
+                          f"but branch '{pane.branch}' is now at {head[:12]}; commit by hand")
+    if dry_run:
+        return snap
+    tree = git(repo, "rev-parse", f"{snap}^{{tree}}").stdout.strip()
+    msg = f"agentmux: uncommitted work of {pane.name} (run {run_id})"
+    commit = git(repo, "commit-tree", tree, "-p", head, "-m", msg).stdout.strip()
+    git(repo, "update-ref", "-m", "agentmux merge --include-uncommitted",
+        f"refs/heads/{pane.branch}", commit, head)
+    if live:
+        assert pane.worktree is not None
+        # Its files already are the new commit's; only the index still describes the old head.
+        git(pane.worktree, "reset", "-q")
+    return commit
+
+
+def merge_tree(repo: Path, target: str, branch: str) -> tuple[str | None, list[str]]:
+    """(tree, []) when the merge is clean, (None, conflicted files) when it is not."""
+    p = git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
+            target, branch, check=False)
+    fields = p.stdout.split("\0")
+    if p.returncode == 0:
+        return fields[0], []
+    if p.returncode == 1 and fields[0]:
+        return None, sorted({f for f in fields[1:] if f})
+    raise WorkFailed(f"`git merge-tree {target} {branch}` exited {p.returncode}: "
+                     f"{p.stderr.strip()}")
+
+
+def rebased(repo: Path, target: str, branch_sha: str) -> tuple[str | None, list[str]]:
+    """Rebase a detached copy of the branch onto target in a throwaway worktree."""
+    root = ledger.ledger_root(repo) / "tmp"
+    root.mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="rebase-", dir=root))
+    git(repo, "worktree", "add", "-q", "--detach", "--", str(tmp), branch_sha)
+    try:
+        p = git(tmp, "rebase", "-q", target, check=False)
+        if p.returncode == 0:
+            return git(tmp, "rev-parse", "HEAD").stdout.strip(), []
+        files = git(tmp, "diff", "--name-only", "-z", "--diff-filter=U").stdout
+        git(tmp, "rebase", "--abort", check=False)
+        return None, sorted(f for f in files.split("\0") if f) or ["(rebase failed)"]
+    finally:
+        rm = git(repo, "worktree", "remove", "--", str(tmp), check=False)
+        if rm.returncode != 0:   # only a detached copy of commits that exist elsewhere
+            shutil.rmtree(tmp, ignore_errors=True)
+            git(repo, "worktree", "prune", check=False)
+
+
+def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
+          strategy: str = "merge", dry_run: bool = False,
+          include_uncommitted: bool = False) -> Outcome:
+    if strategy not in STRATEGIES:
+        raise BadInput(f"--strategy: expected one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    run = run_dir.read_run()
+    repo = Path(run["repo"])
+    panes = panes_of(run, names)
+    with worktrees.RepoLock(repo):
+        if into is None:
+            head = git(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+            if head.returncode != 0:
+                raise BadInput(f"{repo} has a detached HEAD; name the target with --into")
+            into = head.stdout.strip()
+        target_ref = f"refs/heads/{into}"
+        if rev(repo, target_ref) is None:
+            raise BadInput(f"--into: no branch '{into}' in {repo}")
+        checkout = next((Path(w["worktree"]) for w in worktrees.list_worktrees(repo)
+                         if w.get("branch") == target_ref), None)
+        if checkout is not None and (why := checkout_problem(checkout)):
+            raise Refused(f"cannot merge into '{into}' in {checkout}: {why}")
+        problems, dirty = [], []
+        from .clean import running
+        for p in panes:
+            if rev(repo, f"refs/heads/{p.branch}") is None:
+                problems.append(f"pane '{p.name}': branch '{p.branch}' does not exist")
+                continue
+            files = uncommitted(repo, run_dir.id, p)
+            if files and running(run_dir, p.name):
+                problems.append(f"pane '{p.name}': its agent is still running and has "
+                                f"uncommitted work")
+            elif files:
+                dirty.append(p)
+                if not include_uncommitted:
+                    problems.append(f"pane '{p.name}' has uncommitted work: "
+                                    + ", ".join(files))
+        if problems:
+            hint = ("\ncommit it, or pass --include-uncommitted to commit the snapshot onto the "
+                    "agent's branch first" if dirty and not include_uncommitted else "")
+            raise Refused("nothing was merged:\n" + "\n".join(f"  {x}" for x in problems)
+                          + hint)
+        out = Outcome(dry_run=dry_run, into=into, strategy=strategy)
+        tips: dict[str, str] = {}
+        for p in panes:
+            tip = rev(repo, f"refs/heads/{p.branch}")
+            assert tip is not None
+            if p in dirty:
+                tip = commit_uncommitted(repo, run_dir.id, p, dry_run)
+                out.committed.append((p.name, tip))
+                if not dry_run:
+                    ledger.append_event(run_dir.events, {
+                        "type": "commit-uncommitted", "pane": p.name, "branch": p.branch,
+                        "commit": tip})
+            tips[p.name] = tip
+        simulated = rev(repo, target_ref)
+        assert simulated is not None
+        for i, p in enumerate(panes):
+            # Re-read the target before each step: the queue acts on it as it is now.
+            now = simulated if dry_run else rev(repo, target_ref)
+            assert now is not None
+            commit, files = _result(repo, run_dir.id, p, tips[p.name], now, into, strategy,
+                                    dry_run)
+            if commit is None:
+                out.conflict = (p.name, files)
+                out.left = [q.name for q in panes[i + 1:]]
+                if not dry_run:
+                    _event(run_dir, p, into, strategy, None, "conflict", files)
+                break
+            if not dry_run:
+                why = _apply(repo, checkout, target_ref, now, commit)
+                if why:
+                    out.failed = (p.name, why)
+                    out.left = [q.name for q in panes[i + 1:]]
+                    _event(run_dir, p, into, strategy, commit, "failed", [])
+                    break
+                _event(run_dir, p, into, strategy, commit, "merged", [])
+            simulated = commit
+            out.merged.append((p.name, commit))
+        return out
+
+
+def _result(repo: Path, run_id: str, p: Pane, tip: str, target: str, into: str,
+            strategy: str, dry_run: bool) -> tuple[str | None, list[str]]:
+    if git(repo, "merge-base", "--is-ancestor", tip, target, check=False).returncode == 0:
+        return target, []   # already in: nothing to add
+    tree, files = merge_tree(repo, target, tip)
+    if tree is None:
+        return None, files
+    msg = f"agentmux: merge {p.name} ({p.branch}, run {run_id}) into {into}"
+    if strategy == "merge":
+        return git(repo, "commit-tree", tree, "-p", target, "-p", tip, "-m", msg).stdout.strip(), []
+    if strategy == "squash":
+        log = git(repo, "log", "--format=  %h %s", f"{target}..{tip}").stdout
+        body = f"agentmux: squash {p.name} ({p.branch}, run {run_id})\n\n{log}"
+        return git(repo, "commit-tree", tree, "-p", target, "-m", body).stdout.strip(), []
+    if dry_run:
+        # Only the merge-tree check: a real rebase needs a throwaway checkout.
+        return git(repo, "commit-tree", tree, "-p", target, "-m", msg).stdout.strip(), []
+    return rebased(repo, target, tip)
+
+
+def _apply(repo: Path, checkout: Path | None, target_ref: str, old: str, new: str) -> str | None:
+    if new == old:
+        return None
+    if checkout is None:
+        p = git(repo, "update-ref", "-m", "agentmux merge", target_ref, new, old, check=False)
+    else:
+        p = git(checkout, "merge", "-q", "--ff-only", new, check=False)
+    return (p.stderr or p.stdout).strip() or f"exited {p.returncode}" if p.returncode else None
+
+
+def _event(run_dir: ledger.RunDir, p: Pane, into: str, strategy: str, commit: str | None,
+           result: str, files: list[str]) -> None:
+    ev: dict[str, Any] = {"type": "merge", "pane": p.name, "into": into, "strategy": strategy,
+                          "commit": commit, "result": result}
+    if files:
+        ev["files"] = files
+    ledger.append_event(run_dir.events, ev)
