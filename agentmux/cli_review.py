@@ -59,6 +59,7 @@ def metric_lines(m: dict[str, Any]) -> list[tuple[str, str]]:
         ("wall-clock", fmt_duration(m["wall_clock_s"])),
         ("agent-time", fmt_duration(m["agent_time_s"])),
         ("speed-up", speed),
+        ("out of scope", _n(m.get("out_of_scope_edits") or 0, "edit")),
     ]
 
 
@@ -82,6 +83,8 @@ def render_text(data: dict[str, Any], with_metrics: bool = True) -> str:
             out.append(f"     {f['status']}  {f['path']}  {counts}")
         if p["conflicts_with"]:
             out.append("   CONFLICTS with: " + ", ".join(p["conflicts_with"]))
+        if p.get("out_of_scope"):
+            out.append("   OUT OF SCOPE: " + ", ".join(p["out_of_scope"]))
         if p["tail"]:
             out.append("   last output:")
             out += [f"     │ {line}" for line in p["tail"]]
@@ -145,7 +148,10 @@ def render_matrix(data: dict[str, Any]) -> str:
 @session_option
 @click.option("--json", "as_json", is_flag=True, help="The machine-readable contract.")
 @click.option("--markdown", is_flag=True, help="A report to paste into a pull request.")
-def review(pane: str | None, session: str | None, as_json: bool, markdown: bool) -> None:
+@click.option("--compare", "compare_name", metavar="NAME",
+              help="Put the attempts of a `count = N` pane side by side.")
+def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
+           compare_name: str | None) -> None:
     """Per agent: outcome, commits, files, conflicts, last output; then the run's metrics."""
     from . import review as rv
     from .find import find_run
@@ -153,7 +159,11 @@ def review(pane: str | None, session: str | None, as_json: bool, markdown: bool)
     if as_json and markdown:
         raise click.UsageError("--json and --markdown exclude each other")
     data = rv.collect(find_run(session), pane)
-    if as_json:
+    if compare_name is not None:
+        from .compare import compare
+
+        click.echo(compare(data, compare_name), nl=False)
+    elif as_json:
         click.echo(json.dumps(data, indent=2))
     elif markdown:
         click.echo(render_markdown(data), nl=False)

@@ -20,6 +20,7 @@ from . import ledger, proc, snapshot, status, watcher
 from .control import ANSI
 from .errors import AgentmuxError, BadInput, CommandFailed
 from .find import pane_entry
+from .scope import out_of_scope
 
 VERSION = 1
 TAIL_LINES = 10
@@ -309,11 +310,22 @@ def collect(run_dir: ledger.RunDir, pane: str | None = None) -> dict[str, Any]:
     if pane is not None:
         pane_entry(run_dir, pane)
     run = analyse(run_dir)
+    scopes = {p["name"]: p.get("scope") or [] for p in run_dir.read_run().get("panes", [])}
+    listed = []
+    edits = 0
+    for p in run.panes:
+        entry = _pane_json(run_dir, p)
+        # A pane without a scope may touch anything; one with a scope is held to it.
+        entry["out_of_scope"] = out_of_scope(scopes.get(p.row.name, []),
+                                             [f["path"] for f in p.files])
+        edits += len(entry["out_of_scope"])
+        if pane in (None, p.row.name):
+            listed.append(entry)
     return {
         "version": VERSION,
         "run": run.info,
-        "panes": [_pane_json(run_dir, p) for p in run.panes if pane in (None, p.row.name)],
-        "metrics": metrics(run),
+        "panes": listed,
+        "metrics": {**metrics(run), "out_of_scope_edits": edits},
     }
 
 
