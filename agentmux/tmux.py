@@ -121,6 +121,14 @@ class Tmux:
         # The screen below the last output is blank rows, not part of the transcript.
         return p.stdout.rstrip("\n") + "\n"
 
+    def kill_session_of_run(self, session: str, run_id: str) -> bool:
+        """Kill the session only if it holds this run's panes: never someone else's."""
+        p = self.run("list-panes", "-s", "-t", f"={session}", "-F", "#{@agentmux_run}",
+                     check=False)
+        if p.returncode != 0 or run_id not in p.stdout.split():
+            return False
+        return self.kill_session(session)
+
     def kill_session(self, session: str) -> bool:
         return self.run("kill-session", "-t", f"={session}", check=False).returncode == 0
 

@@ -71,7 +71,14 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
-    tm = Tmux(socket)
+    # One `up` at a time per repository: a second one for the same session then finds it
+    # running instead of racing to build it (and undoing the winner's session).
+    with worktrees.RepoLock(lay.repo):
+        return _start(lay, path, panes, Tmux(socket), socket)
+
+
+def _start(lay: layout.Layout, path: Path, panes: tuple[layout.Pane, ...], tm: Tmux,
+           socket: str | None) -> UpResult:
     repo = lay.repo
     previous = latest_run(repo, lay.session)
     if tm.has_session(lay.session):
@@ -132,7 +139,7 @@ def up(
                     run_dir, lay, pl, by_name[pl.name].task, shell, wake, new_tree))
 
             step = "building the tmux session"
-            undo.callback(tm.kill_session, lay.session)
+            undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
             ids = tm.build(
                 lay.session, run_dir.id, repo,
                 [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
