@@ -9,6 +9,7 @@ git's real state instead of trusting the exit status.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import filecmp
@@ -137,6 +138,10 @@ class RepoLock:
             if held[1]:
                 return
             del self._held[self._key]
+        # An empty file means "released cleanly"; a pid left behind means its holder died
+        # holding it, which `agentmux doctor` reports.
+        with contextlib.suppress(OSError):
+            os.ftruncate(held[0], 0)
         os.close(held[0])   # closing the only fd on this open file releases the flock
 
 
