@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import git, run_cli
+from agentmux import ledger
+
+from ..conftest import git, run_cli, wait_until
 from ..helpers import fake, latest_run, wait_states, write_layout
 from .conftest import SOCK, snapshot_state, tmux
 
@@ -35,13 +37,14 @@ def test_findings_are_reported_and_nothing_changes_without_fix(repo: Path, tmp_p
     assert run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo).code == 0
     wait_states(repo, SOCK, {"a": "done", "b": "running"})
     run = latest_run(repo)
-    # The server dies: b's runner records its SIGHUP... so take its status away first, as a
-    # runner SIGKILLed before it could write would leave it.
+    wait_until(lambda: any(e.get("pane") == "a" and e.get("state") == "done"
+                           for e in ledger.read_events(run / "events.jsonl")), 15, "a's event")
+    # Nobody is left to record b's end: the watcher dies first, then b's runner (before it
+    # can write a status), then the whole server.
+    os.kill(json.loads((run / "watcher.json").read_text())["pid"], signal.SIGKILL)
     st = json.loads((run / "panes" / "b" / "status.json").read_text())
     os.kill(st["pid"], signal.SIGKILL)
     os.killpg(st["agent_pid"], signal.SIGKILL)
-    watcher = json.loads((run / "watcher.json").read_text())["pid"]
-    os.kill(watcher, signal.SIGKILL)
     tmux("kill-server")
     # A damaged older run, a torn events line, an orphan branch, a missing worktree,
     # a lock whose holder died and a 40-day-old snapshot.
