@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
-        cli.main(args=argv, prog_name="agentmux", standalone_mode=False)
+        # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting.
+        rv = cli.main(args=argv, prog_name="agentmux", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
     except AgentmuxError as e:
         print(f"agentmux: {e}", file=sys.stderr)
         return e.exit_code

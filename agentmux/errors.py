@@ -47,6 +47,23 @@ class EnvironmentProblem(AgentmuxError):
     exit_code = ENVIRONMENT
 
 
+class LedgerWriteFailed(WorkFailed, OSError):
+    """A ledger file could not be written (disk full, read-only); the previous version is kept.
+
+    Also an OSError, so the runner's `except OSError` paths keep treating it as an I/O failure.
+    """
+
+    def __init__(self, path: object, err: OSError, kept: bool = True) -> None:
+        self.path = path
+        self.errno = err.errno
+        self.strerror = err.strerror
+        tail = "; the previous version is kept" if kept else ""
+        WorkFailed.__init__(self, f"cannot write {path}: {err.strerror or err}{tail}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class CommandFailed(WorkFailed):
     """An external program failed: names the command, its exit status and its output."""
 

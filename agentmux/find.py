@@ -13,8 +13,7 @@ from .errors import AgentmuxError, BadInput
 
 def find_run(session: str | None = None, cwd: Path | None = None) -> ledger.RunDir:
     here = (cwd or Path.cwd()).resolve()
-    repo = worktrees.repo_root(here)
-    runs = list(ledger.iter_runs(repo))
+    repo, runs = all_runs(here)
     if not runs:
         raise BadInput(f"no agentmux run found in {repo}; start one with `agentmux up LAYOUT`")
     if session:
@@ -35,6 +34,26 @@ def find_run(session: str | None = None, cwd: Path | None = None) -> ledger.RunD
                 if tree and here.is_relative_to(Path(tree).resolve()):
                     return rd
     return runs[0]
+
+
+def all_runs(here: Path) -> tuple[Path, list[ledger.RunDir]]:
+    """Every run of the repository that holds `here`, newest first, whichever checkout made it.
+
+    A run's ledger lives in the checkout its layout is in: usually the main one, but a bare
+    clone has none, and a layout may sit in a linked worktree. So every worktree's ledger is
+    read, and the same run is found from any of them.
+    """
+    repo = worktrees.repo_root(here)
+    homes = {repo.resolve(): None}
+    with contextlib.suppress(AgentmuxError):
+        for w in worktrees.list_worktrees(repo):
+            if "bare" not in w and w.get("worktree"):
+                homes[Path(w["worktree"]).resolve()] = None
+    found: dict[str, ledger.RunDir] = {}
+    for home in homes:
+        for rd in ledger.iter_runs(home):
+            found.setdefault(rd.id, rd)
+    return repo, [found[k] for k in sorted(found, reverse=True)]
 
 
 def _sessions(runs: list[ledger.RunDir]) -> set[str]:

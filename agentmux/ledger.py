@@ -7,6 +7,7 @@ skips a torn last line.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import AgentmuxError, BadInput
+from .errors import AgentmuxError, BadInput, LedgerWriteFailed
 
 VERSION = 1
 LEDGER_DIR = ".agentmux"
@@ -35,17 +36,25 @@ def parse_iso(text: str) -> float:
 
 
 def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
-    """Atomic: temp file in the same folder, fsync, replace, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomic: temp file in the same folder, fsync, replace, fsync the folder.
+
+    On a full disk the temp file goes and the previous version stays, whole.
+    """
     body = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:
+        raise LedgerWriteFailed(path, e) from e
     try:
         os.fchmod(fd, mode)
-        os.write(fd, body)
+        _write_all(fd, body)
         os.fsync(fd)
-    except BaseException:
+    except BaseException as e:
         os.close(fd)
         os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, LedgerWriteFailed):
+            raise LedgerWriteFailed(path, e) from e
         raise
     os.close(fd)
     os.replace(tmp, path)
@@ -54,6 +63,16 @@ def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def _write_all(fd: int, body: bytes) -> None:
+    # os.write may write part of the body and return without an error when the disk fills up.
+    view = memoryview(body)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[n:]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -72,12 +91,27 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def append_event(path: Path, event: dict[str, Any]) -> None:
-    """One os.write per record on an O_APPEND file, so concurrent writers never interleave."""
+    """One os.write per record on an O_APPEND file, so concurrent writers never interleave.
+
+    A writer killed mid-line leaves a torn last line; the next record starts on a line of its
+    own, or it would be glued to the torn one and lost with it.
+    """
     record = {"version": VERSION, "ts": now_iso(), **event}
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise LedgerWriteFailed(path, e, kept=False) from e
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        n = os.write(fd, line)
+        if n != len(line):
+            # Half a record is a torn line that readers skip; the rest must not follow it.
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    except OSError as e:
+        raise LedgerWriteFailed(path, e, kept=False) from e
     finally:
         os.close(fd)
 

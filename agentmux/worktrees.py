@@ -9,6 +9,7 @@ git's real state instead of trusting the exit status.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import filecmp
@@ -26,7 +27,7 @@ from types import TracebackType
 from typing import ClassVar
 
 from . import proc
-from .errors import BadInput, CommandFailed, EnvironmentProblem, WorkFailed
+from .errors import BadInput, CommandFailed, EnvironmentProblem, Refused, WorkFailed
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ class RepoLock:
             if held[1]:
                 return
             del self._held[self._key]
+        # An empty file means "released cleanly"; a pid left behind means its holder died
+        # holding it, which `agentmux doctor` reports.
+        with contextlib.suppress(OSError):
+            os.ftruncate(held[0], 0)
         os.close(held[0])   # closing the only fd on this open file releases the flock
 
 
@@ -201,7 +206,7 @@ def _by_path(worktrees: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 @dataclass(frozen=True)
 class _Plan:
     want: Want
-    action: str          # "reuse" | "checkout" (existing branch) | "new"
+    action: str          # "reuse" | "checkout" (existing branch) | "new" | "recreate"
     head: str
 
 
@@ -219,6 +224,7 @@ def _plan(base_sha: str, wants: Sequence[Want], worktrees: list[dict[str, str]],
     checked_out = {w["branch"].removeprefix("refs/heads/"): w["worktree"]
                    for w in worktrees if "branch" in w}
     plans: list[_Plan] = []
+    moved = False
     for w in wants:
         where = f"pane '{w.pane}': "
         if not w.path.is_absolute():
@@ -226,9 +232,15 @@ def _plan(base_sha: str, wants: Sequence[Want], worktrees: list[dict[str, str]],
             continue
         entry = at_path.get(_real(w.path))
         if entry is not None:
-            if "prunable" in entry or not w.path.is_dir():
-                problems.append(f"{where}{w.path} is registered as a worktree but its folder is "
-                                "missing; run `git worktree prune`")
+            if not w.path.is_dir():
+                missing = _missing_registered(w, entry, checked_out)
+                if missing is None:
+                    # Our own worktree, deleted by hand: its branch holds the work, so check
+                    # the branch out again in the same place.
+                    plans.append(_Plan(w, "recreate", entry["HEAD"]))
+                else:
+                    moved = moved or missing.startswith("the worktree")
+                    problems.append(where + missing)
             elif entry.get("branch") == f"refs/heads/{w.branch}":
                 plans.append(_Plan(w, "reuse", entry["HEAD"]))
             else:
@@ -237,18 +249,98 @@ def _plan(base_sha: str, wants: Sequence[Want], worktrees: list[dict[str, str]],
                                 f"out, not branch '{w.branch}'")
             continue
         if w.branch in checked_out:
-            problems.append(f"{where}branch '{w.branch}' is already checked out in "
-                            f"{checked_out[w.branch]}")
+            there = checked_out[w.branch]
+            problems.append(f"{where}branch '{w.branch}' is already checked out in {there}; "
+                            "if that is this pane's worktree moved away, move it back with "
+                            f"`git worktree move {there} {w.path}`")
         elif w.path.exists() and (not w.path.is_dir() or any(w.path.iterdir())):
             problems.append(f"{where}{w.path} already exists and is not empty")
         elif w.branch in branches:
             plans.append(_Plan(w, "checkout", branches[w.branch]))
         else:
             plans.append(_Plan(w, "new", base_sha))
+    if problems and moved:
+        raise Refused("cannot prepare worktrees:\n" + "\n".join(f"  {p}" for p in problems))
     if problems:
         # BadInput, not Refused: the layout asks for something impossible, nothing is at risk.
         raise BadInput("cannot prepare worktrees:\n" + "\n".join(f"  {p}" for p in problems))
     return plans
+
+
+def _missing_registered(w: Want, entry: dict[str, str],
+                        checked_out: dict[str, str]) -> str | None:
+    """Why w's registered-but-missing worktree cannot simply be checked out again, or None."""
+    if "locked" in entry:
+        why = f" ({entry['locked']})" if entry["locked"] else ""
+        return (f"{w.path} is registered as a worktree, locked by another tool{why}, and its "
+                f"folder is missing; when it is back (or `git worktree unlock {w.path}`), "
+                "run up again")
+    if entry.get("branch") != f"refs/heads/{w.branch}" or _real(
+            checked_out.get(w.branch, "")) != _real(w.path):
+        now = entry.get("branch", "a detached HEAD").removeprefix("refs/heads/")
+        return (f"{w.path} is registered as a worktree of {now}, not branch '{w.branch}', and "
+                f"its folder is missing; see `git worktree list`")
+    moved_to = _find_moved(w.path)
+    if moved_to is not None:
+        return (f"the worktree {w.path} was moved to {moved_to} by hand; move it back with "
+                f"`mv {moved_to} {w.path}` (or `git -C {moved_to} worktree repair` to keep it "
+                "there), then run up again")
+    return None
+
+
+def _admin_dir(path: Path) -> Path | None:
+    """git's `.git/worktrees/<id>` folder of the worktree registered at path."""
+    common = proc.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                      cwd=_existing_parent(path), check=False).stdout.strip()
+    if not common:
+        return None
+    want = _real(path / ".git")
+    for gitdir in Path(common).glob("worktrees/*/gitdir"):
+        try:
+            if _real(gitdir.read_text().strip()) == want:
+                return gitdir.parent
+        except OSError:
+            continue
+    return None
+
+
+def _existing_parent(path: Path) -> Path:
+    for p in path.parents:
+        if p.is_dir():
+            return p
+    return Path("/")
+
+
+def _find_moved(path: Path) -> Path | None:
+    """A folder near path whose .git points at path's admin entry: the worktree, moved by mv.
+
+    Only the likely places are searched (path's siblings, its parent's siblings, and the
+    repository's neighbours), so a worktree moved far away looks deleted; its admin entry is
+    then replaced, and `git worktree repair` can no longer attach it (its files stay).
+    """
+    admin = _admin_dir(path)
+    if admin is None:
+        return None
+    want = f"gitdir: {admin}"
+    common = admin.parent.parent
+    top = common.parent if common.name == ".git" else common
+    seen: set[str] = set()
+    for folder in (path.parent, path.parent.parent, top.parent):
+        if not folder.is_dir() or str(folder) in seen:
+            continue
+        seen.add(str(folder))
+        try:
+            children = list(folder.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            dotgit = child / ".git"
+            try:
+                if dotgit.is_file() and dotgit.read_text().strip() == want:
+                    return child
+            except OSError:
+                continue
+    return None
 
 
 def _copy_sources(repo: Path, patterns: Sequence[str], skip: list[str]) -> list[str]:
@@ -288,6 +380,11 @@ def _create(repo: Path, plan: _Plan, sources: list[str]) -> tuple[str, ...]:
     if plan.action == "new":
         argv = ["git", "worktree", "add", "--no-track", "-b", w.branch, "--", str(w.path),
                 plan.head]
+    elif plan.action == "recreate":
+        # -f only gets past git's "missing but already registered" refusal for this very path,
+        # whose branch _plan checked is checked out nowhere else; `git worktree prune` would
+        # drop every other missing worktree's registration too.
+        argv = ["git", "worktree", "add", "-f", "--", str(w.path), w.branch]
     else:
         argv = ["git", "worktree", "add", "--", str(w.path), w.branch]
     proc.run(argv, cwd=repo, step=f"creating worktree for pane '{w.pane}'")

@@ -1,0 +1,23 @@
+"""`agentmux doctor`: registered on the main group from here, so cli.py stays one import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import cli
+
+
+@cli.command()
+@click.option("--fix", is_flag=True,
+              help="Repair what can be repaired without losing work (never deletes any).")
+@click.pass_context
+def doctor(ctx: click.Context, fix: bool) -> None:
+    """Check tmux, git, the ledger, worktrees, branches, sessions and locks."""
+    from . import doctor as doc
+
+    findings = doc.diagnose(Path.cwd(), fix=fix)
+    click.echo(doc.render(findings))
+    if doc.remaining(findings):
+        ctx.exit(1)
