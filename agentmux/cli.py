@@ -84,6 +84,10 @@ def status(session: str | None, as_json: bool, watch_: bool) -> None:
             if watch_:
                 click.echo("\x1b[H\x1b[2J", nl=False)
             click.echo(st.format_rows(rows))
+            for r in rows:
+                if r.worktree and not Path(r.worktree).is_dir():
+                    click.echo(f"note: {r.name}: worktree {r.worktree} is missing; "
+                               "`agentmux up` checks its branch out there again")
         if not watch_:
             return
         time.sleep(1.0)  # poll: redraw interval

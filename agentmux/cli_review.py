@@ -207,10 +207,10 @@ def conflicts(session: str | None, as_json: bool) -> None:
 def runs(as_json: bool) -> None:
     """Every run of this repository, newest first, with its metrics."""
     from . import review as rv
-    from . import worktrees
+    from .find import all_runs
 
-    repo = worktrees.repo_root(Path.cwd())
-    found = list(rv.runs(repo))
+    repo, run_dirs = all_runs(Path.cwd())
+    found = list(rv.runs(run_dirs))
     if as_json:
         click.echo(json.dumps({"version": rv.VERSION, "runs": found}, indent=2))
         return

@@ -353,9 +353,9 @@ def diff_target(run_dir: ledger.RunDir, name: str) -> tuple[Path, str, str]:
     return repo, base, sha
 
 
-def runs(repo: Path) -> Iterator[dict[str, Any]]:
-    """Every run of this repository, newest first, with its metrics; a damaged run says so."""
-    for rd in ledger.iter_runs(repo):
+def runs(run_dirs: Iterable[ledger.RunDir]) -> Iterator[dict[str, Any]]:
+    """Every run given, with its metrics; a damaged run says so and hides no other."""
+    for rd in run_dirs:
         try:
             run = analyse(rd, details=False)
         except AgentmuxError as e:  # a damaged run must not hide the others

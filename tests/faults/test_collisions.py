@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from ..conftest import git, run_cli
 from ..helpers import status, wait_states, write_layout
 from .conftest import SOCK, snapshot_state, trust
@@ -96,8 +94,6 @@ def test_deleted_worktree_is_recreated_from_its_branch(repo: Path, tmp_path: Pat
     assert git(repo, "merge-base", "--is-ancestor", tip, BR) == ""
 
 
-@pytest.mark.xfail(strict=True, reason="needs fix in status.py/cli.py: a note line per pane "
-                   "whose recorded worktree folder is missing")
 def test_status_says_a_worktree_folder_is_missing(repo: Path) -> None:
     layout = _layout(repo)
     _up(repo, layout)

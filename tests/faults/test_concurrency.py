@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from ..conftest import git, run_cli
 from ..helpers import wait_states, write_layout
 from .conftest import SOCK, tmux, trust
@@ -24,9 +22,6 @@ def _two_ups(repo: Path, a: Path, b: Path) -> list[subprocess.CompletedProcess[s
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="needs fix in up.py: hold the repository lock from the "
-                   "has_session check to the end of the build (the loser's undo kills the "
-                   "winner's session)")
 def test_two_ups_of_the_same_session_one_wins(repo: Path) -> None:
     layout = write_layout(repo, [{"name": n, "command": "fake-agent --sleep 30"}
                                  for n in ("a", "b")])
