@@ -219,9 +219,10 @@ def runs(as_json: bool) -> None:
         return
     head = ("RUN", "SESSION", "STATE", "COMPLETED", "CONFLICTS", "WALL-CLOCK", "SPEED-UP")
     body = []
+    damaged = []
     for r in found:
         if "error" in r:
-            body.append((r["id"], "(damaged)", r["error"][:60], "", "", "", ""))
+            damaged.append(f"{r['id']}  (damaged: {r['error']})")
             continue
         m = r["metrics"]
         body.append((r["id"], str(r["session"]), str(r["state"] or "-"),
@@ -231,3 +232,6 @@ def runs(as_json: bool) -> None:
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     for row in [head, *body]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    # A damaged run must not hide the others; its whole message says which file and why.
+    for line in damaged:
+        click.echo(line)
