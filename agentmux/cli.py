@@ -185,3 +185,4 @@ def runs() -> None:
                    f"  {summary}")
     if not found:
         click.echo(f"no runs in {repo}")
+from . import cli_supervise  # noqa: E402, F401

@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from .ledger import now_iso, write_json
+from .runcheck import find_check, run_check
 
 VERSION = 1
 EXIT_SPEC = 96  # the spec is missing or garbage
@@ -76,6 +77,7 @@ class Spec:
     setup: str | None
     status: Path
     wake: str | None
+    check: str | None = None
 
 
 def _str_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
@@ -111,7 +113,7 @@ def load_spec(path: Path) -> Spec:
     for key in ("run", "pane", "command", "cwd"):
         if not isinstance(data.get(key), str) or not data[key]:
             errors.append(f"{key}: expected a non-empty string")
-    for key in ("shell", "worktree", "env_file", "setup", "wake"):
+    for key in ("shell", "worktree", "env_file", "setup", "wake", "check"):
         if data.get(key) is not None and not isinstance(data[key], str):
             errors.append(f"{key}: expected a string or null")
     for key in ("cwd", "worktree", "env_file"):
@@ -127,7 +129,8 @@ def load_spec(path: Path) -> Spec:
     assert status is not None and run is not None and pane is not None
     return Spec(run=run, pane=pane, command=data["command"], shell=data.get("shell"),
                 cwd=data["cwd"], worktree=data.get("worktree"), env=env, base_env=base_env,
-                setup=data.get("setup"), status=status, wake=data.get("wake"))
+                setup=data.get("setup"), status=status, wake=data.get("wake"),
+                check=find_check(data, status, pane))
 
 
 def _load_env_file(path: Path, errors: list[str]) -> dict[str, str]:
@@ -162,10 +165,10 @@ class Status:
         write_json(self.path, self.data)
 
     def finish(self, exit_code: int | None, sig: int | None, reason: str | None = None,
-               message: str | None = None) -> None:
+               message: str | None = None, **extra: Any) -> None:
         self.write(phase="ended", ended_at=now_iso(), exit_code=exit_code,
                    signal=None if sig is None else signal_name(sig), reason=reason,
-                   message=message)
+                   message=message, **extra)
         self.final = True
 
 
@@ -253,7 +256,8 @@ def _build_env(spec: Spec, pwd: str) -> dict[str, str]:
     return env
 
 
-def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool) -> int:
+def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
+           stdout: int | None = None) -> int:
     def in_child() -> None:
         # The child takes the terminal itself too, as shells do: otherwise an agent that
         # touches the tty before the parent's tcsetpgrp would be stopped by SIGTTOU/SIGTTIN.
@@ -264,7 +268,10 @@ def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool) -> in
         for s in FORWARDED:
             signal.signal(s, signal.SIG_DFL)
 
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0, preexec_fn=in_child)
+    # With stdout given (the check), stdin is not the terminal either: it never reads it.
+    stdin = None if stdout is None else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0, preexec_fn=in_child,
+                            stdin=stdin, stdout=stdout, stderr=stdout)
     if take_tty:
         # It may have exited already, or taken the terminal itself.
         with contextlib.suppress(OSError):
@@ -284,8 +291,8 @@ def _wait(pid: int) -> tuple[int | None, int | None]:
 
 def _run_child(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
                fwd: Forwarder, started: Callable[[int], None] | None = None,
-               ) -> tuple[int | None, int | None]:
-    pid = _spawn(argv, cwd, env, take_tty)
+               stdout: int | None = None) -> tuple[int | None, int | None]:
+    pid = _spawn(argv, cwd, env, take_tty, stdout)
     fwd.attach(pid)
     try:
         if started is not None:
@@ -302,6 +309,14 @@ def _wake(channel: str | None) -> None:
         subprocess.run(["tmux", "wait-for", "-S", channel], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=WAKE_TIMEOUT, check=False)
+
+
+def _bell() -> None:
+    # The pane's window gets tmux's bell flag: an ended pane has no terminal left for the
+    # watcher to ring, so the runner rings it on its way out.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write("\a")
+        sys.stdout.flush()
 
 
 def _exit_like(code: int | None, sig: int | None) -> int:
@@ -334,6 +349,7 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
         signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     try:
         code, sig = _setup_then_agent(spec, status, fwd, _pick_shell(spec.shell), take_tty)
+        _bell()
         _wake(spec.wake)
     finally:
         if take_tty:
@@ -374,8 +390,26 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
 
     code, sig = _run_child([shell, "-c", spec.command], spec.cwd, _build_env(spec, spec.cwd),
                            take_tty, fwd, started)
-    status.finish(code, sig)
-    return code, sig
+    if code != 0 or sig is not None or not spec.check:
+        status.finish(code, sig)
+        return code, sig
+    if spec.worktree is None:
+        message = "no worktree of its own (isolation none/directory): the check was not run"
+        say(message)
+        status.finish(code, sig, "check-skipped", message)
+        return code, sig
+    if fwd.received:  # stopped (e.g. by its timeout) as the agent ended: no check now
+        status.finish(code, sig)
+        return code, sig
+    status.write(phase="check")
+    tree = spec.worktree
+    ccode, csig = run_check(
+        spec.check, tree, spec.status.parent / "check.log", shell,
+        lambda argv, cwd, out: _run_child(argv, cwd, _build_env(spec, tree), False, fwd,
+                                          stdout=out))
+    check_code = ccode if csig is None else 128 + csig
+    status.finish(code, sig, None if check_code == 0 else "check", check_exit_code=check_code)
+    return (check_code, None) if check_code else (code, sig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,9 +46,12 @@ def test_outcomes_are_recorded_exactly(repo: Path) -> None:
     assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/ok").strip() == "a"
     assert git(repo, "rev-list", "--count", "main").strip() == "1"
     # Exactly one terminal event per pane, and a transcript for each.
-    terminal = [e["pane"] for e in events(repo) if e["state"] in
-                ("done", "failed", "killed", "lost")]
-    assert sorted(terminal) == ["fails", "flood", "ok", "quick", "termed"]
+    # `status` folds a fresh look at tmux, so it can be ahead of the watcher's record.
+    def terminal() -> list[str]:
+        return sorted(e["pane"] for e in events(repo) if e.get("state") in
+                      ("done", "failed", "killed", "lost"))
+    wait_until(lambda: len(terminal()) >= 5, 10, "the watcher's records")
+    assert terminal() == ["fails", "flood", "ok", "quick", "termed"]
     wait_until(lambda: (latest_run(repo) / "panes" / "quick" / "transcript.txt").exists(),
                5, "transcript")
 
