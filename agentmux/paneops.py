@@ -74,11 +74,12 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
         f.rename(keep / f.name)
     runner = [sys.executable, "-m", "agentmux.runner", str(run_dir.spec(name))]
     log = fmt_escape(shlex.quote(str(run_dir.output(name))))
-    # The old pipe is closed and a new one armed in the same chain as the respawn, so the
+    # A dead pane takes no pipe-pane: right after the respawn, any old pipe is closed and a
+    # new one armed, in the same chain, so the
     # new attempt's first bytes are in its output.log (see TMUX-GIT-FACTS, one chain).
-    tm.chain([["pipe-pane", "-t", pane.pane_id],
-              ["respawn-pane", "-k", "-t", pane.pane_id, *runner],
-              ["pipe-pane", "-o", "-t", pane.pane_id, "cat >> " + log]],
+    tm.chain([["respawn-pane", "-k", "-t", pane.pane_id, *runner],
+              ["pipe-pane", "-t", pane.pane_id],
+              ["pipe-pane", "-t", pane.pane_id, "cat >> " + log]],
              step=f"restarting pane '{name}'")
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,

@@ -67,7 +67,8 @@ def classify(
         if status.get("signal"):
             return PaneState("killed", None, status["signal"], reason)
         code = status.get("exit_code")
-        return PaneState("done" if code == 0 else "failed", code, None, reason)
+        ok = code == 0 and reason != "check"  # exit 0, then a failed check: not done
+        return PaneState("done" if ok else "failed", code, None, reason)
     if status and status.get("phase") == "check" and (runner_alive or pane is not None):
         return PaneState("checking")  # the agent exited 0; its check decides done or failed
     if pane is not None and not pane.dead:
