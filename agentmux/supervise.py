@@ -222,10 +222,12 @@ class Supervisor:
                 if not started or time.time() - ledger.parse_iso(started) < limit:
                     continue
                 # Recorded before the signal, so the classification of the end that follows
-                # is `failed`/`timeout` even if the watcher dies right after.
-                ledger.append_event(self.run_dir.events, {
-                    "type": "timeout", "pane": name, "timeout_s": limit})
-                self.timed_out.add(name)
+                # is `failed`/`timeout` even if the watcher dies right after. A restarted
+                # watcher finds it recorded already and only goes on signalling.
+                if name not in self.timed_out:
+                    ledger.append_event(self.run_dir.events, {
+                        "type": "timeout", "pane": name, "timeout_s": limit})
+                    self.timed_out.add(name)
             elif now < w.next_at:
                 continue
             if w.stage < len(STOP_SIGNALS):
@@ -242,9 +244,11 @@ class Supervisor:
         """Status line always; message, bell and on_event for the states a person cares about."""
         if not events:
             return
+        # `=name:` and not `=name`: set-option's target is a pane, parsed session:window.pane,
+        # and a bare `=name` is looked up as a window (it fails on 3.3a).
         cmds: list[list[str]] = [
-            ["set", "-t", f"={self.session}", "status-right-length", "80"],
-            ["set", "-t", f"={self.session}", "status-right", status_line(states) + " "],
+            ["set", "-t", f"={self.session}:", "status-right-length", "80"],
+            ["set", "-t", f"={self.session}:", "status-right", status_line(states) + " "],
         ]
         loud = [ev for ev in events if ev.get("state") in NOTIFY]
         if loud and any(x.attached for x in self.extra.values()):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from agentmux import supervise
+from agentmux import ledger, supervise, watcher
+from agentmux.tmux import Tmux
 
 from .conftest import run_cli, wait_until
 from .helpers import events, fake, latest_run, status, up, wait_states, write_layout
@@ -69,6 +71,10 @@ def test_waiting_then_send_answers_it(repo: Path, tmp_path: Path) -> None:
     wait_until(lambda: "waiting" in pane_states(repo, "asker"), 3 * POLL + 1.0,
                "waiting within 3 ticks")
     assert status(repo, SOCK)["panes"][0]["state"] == "waiting"
+    # The session's own status line counts states (set for that session only).
+    shown = subprocess.run(["tmux", "-L", SOCK, "show", "-v", "-t", "=agents:", "status-right"],
+                           capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "1 waiting"
     r = run_cli("--socket", SOCK, "send", "asker", "1", cwd=repo)
     assert r.code == 0, r.err
     wait_states(repo, SOCK, {"asker": "done"})
@@ -192,3 +198,28 @@ def test_send_delivers_hostile_text_byte_for_byte(repo: Path) -> None:
     got = [x.rstrip("\r") for x in output(repo, "reader").split("\n") if "got: " in x]
     got = [x[x.index("got: "):] for x in got]
     assert got == [f"got: {hostile}", "got: line one", "got: line two"]
+
+
+def test_an_idle_tick_costs_one_tmux_call(repo: Path, monkeypatch: Any) -> None:
+    layout = write_layout(repo, [{"name": f"p{i}", "command": fake("--print", "hi", "--sleep",
+                                                                    "60")} for i in range(10)])
+    up(layout, SOCK)
+    wait_states(repo, SOCK, {f"p{i}": "running" for i in range(10)})
+    run_dir = ledger.RunDir(latest_run(repo))
+    wait_until(lambda: all("hi" in output(repo, f"p{i}") for i in range(10)), 10, "output")
+    tm = Tmux(SOCK)
+    calls: list[tuple[str, ...]] = []
+    real = Tmux.run
+
+    def counting(self: Tmux, *args: str, **kw: Any) -> Any:
+        calls.append(args)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Tmux, "run", counting)
+    sup = supervise.Supervisor(tm, run_dir, "agents")
+    names = watcher.pane_names(run_dir)
+    state = watcher.replay(ledger.read_events(run_dir.events))
+    state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)  # learns every screen
+    calls.clear()
+    state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)
+    assert [c[0] for c in calls] == ["list-panes"]
