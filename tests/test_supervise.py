@@ -136,6 +136,17 @@ def test_check_decides_done_or_failed_and_runs_in_the_worktree(repo: Path,
     assert bad[0]["check_exit_code"] == 5
 
 
+def test_check_never_runs_in_the_main_checkout(repo: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    layout = write_layout(repo, [{"name": "shared", "command": "true",
+                                  "check": f"touch {marker}"}],
+                          isolation="none", poll_interval=POLL)
+    up(layout, SOCK)
+    p = wait_states(repo, SOCK)["shared"]
+    assert (p["state"], p["reason"], p["check_exit_code"]) == ("done", "check-skipped", None)
+    assert not marker.exists()
+
+
 def test_on_event_once_per_transition_and_never_blocks(repo: Path, tmp_path: Path) -> None:
     log = tmp_path / "events.log"
     hook = ('printf "%s|%s|%s|%s|%s\\n" "$AGENTMUX_RUN" "$AGENTMUX_PANE" "$AGENTMUX_STATE" '
