@@ -267,7 +267,8 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
 def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
                       take_tty: bool) -> tuple[int | None, int | None]:
     """Runs both and writes the final status; returns how the last one ended."""
-    if spec.setup:
+    # A restart (`agentmux restart` kept an attempt-1) reuses a worktree already set up.
+    if spec.setup and not (spec.status.parent / "attempt-1").exists():
         where = spec.worktree or spec.cwd
         status.write(phase="setup")
         code, sig = _run_child([shell, "-c", spec.setup], where, _build_env(spec, where),

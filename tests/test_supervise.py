@@ -24,10 +24,13 @@ CLAUDE_DIALOG = (
 )
 
 
+def recorded(repo: Path) -> list[dict[str, Any]]:
+    """The watcher's events so far; none before its first record (`status` can be ahead)."""
+    return events(repo) if (latest_run(repo) / "events.jsonl").exists() else []
+
+
 def pane_states(repo: Path, pane: str) -> list[str]:
-    if not (latest_run(repo) / "events.jsonl").exists():
-        return []
-    return [e["state"] for e in events(repo)
+    return [e["state"] for e in recorded(repo)
             if e.get("type") == "state" and e["pane"] == pane and e["state"] != "starting"]
 
 
@@ -130,7 +133,7 @@ def test_check_decides_done_or_failed_and_runs_in_the_worktree(repo: Path,
         assert (out / name).read_text().strip() == str(Path(panes[name]["worktree"]).resolve())
     run = latest_run(repo)
     assert "broken" in (run / "panes" / "bad" / "check.log").read_text()
-    wait_until(lambda: len([e for e in events(repo) if e.get("state") in ("done", "failed")])
+    wait_until(lambda: len([e for e in recorded(repo) if e.get("state") in ("done", "failed")])
                == 2, 10, "the records")
     bad = [e for e in events(repo) if e.get("pane") == "bad" and e.get("state") == "failed"]
     assert bad[0]["check_exit_code"] == 5
