@@ -168,4 +168,4 @@ def trust(layout_path: Path) -> None:
 
 
 # Commands kept in their own modules register on `cli` when imported.
-from . import cli_doctor, cli_merge, cli_plan, cli_review  # noqa: E402, F401
+from . import cli_doctor, cli_merge, cli_plan, cli_review, cli_supervise  # noqa: E402, F401

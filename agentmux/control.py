@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import ledger, proc, watcher
+from . import ledger, proc, supervise, watcher
 from .errors import BadInput, EnvironmentProblem, WorkFailed
 from .find import pane_entry
 from .tmux import Tmux
@@ -35,6 +35,25 @@ def _status(run_dir: ledger.RunDir, name: str) -> dict[str, object]:
         return {}
 
 
+def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
+    """INT, then TERM, then KILL, with `grace` seconds for each to work; waits for the end."""
+    def running() -> list[str]:
+        return [n for n in names
+                if not _status(run_dir, n).get("ended_at")
+                and watcher.pid_alive(_status(run_dir, n).get("pid"))]
+
+    for sig in supervise.STOP_SIGNALS:
+        left = running()
+        if not left:
+            break
+        for n in left:
+            supervise.send_stop(_status(run_dir, n), sig)
+        _wait(lambda: not running(), grace)
+    for n in running():  # a runner that survived its agent's SIGKILL
+        with contextlib.suppress(OSError, TypeError):
+            os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
+
+
 def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, watcher.PaneState]:
     """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
 
@@ -52,30 +71,7 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, watcher.PaneSt
                 if text is not None:
                     run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
 
-    def running() -> list[str]:
-        return [n for n in names
-                if not _status(run_dir, n).get("ended_at")
-                and watcher.pid_alive(_status(run_dir, n).get("pid"))]
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        left = running()
-        if not left:
-            break
-        for n in left:
-            st = _status(run_dir, n)
-            # The runner forwards INT and TERM to the agent's group; KILL cannot be forwarded,
-            # so it goes to the agent's group directly and the runner still records it.
-            target = st.get("agent_pid") if sig == signal.SIGKILL else st.get("pid")
-            with contextlib.suppress(OSError, TypeError):
-                if sig == signal.SIGKILL and isinstance(target, int):
-                    os.killpg(target, sig)
-                elif isinstance(target, int):
-                    os.kill(target, sig)
-        _wait(lambda: not running(), grace)
-    for n in running():  # a runner that survived its agent's SIGKILL
-        with contextlib.suppress(OSError, TypeError):
-            os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
-
+    stop_panes(run_dir, names, grace)
     info = ledger.read_json(run_dir.path / "watcher.json") or {}
     pid = info.get("pid")
     if isinstance(pid, int) and watcher.pid_alive(pid):

@@ -22,6 +22,9 @@ class Preset:
     mode: Mode          # what happens once the task is handled
     description: str
     source: str         # the documentation the command form was checked against
+    # Regexes (Python `re`, MULTILINE) that mean "this agent is asking a person", matched on
+    # the rendered visible screen. Data, not code: each string cites where it was seen.
+    waiting_patterns: tuple[str, ...] = ()
 
 
 BUILTINS: dict[str, Preset] = {
@@ -34,6 +37,17 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="Claude Code; `claude \"query\"` starts the REPL with an initial prompt",
             source="https://code.claude.com/docs/en/cli-reference",
+            waiting_patterns=(
+                # The third option of every permission dialog; claude-squad keys on exactly
+                # this (smtg-ai/claude-squad session/tmux/tmux.go, HasUpdated/hasPrompt).
+                r"No, and tell Claude what to do differently",
+                # ccmanager (kbwo/ccmanager src/services/stateDetector/claude.ts): "Do you
+                # want"/"Would you like" followed by options, and the "❯ 1." selection cursor.
+                r"(?i)^\W*(?:Do you want|Would you like) .+\?",
+                r"❯\s+\d+\.\s",
+                # ccmanager claude.ts: "esc to cancel" is shown only by dialogs waiting for input.
+                r"(?i)esc to cancel",
+            ),
         ),
         Preset(
             name="codex",
@@ -42,6 +56,17 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="OpenAI Codex CLI; `codex \"...\"` is the initial prompt for the TUI",
             source="https://developers.openai.com/codex/cli/features",
+            waiting_patterns=(
+                # Codex's approval overlays (titles of its exec/patch approval requests, as
+                # quoted by several tmux dashboards, e.g. the find_string hits for
+                # "Would you like to run the following command?").
+                r"Would you like to run the following command\?",
+                r"Would you like to make the following edits\?",
+                r"Would you like to grant these permissions\?",
+                # ccmanager (kbwo/ccmanager src/services/stateDetector/codex.ts).
+                r"(?i)press enter to confirm or esc to cancel",
+                r"(?i)allow command\?",
+            ),
         ),
         Preset(
             name="aider",
@@ -51,6 +76,12 @@ BUILTINS: dict[str, Preset] = {
             mode="one-shot",
             description="Aider; `--message` sends one message, processes the reply, then exits",
             source="https://aider.chat/docs/config/options.html",
+            waiting_patterns=(
+                # aider's io.confirm_ask renders "Question? (Y)es/(N)o [Yes]:", optionally with
+                # "/(A)ll/(S)kip all/(D)on't ask again"; claude-squad keys on
+                # "(Y)es/(N)o/(D)on't ask again" (smtg-ai/claude-squad session/tmux/tmux.go).
+                r"\(Y\)es/\(N\)o\b.*\[(?:Yes|No)\]:\s*$",
+            ),
         ),
         Preset(
             name="gemini",
@@ -59,6 +90,15 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="Gemini CLI; `-i` executes the prompt and continues interactively",
             source="https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/cli-reference.md",
+            waiting_patterns=(
+                # ToolConfirmationMessage options; claude-squad keys on "Yes, allow once"
+                # (smtg-ai/claude-squad session/tmux/tmux.go).
+                r"Yes, allow once",
+                # ccmanager (kbwo/ccmanager src/services/stateDetector/gemini.ts), which cites
+                # gemini-cli packages/cli/src/ui/components/messages/ToolConfirmationMessage.tsx.
+                r"(?i)waiting for user confirmation",
+                r"│ (?:Apply this change|Allow execution|Do you want to proceed)",
+            ),
         ),
         Preset(
             name="opencode",

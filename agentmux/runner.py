@@ -10,19 +10,19 @@ Stdlib only (plus agentmux.ledger): it runs once per pane, so it must import fas
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import resource
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from .ledger import now_iso, write_json
+from .runcheck import run_check
+from .runspec import Spec, SpecError, load_spec
 
 VERSION = 1
 EXIT_SPEC = 96  # the spec is missing or garbage
@@ -54,97 +54,6 @@ def say(text: str) -> None:
         pass
 
 
-class SpecError(Exception):
-    def __init__(self, message: str, status: Path | None = None, run: str | None = None,
-                 pane: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.run = run
-        self.pane = pane
-
-
-@dataclass(frozen=True)
-class Spec:
-    run: str
-    pane: str
-    command: str
-    shell: str | None
-    cwd: str
-    worktree: str | None
-    env: dict[str, str]
-    base_env: dict[str, str] | None  # from env_file: the environment `up` was called with
-    setup: str | None
-    status: Path
-    wake: str | None
-
-
-def _str_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        errors.append(f"{where}: expected an object of strings")
-        return {}
-    return dict(value)
-
-
-def load_spec(path: Path) -> Spec:
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as e:
-        raise SpecError(f"cannot read spec {path}: {e.strerror}") from e
-    except ValueError as e:
-        raise SpecError(f"spec {path}: not valid JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise SpecError(f"spec {path}: expected a JSON object")
-    status_raw = data.get("status")
-    status = None
-    if isinstance(status_raw, str) and status_raw.startswith("/"):
-        status = Path(status_raw)
-    run = data.get("run") if isinstance(data.get("run"), str) else None
-    pane = data.get("pane") if isinstance(data.get("pane"), str) else None
-
-    errors: list[str] = []
-    if data.get("version") != VERSION:
-        errors.append(f"version: expected {VERSION}, got {data.get('version')!r}")
-    if status is None:
-        errors.append("status: expected an absolute path")
-    for key in ("run", "pane", "command", "cwd"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            errors.append(f"{key}: expected a non-empty string")
-    for key in ("shell", "worktree", "env_file", "setup", "wake"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            errors.append(f"{key}: expected a string or null")
-    for key in ("cwd", "worktree", "env_file"):
-        # Relative paths would depend on wherever tmux happened to start the pane.
-        if isinstance(data.get(key), str) and not data[key].startswith("/"):
-            errors.append(f"{key}: expected an absolute path, got {data[key]!r}")
-    env = _str_map(data.get("env", {}), "env", errors)
-    base_env = None
-    if not errors and data.get("env_file"):
-        base_env = _load_env_file(Path(data["env_file"]), errors)
-    if errors:
-        raise SpecError(f"spec {path}: " + "; ".join(errors), status, run, pane)
-    assert status is not None and run is not None and pane is not None
-    return Spec(run=run, pane=pane, command=data["command"], shell=data.get("shell"),
-                cwd=data["cwd"], worktree=data.get("worktree"), env=env, base_env=base_env,
-                setup=data.get("setup"), status=status, wake=data.get("wake"))
-
-
-def _load_env_file(path: Path, errors: list[str]) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as e:
-        errors.append(f"env_file: cannot read {path}: {e.strerror}")
-        return {}
-    except ValueError as e:
-        errors.append(f"env_file: {path}: not valid JSON ({e})")
-        return {}
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        errors.append(f"env_file: {path}: expected an object with version {VERSION}")
-        return {}
-    return _str_map(data.get("env"), f"env_file: {path}: env", errors)
-
-
 class Status:
     """status.json, rewritten atomically so a reader never sees half of it."""
 
@@ -162,10 +71,10 @@ class Status:
         write_json(self.path, self.data)
 
     def finish(self, exit_code: int | None, sig: int | None, reason: str | None = None,
-               message: str | None = None) -> None:
+               message: str | None = None, **extra: Any) -> None:
         self.write(phase="ended", ended_at=now_iso(), exit_code=exit_code,
                    signal=None if sig is None else signal_name(sig), reason=reason,
-                   message=message)
+                   message=message, **extra)
         self.final = True
 
 
@@ -253,7 +162,8 @@ def _build_env(spec: Spec, pwd: str) -> dict[str, str]:
     return env
 
 
-def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool) -> int:
+def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
+           stdout: int | None = None) -> int:
     def in_child() -> None:
         # The child takes the terminal itself too, as shells do: otherwise an agent that
         # touches the tty before the parent's tcsetpgrp would be stopped by SIGTTOU/SIGTTIN.
@@ -264,7 +174,10 @@ def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool) -> in
         for s in FORWARDED:
             signal.signal(s, signal.SIG_DFL)
 
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0, preexec_fn=in_child)
+    # With stdout given (the check), stdin is not the terminal either: it never reads it.
+    stdin = None if stdout is None else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0, preexec_fn=in_child,
+                            stdin=stdin, stdout=stdout, stderr=stdout)
     if take_tty:
         # It may have exited already, or taken the terminal itself.
         with contextlib.suppress(OSError):
@@ -284,8 +197,8 @@ def _wait(pid: int) -> tuple[int | None, int | None]:
 
 def _run_child(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
                fwd: Forwarder, started: Callable[[int], None] | None = None,
-               ) -> tuple[int | None, int | None]:
-    pid = _spawn(argv, cwd, env, take_tty)
+               stdout: int | None = None) -> tuple[int | None, int | None]:
+    pid = _spawn(argv, cwd, env, take_tty, stdout)
     fwd.attach(pid)
     try:
         if started is not None:
@@ -302,6 +215,14 @@ def _wake(channel: str | None) -> None:
         subprocess.run(["tmux", "wait-for", "-S", channel], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=WAKE_TIMEOUT, check=False)
+
+
+def _bell() -> None:
+    # The pane's window gets tmux's bell flag: an ended pane has no terminal left for the
+    # watcher to ring, so the runner rings it on its way out.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write("\a")
+        sys.stdout.flush()
 
 
 def _exit_like(code: int | None, sig: int | None) -> int:
@@ -334,6 +255,7 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
         signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     try:
         code, sig = _setup_then_agent(spec, status, fwd, _pick_shell(spec.shell), take_tty)
+        _bell()
         _wake(spec.wake)
     finally:
         if take_tty:
@@ -345,7 +267,8 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
 def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
                       take_tty: bool) -> tuple[int | None, int | None]:
     """Runs both and writes the final status; returns how the last one ended."""
-    if spec.setup:
+    # A restart (`agentmux restart` kept an attempt-1) reuses a worktree already set up.
+    if spec.setup and not (spec.status.parent / "attempt-1").exists():
         where = spec.worktree or spec.cwd
         status.write(phase="setup")
         code, sig = _run_child([shell, "-c", spec.setup], where, _build_env(spec, where),
@@ -374,8 +297,26 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
 
     code, sig = _run_child([shell, "-c", spec.command], spec.cwd, _build_env(spec, spec.cwd),
                            take_tty, fwd, started)
-    status.finish(code, sig)
-    return code, sig
+    if code != 0 or sig is not None or not spec.check:
+        status.finish(code, sig)
+        return code, sig
+    if spec.worktree is None:
+        message = "no worktree of its own (isolation none/directory): the check was not run"
+        say(message)
+        status.finish(code, sig, "check-skipped", message)
+        return code, sig
+    if fwd.received:  # stopped (e.g. by its timeout) as the agent ended: no check now
+        status.finish(code, sig)
+        return code, sig
+    status.write(phase="check")
+    tree = spec.worktree
+    ccode, csig = run_check(
+        spec.check, tree, spec.status.parent / "check.log", shell,
+        lambda argv, cwd, out: _run_child(argv, cwd, _build_env(spec, tree), False, fwd,
+                                          stdout=out))
+    check_code = ccode if csig is None else 128 + csig
+    status.finish(code, sig, None if check_code == 0 else "check", check_exit_code=check_code)
+    return (check_code, None) if check_code else (code, sig)
 
 
 def main(argv: list[str] | None = None) -> int:

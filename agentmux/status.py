@@ -7,12 +7,15 @@ no trustworthy record shows as `lost`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import ledger, watcher
+from .supervise import ANSI
 from .tmux import Tmux
 
 VERSION = 1
@@ -31,6 +34,9 @@ class Row:
     branch: str | None
     worktree: str | None
     pane_id: str | None
+    since: str | None = None          # when the pane entered its state (its last event)
+    quiet_s: float | None = None      # running with no output for at least idle_after
+    check_exit_code: int | None = None
 
 
 def run_info(run_dir: ledger.RunDir) -> dict[str, Any]:
@@ -53,6 +59,10 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState] | None =
     if state is None:
         state = live_state(run_dir)
     now = time.time()
+    since: dict[str, str] = {}
+    for ev in ledger.read_events(run_dir.events):
+        if ev.get("type") in ("state", "restart") and isinstance(ev.get("ts"), str):
+            since[str(ev.get("pane"))] = ev["ts"]
     out = []
     for p in run.get("panes", []):
         name = p["name"]
@@ -67,10 +77,17 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState] | None =
             end = ledger.parse_iso(ended) if ended else (None if st.terminal else now)
             if end is not None:
                 duration = round(max(0.0, end - ledger.parse_iso(started)), 3)
+        quiet = None
+        if st.state == "running":
+            with contextlib.suppress(OSError):
+                idle = now - run_dir.output(name).stat().st_mtime
+                if idle >= float(p.get("idle_after") or 20.0):
+                    quiet = round(idle, 1)
         out.append(Row(
             name=name, state=st.state, exit_code=st.exit_code, signal=st.signal,
             reason=st.reason, started_at=started, ended_at=ended, duration_s=duration,
             branch=p.get("branch"), worktree=p.get("worktree"), pane_id=p.get("pane_id"),
+            since=since.get(name), quiet_s=quiet, check_exit_code=status.get("check_exit_code"),
         ))
     return out
 
@@ -83,7 +100,8 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> dict[str, Any]:
             {"name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
              "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
-             "pane_id": r.pane_id}
+             "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
+             "check_exit_code": r.check_exit_code}
             for r in table
         ],
     }
@@ -108,17 +126,60 @@ def outcome(r: Row) -> str:
     return "-"
 
 
-def format_rows(table: list[Row]) -> str:
-    head = ("AGENT", "STATE", "EXIT", "STARTED", "DURATION", "BRANCH")
+COLOURS = {"running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
+           "failed": "1;31", "killed": "35", "lost": "1;31", "starting": "2"}
+
+
+def state_text(r: Row) -> str:
+    if r.quiet_s is not None:
+        q = int(r.quiet_s)
+        short = f"{q}s" if q < 60 else f"{q // 60}m" if q < 3600 else f"{q // 3600}h"
+        return f"{r.state} (quiet {short})"
+    return r.state + (f" ({r.reason})" if r.reason else "")
+
+
+def last_line(path: Path, width: int = 50) -> str:
+    """The last non-empty line of a pane's raw output, escapes and control bytes removed."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    for line in reversed(ANSI.sub("", tail).replace("\r", "\n").split("\n")):
+        clean = "".join(c for c in line if c.isprintable()).strip()
+        if clean:
+            return clean[:width]
+    return ""
+
+
+def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
+                colour: bool = False) -> str:
+    """The table; `live` (pane -> last output line) adds the watcher's SINCE and OUTPUT."""
+    head: tuple[str, ...] = ("AGENT", "STATE", "EXIT", "STARTED", "DURATION", "BRANCH")
+    if live is not None:
+        head = (*head, "SINCE", "LAST OUTPUT")
+    now = time.time()
     body = []
     for r in table:
-        state = r.state + (f" ({r.reason})" if r.reason else "")
         started = r.started_at[11:19] if r.started_at else "-"
-        body.append((r.name, state, outcome(r), started, fmt_duration(r.duration_s),
-                     r.branch or "-"))
+        row: tuple[str, ...] = (r.name, state_text(r), outcome(r), started,
+                                fmt_duration(r.duration_s), r.branch or "-")
+        if live is not None:
+            age = fmt_duration(now - ledger.parse_iso(r.since)) if r.since else "-"
+            row = (*row, age, live.get(r.name, ""))
+        body.append(row)
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in [head, *body]]
+
+    def cell(c: str, w: int, i: int, state: str | None) -> str:
+        text = c.ljust(w)
+        if colour and i == 1 and state in COLOURS:
+            return f"\x1b[{COLOURS[state]}m{text}\x1b[0m"
+        return text
+
+    lines = ["  ".join(cell(str(c), w, i, st) for i, (c, w) in
+                       enumerate(zip(row, widths, strict=True))).rstrip()
+             for row, st in [(head, None), *zip(body, [r.state for r in table], strict=True)]]
     counts: dict[str, int] = {}
     for r in table:
         counts[r.state] = counts.get(r.state, 0) + 1
@@ -126,7 +187,10 @@ def format_rows(table: list[Row]) -> str:
     return "\n".join([*lines, "", summary])
 
 
-def render_table(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState]) -> str:
+def render_table(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState],
+                 colour: bool = False) -> str:
     run = run_dir.read_run()
     title = f"agentmux · run {run_dir.id} · session {run['session']}"
-    return title + "\n\n" + format_rows(rows(run_dir, state))
+    table = rows(run_dir, state)
+    live = {r.name: last_line(run_dir.output(r.name)) for r in table}
+    return title + "\n\n" + format_rows(table, live=live, colour=colour)

@@ -15,18 +15,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import ledger, snapshot
+from . import ledger, snapshot, supervise
 from .errors import AgentmuxError, Refused
 from .tmux import PaneObs, Tmux
 
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
-STATES = ("starting", "running", "waiting", "done", "failed", "killed", "lost")
+STATES = ("starting", "running", "waiting", "checking", "done", "failed", "killed", "lost")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Observation:
     panes: Mapping[str, PaneObs] | None
     statuses: Mapping[str, Mapping[str, Any] | None]
     runner_alive: Mapping[str, bool]
+    # Screen verdicts of this tick; a pane missing here was not looked at (keep `waiting`).
+    waiting: Mapping[str, bool] = field(default_factory=dict)
+    timed_out: frozenset[str] = frozenset()
 
 
 def classify(
@@ -64,7 +67,10 @@ def classify(
         if status.get("signal"):
             return PaneState("killed", None, status["signal"], reason)
         code = status.get("exit_code")
-        return PaneState("done" if code == 0 else "failed", code, None, reason)
+        ok = code == 0 and reason != "check"  # exit 0, then a failed check: not done
+        return PaneState("done" if ok else "failed", code, None, reason)
+    if status and status.get("phase") == "check" and (runner_alive or pane is not None):
+        return PaneState("checking")  # the agent exited 0; its check decides done or failed
     if pane is not None and not pane.dead:
         running = bool(status and status.get("phase") == "agent")
         return PaneState("running" if running else "starting")
@@ -101,13 +107,24 @@ def step(
             alive,
             obs.runner_alive.get(name, False),
         )
+        if got is not None and got.terminal and got.state != "lost" and name in obs.timed_out:
+            # The watcher stopped it: however it ended, the attempt failed by its timeout.
+            got = PaneState("failed", got.exit_code, got.signal, "timeout")
+        if got is not None and got.state == "running":
+            seen = obs.waiting.get(name)
+            if seen or (seen is None and old is not None and old.state == "waiting"):
+                got = PaneState("waiting")
         if got is None or got == old:
             continue
         new[name] = got
-        events.append({
+        ev = {
             "type": "state", "pane": name, "state": got.state, "exit_code": got.exit_code,
             "signal": got.signal, "reason": got.reason,
-        })
+        }
+        st = obs.statuses.get(name) or {}
+        if got.terminal and "check_exit_code" in st:
+            ev["check_exit_code"] = st["check_exit_code"]
+        events.append(ev)
     return new, events
 
 
@@ -145,10 +162,15 @@ def pid_alive(pid: object) -> bool:
 
 def observe(
     tmux: Tmux, session: str, run_dir: ledger.RunDir, names: list[str],
-    state: Mapping[str, PaneState],
+    state: Mapping[str, PaneState], sup: supervise.Supervisor | None = None,
 ) -> Observation:
-    """One tmux query for all panes, then the status files of panes not yet ended."""
-    listed = tmux.panes(session)
+    """One tmux query for all panes, then the status files of panes not yet ended.
+
+    With a supervisor (the watcher's loop), the same one query carries its fields, and it
+    adds screen verdicts and timeouts; without one (`status`, `down`), the ledger's record of
+    timeouts is used and screens are not looked at.
+    """
+    listed = sup.query() if sup is not None else tmux.panes(session)
     panes = None if listed is None else {p.name: p for p in listed if p.name}
     statuses: dict[str, Mapping[str, Any] | None] = {}
     alive: dict[str, bool] = {}
@@ -161,7 +183,14 @@ def observe(
             st = None
         statuses[name] = st
         alive[name] = pid_alive(st.get("pid")) if st else False
-    return Observation(panes, statuses, alive)
+    if sup is None:
+        return Observation(panes, statuses, alive,
+                           timed_out=frozenset(supervise.timed_out(ledger.read_events(
+                               run_dir.events))))
+    entries = pane_entries(run_dir)
+    sup.timeouts(statuses, entries, time.monotonic())
+    waiting = sup.screens(panes or {}, statuses, entries)
+    return Observation(panes, statuses, alive, waiting, frozenset(sup.timed_out))
 
 
 def nudge(obs: Observation) -> bool:
@@ -263,11 +292,19 @@ def record(
 
 def tick(
     tmux: Tmux, run_dir: ledger.RunDir, session: str, names: list[str],
-    state: Mapping[str, PaneState],
+    state: Mapping[str, PaneState], sup: supervise.Supervisor | None = None,
 ) -> tuple[dict[str, PaneState], Observation]:
-    obs = observe(tmux, session, run_dir, names, state)
+    if sup is not None:
+        restarted = sup.restarted()
+        state = {k: v for k, v in state.items() if k not in restarted}
+    obs = observe(tmux, session, run_dir, names, state, sup)
     new, events = step(state, names, obs)
     record(tmux, run_dir, obs, events)
+    if sup is not None:
+        run = run_dir.read_run() if events else {}
+        sup.notify(events, [s.state for s in new.values()], obs.panes or {},
+                   pane_entries(run_dir) if events else {}, run.get("on_event"))
+        sup.reap()
     nudge(obs)
     return new, obs
 
@@ -275,6 +312,10 @@ def tick(
 def pane_names(run_dir: ledger.RunDir) -> list[str]:
     run = run_dir.read_run()
     return [p["name"] for p in run.get("panes", [])]
+
+
+def pane_entries(run_dir: ledger.RunDir) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in run_dir.read_run().get("panes", [])}
 
 
 def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
@@ -290,6 +331,7 @@ def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
     session = run["session"]
     interval = float(run.get("poll_interval", 1.0))
     waker = Waker(tmux, run["wake"])
+    sup = supervise.Supervisor(tmux, run_dir, session)
     stopping = False
 
     def on_term(signum: int, frame: object) -> None:
@@ -304,9 +346,9 @@ def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
     try:
         while True:
             names = pane_names(run_dir)
-            state, obs = tick(tmux, run_dir, session, names, state)
+            state, obs = tick(tmux, run_dir, session, names, state, sup)
             if out.isatty():
-                out.write("\x1b[H\x1b[2J" + render_table(run_dir, state) + "\n")
+                out.write("\x1b[H\x1b[2J" + render_table(run_dir, state, colour=True) + "\n")
                 out.flush()
             if stopping or obs.panes is None:
                 return 0

@@ -8,11 +8,17 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .conftest import git, run_cli, wait_until
 from .helpers import events, fake, latest_run, up, wait_states, write_layout
 
 SOCK = "amx"  # private: TMUX_TMPDIR is a fresh folder for every test
+
+
+def recorded(repo: Path) -> list[dict[str, Any]]:
+    """The watcher's events so far; none before its first record (`status` can be ahead)."""
+    return events(repo) if (latest_run(repo) / "events.jsonl").exists() else []
 
 
 def tmux(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,11 +52,11 @@ def test_outcomes_are_recorded_exactly(repo: Path) -> None:
     assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/ok").strip() == "a"
     assert git(repo, "rev-list", "--count", "main").strip() == "1"
     # Exactly one terminal event per pane, and a transcript for each.
+    # `status` folds a fresh look at tmux, so it can be ahead of the watcher's record.
     def terminal() -> list[str]:
-        return sorted(e["pane"] for e in events(repo)
-                      if e["state"] in ("done", "failed", "killed", "lost"))
-    # `status` answers live; the watcher's events follow within a tick or two.
-    wait_until(lambda: len(terminal()) >= 5, 10, "the watcher's terminal events")
+        return sorted(e["pane"] for e in events(repo) if e.get("state") in
+                      ("done", "failed", "killed", "lost"))
+    wait_until(lambda: len(terminal()) >= 5, 10, "the watcher's records")
     assert terminal() == ["fails", "flood", "ok", "quick", "termed"]
     wait_until(lambda: (latest_run(repo) / "panes" / "quick" / "transcript.txt").exists(),
                5, "transcript")
@@ -71,9 +77,10 @@ def test_watcher_killed_and_restarted_loses_and_repeats_nothing(repo: Path) -> N
         {"name": "late", "command": fake("--wait-input", "go? ")},
     ])
     up(layout, SOCK)
-    wait_states(repo, SOCK, {"early": "done", "late": "running"})
+    # "go? " with the cursor after it is a question waiting for its answer.
+    wait_states(repo, SOCK, {"early": "done", "late": "waiting"})
     run = latest_run(repo)
-    wait_until(lambda: any(e["pane"] == "early" and e["state"] == "done" for e in events(repo)),
+    wait_until(lambda: any(e["pane"] == "early" and e["state"] == "done" for e in recorded(repo)),
                10, "early's event")
     pid = json.loads((run / "watcher.json").read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
@@ -89,7 +96,7 @@ def test_watcher_killed_and_restarted_loses_and_repeats_nothing(repo: Path) -> N
     )
     try:
         wait_until(lambda: any(e["pane"] == "late" and e["state"] == "done"
-                               for e in events(repo)), 10, "late's event from the new watcher")
+                               for e in recorded(repo)), 10, "late's event from the new watcher")
     finally:
         watcher.terminate()
         watcher.wait(10)
@@ -110,7 +117,7 @@ def test_server_killed_midrun_reports_nothing_done_that_was_not(repo: Path) -> N
     ])
     up(layout, SOCK)
     wait_states(repo, SOCK, {"finished": "done", "busy": "running"})
-    wait_until(lambda: any(e["pane"] == "finished" for e in events(repo)
+    wait_until(lambda: any(e["pane"] == "finished" for e in recorded(repo)
                            if e["state"] == "done"), 10, "finished's event")
     tmux("kill-server")
     panes = wait_states(repo, SOCK)

@@ -1,0 +1,97 @@
+"""`send` and `restart`: acting on one agent's pane without attaching to it."""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import sys
+import time
+
+from . import control, ledger, proc, watcher
+from .errors import Refused, WorkFailed
+from .find import pane_entry
+from .supervise import pane_dir_files
+from .tmux import PaneObs, Tmux, fmt_escape
+
+STOP_GRACE = 3.0
+RECORD_WAIT = 10.0
+
+
+def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
+    pane_entry(run_dir, name)
+    run = run_dir.read_run()
+    tm = Tmux(run.get("socket"))
+    live = tm.panes(run["session"])
+    if live is None:
+        raise WorkFailed(f"session '{run['session']}' is not running (run {run_dir.id}); "
+                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+    found = [p for p in live if p.name == name]
+    if not found:
+        raise WorkFailed(f"pane '{name}' is no longer in session '{run['session']}'")
+    return tm, found[0]
+
+
+def send(run_dir: ledger.RunDir, name: str, text: bytes) -> None:
+    """Types text into the agent as one bracketed paste, then Enter.
+
+    The text goes through a uniquely named tmux buffer on stdin, so no byte of it is ever
+    parsed by tmux (`;`, `#{}`, key names). `paste-buffer -p` brackets it only if the program
+    asked for bracketed paste (TUIs do; a cooked terminal does not), and turns each LF into CR:
+    a program reading lines from a cooked terminal gets each line as a line.
+    """
+    tm, pane = _live_pane(run_dir, name)
+    if pane.dead:
+        raise WorkFailed(f"pane '{name}' has ended; `agentmux restart {name}` runs it again")
+    buf = f"agentmux-send-{secrets.token_hex(6)}"
+    argv = [*tm.base, "load-buffer", "-b", buf, "-", ";",
+            "paste-buffer", "-p", "-d", "-b", buf, "-t", pane.pane_id, ";",
+            "send-keys", "-t", pane.pane_id, "Enter"]
+    env = proc.clean_env()
+    env.pop("TMUX", None)
+    proc.run(argv, env=env, input=text.decode(errors="surrogateescape"),
+             step=f"sending text to pane '{name}'")
+
+
+def restart(run_dir: ledger.RunDir, name: str) -> int:
+    """Runs the pane's agent again on the same worktree; returns the new attempt's number.
+
+    The ended attempt's files (status, output, transcript, check log, result) move to
+    `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
+    end recorded before anything moves.
+    """
+    tm, pane = _live_pane(run_dir, name)
+    recorded = watcher.replay(ledger.read_events(run_dir.events)).get(name)
+    if not (recorded and recorded.terminal):
+        control.stop_panes(run_dir, [name], STOP_GRACE)
+        if not _wait_recorded(run_dir, name):
+            raise Refused(f"pane '{name}' was stopped, but its end was not recorded within "
+                          f"{RECORD_WAIT:.0f}s (is the watcher running? `agentmux watch`)")
+    pane_dir = run_dir.pane_dir(name)
+    attempt = len(list(pane_dir.glob("attempt-*"))) + 1
+    keep = pane_dir / f"attempt-{attempt}"
+    keep.mkdir()
+    for f in pane_dir_files(pane_dir):
+        f.rename(keep / f.name)
+    runner = [sys.executable, "-m", "agentmux.runner", str(run_dir.spec(name))]
+    log = fmt_escape(shlex.quote(str(run_dir.output(name))))
+    # A dead pane takes no pipe-pane: right after the respawn, any old pipe is closed and a
+    # new one armed, in the same chain, so the
+    # new attempt's first bytes are in its output.log (see TMUX-GIT-FACTS, one chain).
+    tm.chain([["respawn-pane", "-k", "-t", pane.pane_id, *runner],
+              ["pipe-pane", "-t", pane.pane_id],
+              ["pipe-pane", "-t", pane.pane_id, "cat >> " + log]],
+             step=f"restarting pane '{name}'")
+    # After the respawn: until this event the watcher still holds the old end and skips it.
+    ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
+                                         "attempt": attempt + 1})
+    return attempt + 1
+
+
+def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
+    deadline = time.monotonic() + RECORD_WAIT
+    while time.monotonic() < deadline:
+        st = watcher.replay(ledger.read_events(run_dir.events)).get(name)
+        if st is not None and st.terminal:
+            return True
+        time.sleep(0.1)  # poll: the watcher records the end on its next tick
+    return False

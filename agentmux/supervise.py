@@ -1,0 +1,312 @@
+"""Supervision for the watcher: who needs a person, runaway agents, telling the user.
+
+Cost model (DESIGN: "one tmux query per tick, whatever N is"):
+- the one `list-panes` of the tick carries the extra fields used here (cursor row, tty,
+  attached clients), so an idle tick is still exactly one tmux call;
+- a pane's screen is captured only when its `output.log` grew since the last capture: the
+  screen cannot change without output, so a quiet pane costs a `stat`, not a capture;
+- notifications cost tmux calls only on a tick that recorded a change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import ledger, presets, proc
+from .tmux import FIELDS, PaneObs, Tmux, parse_pane
+
+log = logging.getLogger(__name__)
+
+# Generic prompts, for every pane including plain `command` panes.
+GENERIC_PATTERNS = (
+    r"(?i)[\[(]y(?:es)?/n(?:o)?[\])]",   # (y/n), [Y/n], (yes/no): read(1)-style confirmations
+    r"(?i)press enter to continue",
+)
+NOTIFY = frozenset({"waiting", "done", "failed", "killed", "lost"})
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+STOP_GRACE = 3.0  # seconds between the timeout's INT, TERM and KILL
+EXTRA = ("cursor_y", "pane_tty", "session_attached")
+_SEP = "\x1f"
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+@dataclass(frozen=True)
+class PaneExtra:
+    cursor_y: int | None
+    tty: str
+    attached: int
+
+
+def query(tmux: Tmux, session: str) -> tuple[list[PaneObs], dict[str, PaneExtra]] | None:
+    """tmux.panes plus this module's fields, in the same single list-panes call."""
+    fmt = _SEP.join("#{" + f + "}" for f in (*FIELDS, *EXTRA))
+    p = tmux.run("list-panes", "-s", "-t", f"={session}", "-F", fmt, check=False)
+    if p.returncode != 0:
+        return None
+    panes, extra = [], {}
+    for line in p.stdout.splitlines():
+        if not line:
+            continue
+        obs = parse_pane(line)  # reads the first len(FIELDS) fields only
+        cy, tty, att = [*line.split(_SEP)[len(FIELDS):], "", "", ""][:3]
+        panes.append(obs)
+        extra[obs.pane_id] = PaneExtra(int(cy) if cy.isdigit() else None, tty,
+                                       int(att) if att.isdigit() else 0)
+    return panes, extra
+
+
+def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
+    """Generic + the built-in preset's + the layout's (pane, layout, [agents.x]) patterns."""
+    agent = entry.get("agent")
+    own = presets.BUILTINS[agent].waiting_patterns if agent in presets.BUILTINS else ()
+    out = []
+    for text in (*GENERIC_PATTERNS, *own, *entry.get("waiting_patterns", [])):
+        try:
+            out.append(re.compile(text, re.MULTILINE))
+        except re.error as e:  # layout.py validates; a ledger edited by hand must not crash us
+            log.warning("bad waiting pattern %r: %s", text, e)
+    return out
+
+
+def screen_waiting(screen: str, cursor_y: int | None, patterns: Iterable[re.Pattern[str]]
+                   ) -> bool:
+    """Is this rendered screen asking a person?"""
+    text = ANSI.sub("", screen)
+    if any(p.search(text) for p in patterns):
+        return True
+    # A question left on the cursor line: the last non-empty line ends with `?`, and the
+    # cursor sits on it (a prompt waiting for its answer, not a question in old output).
+    lines = text.split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    return bool(filled and cursor_y == filled[-1] and lines[filled[-1]].rstrip().endswith("?"))
+
+
+def send_stop(status: Mapping[str, Any], sig: int) -> None:
+    """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
+    agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
+    runner still records it."""
+    target = status.get("agent_pid") if sig == signal.SIGKILL else status.get("pid")
+    if not isinstance(target, int) or target <= 0:
+        return
+    with contextlib.suppress(OSError):
+        if sig == signal.SIGKILL:
+            os.killpg(target, sig)
+        else:
+            os.kill(target, sig)
+
+
+def timed_out(events: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Panes whose current attempt was stopped by its timeout (a restart starts afresh)."""
+    out: set[str] = set()
+    for ev in events:
+        if ev.get("type") == "timeout":
+            out.add(str(ev.get("pane")))
+        elif ev.get("type") == "restart":
+            out.discard(str(ev.get("pane")))
+    return out
+
+
+def status_line(states: Iterable[str]) -> str:
+    from .watcher import STATES
+
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s] = counts.get(s, 0) + 1
+    return " · ".join(f"{counts[s]} {s}" for s in STATES if s in counts)
+
+
+@dataclass
+class Watch:
+    """What the supervisor remembers about one pane's current attempt."""
+
+    log_size: int | None = None  # output.log's size at the last capture
+    waiting: bool = False
+    stage: int = 0           # timeout signals sent so far
+    next_at: float = 0.0     # monotonic time of the next timeout signal
+
+
+@dataclass
+class Supervisor:
+    tmux: Tmux
+    run_dir: ledger.RunDir
+    session: str
+    watches: dict[str, Watch] = field(default_factory=dict)
+    timed_out: set[str] = field(default_factory=set)
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra: dict[str, PaneExtra] = field(default_factory=dict)
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        evs = ledger.read_events(self.run_dir.events)
+        self.timed_out = timed_out(evs)
+        with contextlib.suppress(OSError):
+            self.offset = self.run_dir.events.stat().st_size
+
+    def new_events(self) -> list[dict[str, Any]]:
+        """Events appended since the last look (restarts come from other processes)."""
+        try:
+            with self.run_dir.events.open("rb") as f:
+                f.seek(self.offset)
+                raw = f.read()
+        except FileNotFoundError:
+            return []
+        end = raw.rfind(b"\n") + 1  # a torn last line is read again next time
+        self.offset += end
+        out = []
+        for line in raw[:end].split(b"\n"):
+            with contextlib.suppress(ValueError):
+                ev = json.loads(line) if line.strip() else None
+                if isinstance(ev, dict):
+                    out.append(ev)
+        return out
+
+    def restarted(self) -> set[str]:
+        names = {str(e.get("pane")) for e in self.new_events() if e.get("type") == "restart"}
+        for n in names:
+            self.watches.pop(n, None)
+            self.timed_out.discard(n)
+        return names
+
+    def query(self) -> list[PaneObs] | None:
+        got = query(self.tmux, self.session)
+        if got is None:
+            return None
+        self.extra = got[1]
+        return got[0]
+
+    def screens(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, Any],
+                entries: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
+        """Waiting verdicts for running agents; captures only panes whose output grew."""
+        out: dict[str, bool] = {}
+        for name, st in statuses.items():
+            pane = panes.get(name)
+            if not st or st.get("phase") != "agent" or pane is None or pane.dead:
+                continue
+            w = self.watches.setdefault(name, Watch())
+            try:
+                size = self.run_dir.output(name).stat().st_size
+            except OSError:
+                size = -1
+            if size != w.log_size:
+                # Stat first, then capture: the screen is at least as new as the log.
+                cap = self.tmux.run("capture-pane", "-p", "-t", pane.pane_id, check=False)
+                if cap.returncode == 0:
+                    ex = self.extra.get(pane.pane_id)
+                    w.waiting = screen_waiting(cap.stdout, ex.cursor_y if ex else None,
+                                               compile_patterns(entries.get(name, {})))
+                    w.log_size = size
+            out[name] = w.waiting
+        return out
+
+    def timeouts(self, statuses: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]],
+                 now: float) -> None:
+        """Escalate INT, TERM, KILL on agents past their timeout; the ledger says so first."""
+        for name, st in statuses.items():
+            limit = entries.get(name, {}).get("timeout")
+            if not st or st.get("ended_at") or not isinstance(limit, int | float):
+                continue
+            w = self.watches.setdefault(name, Watch())
+            if w.stage == 0:
+                started = st.get("started_at")
+                if not started or time.time() - ledger.parse_iso(started) < limit:
+                    continue
+                # Recorded before the signal, so the classification of the end that follows
+                # is `failed`/`timeout` even if the watcher dies right after. A restarted
+                # watcher finds it recorded already and only goes on signalling.
+                if name not in self.timed_out:
+                    ledger.append_event(self.run_dir.events, {
+                        "type": "timeout", "pane": name, "timeout_s": limit})
+                    self.timed_out.add(name)
+            elif now < w.next_at:
+                continue
+            if w.stage < len(STOP_SIGNALS):
+                send_stop(st, STOP_SIGNALS[w.stage])
+            elif isinstance(st.get("pid"), int):  # a runner that outlived its agent's KILL
+                with contextlib.suppress(OSError):
+                    os.kill(st["pid"], signal.SIGKILL)
+            w.stage += 1
+            w.next_at = now + STOP_GRACE
+
+    def notify(self, events: Sequence[Mapping[str, Any]], states: Iterable[str],
+               panes: Mapping[str, PaneObs], entries: Mapping[str, Mapping[str, Any]],
+               on_event: str | None) -> None:
+        """Status line always; message, bell and on_event for the states a person cares about."""
+        if not events:
+            return
+        # `=name:` and not `=name`: set-option's target is a pane, parsed session:window.pane,
+        # and a bare `=name` is looked up as a window (it fails on 3.3a).
+        cmds: list[list[str]] = [
+            ["set", "-t", f"={self.session}:", "status-right-length", "80"],
+            ["set", "-t", f"={self.session}:", "status-right", status_line(states) + " "],
+        ]
+        loud = [ev for ev in events if ev.get("state") in NOTIFY]
+        if loud and any(x.attached for x in self.extra.values()):
+            got = self.tmux.run("list-clients", "-t", f"={self.session}", "-F",
+                                "#{client_name}", check=False)
+            text = "agentmux: " + ", ".join(f"{ev['pane']} {ev['state']}" for ev in loud)
+            for client in got.stdout.split() if got.returncode == 0 else []:
+                cmds.append(["display-message", "-c", client, text.replace("#", "##")])
+        with contextlib.suppress(Exception):  # the session may be ending under us
+            self.tmux.chain(cmds, step="notifying")
+        for ev in loud:
+            pane = panes.get(str(ev["pane"]))
+            if pane is not None and not pane.dead:
+                self.bell(pane)
+            if on_event:
+                self.spawn(on_event, ev, entries.get(str(ev["pane"]), {}))
+
+    def bell(self, pane: PaneObs) -> None:
+        """A BEL written to the pane's own terminal sets the bell flag on its window.
+
+        Ended panes have no terminal left: the runner rings their bell as it exits."""
+        ex = self.extra.get(pane.pane_id)
+        if ex is None or not ex.tty.startswith("/dev/"):
+            return
+        with contextlib.suppress(OSError):
+            fd = os.open(ex.tty, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                os.write(fd, b"\a")
+            finally:
+                os.close(fd)
+
+    def spawn(self, command: str, ev: Mapping[str, Any], entry: Mapping[str, Any]) -> None:
+        """The layout's on_event, never waited for here: reaped on a later tick."""
+        code = ev.get("exit_code")
+        env = proc.clean_env({
+            "AGENTMUX_RUN": self.run_dir.id, "AGENTMUX_PANE": str(ev["pane"]),
+            "AGENTMUX_STATE": str(ev["state"]),
+            "AGENTMUX_EXIT_CODE": "" if code is None else str(code),
+            "AGENTMUX_REASON": str(ev.get("reason") or ""),
+            "AGENTMUX_WORKTREE": str(entry.get("worktree") or entry.get("cwd") or ""),
+        })
+        env.pop("TMUX", None)
+        logf = self.run_dir.path / "on_event.log"
+        try:
+            with logf.open("ab") as out:
+                self.children.append(subprocess.Popen(
+                    ["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=out, start_new_session=True,
+                    cwd=str(entry.get("cwd") or self.run_dir.path)))
+        except OSError as e:
+            log.warning("on_event failed to start: %s", e)
+
+    def reap(self) -> None:
+        self.children = [c for c in self.children if c.poll() is None]
+
+
+def pane_dir_files(pane_dir: Path) -> list[Path]:
+    """What belongs to one attempt: everything but the spec, the task and older attempts."""
+    keep = {"spec.json", "TASK.md"}
+    return [p for p in pane_dir.iterdir()
+            if p.name not in keep and not p.name.startswith("attempt-")]
