@@ -90,7 +90,7 @@ def render_text(data: dict[str, Any], with_metrics: bool = True) -> str:
             out += [f"     │ {line}" for line in p["tail"]]
     if with_metrics:
         out += ["", "metrics"]
-        out += [f"   {k:<11} {v}" for k, v in metric_lines(data["metrics"])]
+        out += [f"   {k:<12} {v}" for k, v in metric_lines(data["metrics"])]
     return "\n".join(out)
 
 
