@@ -66,18 +66,22 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
+def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
+    """A real repository at path (any name: spaces, '#', ';' ...) with one commit on main."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for rel, text in (files or {"README.md": "hello\n"}).items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "init")
+    return path
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A real repository with one commit on main."""
-    r = tmp_path / "repo"
-    r.mkdir()
-    git(r, "init", "-q", "-b", "main")
-    (r / "README.md").write_text("hello\n")
-    (r / "src").mkdir()
-    (r / "src" / "app.py").write_text("print('app')\n")
-    git(r, "add", "-A")
-    git(r, "commit", "-qm", "init")
-    return r
+    return make_repo(tmp_path / "repo", {"README.md": "hello\n", "src/app.py": "print('app')\n"})
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .conftest import git, run_cli, wait_until
+from .conftest import git, make_repo, run_cli, wait_until
 from .helpers import events, fake, latest_run, up, wait_states, write_layout
 
 SOCK = "amx"  # private: TMUX_TMPDIR is a fresh folder for every test
@@ -178,12 +178,7 @@ HOSTILE = "a;b #{pane_id} #(touch SENTINEL) $(touch SENTINEL2) 'sq' \"dq\"\nline
 
 
 def test_hostile_task_reaches_agent_byte_for_byte(tmp_path: Path) -> None:
-    repo = tmp_path / "my repo #1"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "f").write_text("x\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
+    repo = make_repo(tmp_path / "my repo #1", {"f": "x\n"})
     out = tmp_path / "task.out"
     layout = write_layout(repo, [{
         "name": "hostile", "task": HOSTILE,

@@ -11,7 +11,7 @@ import pytest
 
 from agentmux import worktrees as wt
 from agentmux.errors import BadInput, WorkFailed
-from tests.conftest import git
+from tests.conftest import git, make_repo
 
 NAMES = ["api", "web", "docs", "tests", "infra"]
 
@@ -192,12 +192,7 @@ def test_head_of(repo: Path, tmp_path: Path) -> None:
 
 
 def test_path_with_space_and_hash(tmp_path: Path) -> None:
-    r = tmp_path / "my repo #1"
-    r.mkdir()
-    git(r, "init", "-q", "-b", "main")
-    (r / "a.txt").write_text("a\n")
-    git(r, "add", "-A")
-    git(r, "commit", "-qm", "init")
+    r = make_repo(tmp_path / "my repo #1", {"a.txt": "a\n"})
     before = state(r)
     base = wt.resolve_base(r, "HEAD")
     root = r / ".agentmux" / "worktrees" / "s #2"

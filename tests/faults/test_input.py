@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import git, run_cli
+from ..conftest import git, make_repo, run_cli
 from ..helpers import fake, wait_states, write_layout
 from .conftest import SOCK, snapshot_state, tmux, trust
 
@@ -61,12 +61,7 @@ def test_names_that_differ_only_in_case(repo: Path) -> None:
 
 
 def test_repository_path_with_space_hash_semicolon_and_letters(tmp_path: Path) -> None:
-    repo = tmp_path / "my repo #1; çé ünï"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "f").write_text("x\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
+    repo = make_repo(tmp_path / "my repo #1; çé ünï", {"f": "x\n"})
     layout = write_layout(repo, [{"name": "a", "command": fake("--write", "out.txt=1",
                                                                 "--commit", "w")},
                                  {"name": "b", "command": fake("--sleep", "30")}])
