@@ -7,6 +7,7 @@ get one: it is `lost`, which is never counted as success.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -259,10 +260,18 @@ class Waker:
         return True
 
     def close(self) -> None:
+        """Stop the pending wait-for client. Safe inside a signal handler (watch()'s SIGTERM).
+
+        The handler can interrupt wait() while Popen holds its non-reentrant waitpid lock; a
+        blocking wait() here then deadlocks, and `down` reports that the watcher never
+        stopped. A wait with a timeout only tries that lock, so it cannot hang: if it cannot
+        reap the client, the interrupted wait() does, once the handler returns.
+        """
         if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+            proc, self.proc = self.proc, None
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1.0)
 
 
 def record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,27 @@ def test_one_tmux_call_per_tick_with_ten_panes(
     assert {n: s.state for n, s in new.items()} == dict.fromkeys(names, "running")
     assert len(calls) == 1, calls
     assert calls[0].startswith(f"-L {SOCK} list-panes ")
+
+
+def test_waker_close_cannot_deadlock_inside_a_signal_handler() -> None:
+    # watch() closes the Waker from its SIGTERM handler, which may interrupt Waker.wait()
+    # while Popen holds its waitpid lock. Simulate exactly that: the lock is held.
+    tm = Tmux("amx-waker")
+    tm.run("new-session", "-d", "-s", "w", "sleep", "600")
+    waker = watcher.Waker(tm, "never-signalled")
+    assert waker.wait(0.05) is False
+    proc = waker.proc
+    assert proc is not None
+    done = threading.Event()
+
+    def close() -> None:
+        waker.close()
+        done.set()
+
+    # CPython's private lock that Popen.wait() takes around waitpid(); no public handle exists.
+    lock: threading.Lock = getattr(proc, "_waitpid_lock")  # noqa: B009
+    with lock:
+        threading.Thread(target=close, daemon=True).start()
+        assert done.wait(10), "Waker.close() blocked on the waitpid lock"
+    assert proc.wait(10) is not None
+    assert waker.proc is None
