@@ -67,10 +67,8 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState] | None =
     for p in run.get("panes", []):
         name = p["name"]
         st = state.get(name) or watcher.PaneState()
-        try:
-            status = ledger.read_json(run_dir.status(name)) or {}
-        except Exception:
-            status = {}
+        # The watcher's cached reader: its table is redrawn every tick.
+        status = watcher.read_status(run_dir.status(name)) or {}
         started, ended = status.get("started_at"), status.get("ended_at")
         duration = None
         if started:

@@ -28,6 +28,10 @@ FIELDS = (
     "pane_pid", "window_id", "pid",
 )
 _SEP = "\x1f"
+# The tmux client sends its whole command line as one message of at most 16 KiB (MAX_IMSGSIZE);
+# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). Stay
+# well under it, counting each argument as tmux packs it: its bytes plus a NUL.
+CHAIN_BYTES = 12000
 
 
 def fmt_escape(text: str) -> str:
@@ -85,12 +89,7 @@ class Tmux:
 
     def chain(self, commands: Sequence[Sequence[str]], step: str = "") -> proc.Completed:
         """Run commands in one tmux invocation; the chain stops at the first error."""
-        argv: list[str] = []
-        for i, cmd in enumerate(commands):
-            if i:
-                argv.append(";")
-            argv.extend(arg_escape(a) for a in cmd)
-        return self.run(*argv, step=step)
+        return self.run(*chain_argv(commands), step=step)
 
     def socket_path(self) -> str:
         """Where this server's socket is, computed as tmux does (no server needed)."""
@@ -143,37 +142,54 @@ class Tmux:
         wake: str,
         history_limit: int = 50000,
     ) -> dict[str, str]:
-        """Create the session and every agent pane in ONE tmux invocation.
+        """Create the session and every agent pane in one tmux invocation, or a few when the
+        command line would exceed tmux's message limit (see CHAIN_BYTES).
 
         The watcher is window `agentmux`. Each agent pane is created, then in the same chain
         gets remain-on-exit, its tags and pipe-pane, so nothing the program does between its
         start and its exit can be missed. Returns pane name -> pane id.
         """
-        tag = [["set", "-p", "@agentmux_run", run_id]]
-        cmds: list[list[str]] = [
+        head: list[list[str]] = [
             ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
              "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
              *watcher_argv],
             ["set", "-p", "remain-on-exit", "on"],
-            *tag,
+            ["set", "-p", "@agentmux_run", run_id],
             ["set", "-p", "@agentmux_role", "watcher"],
             # Scrollback for transcripts; applies to panes created after it, i.e. the agents.
             ["set", "history-limit", str(history_limit)],
         ]
-        names: list[str] = []
+        # One group per pane: the command that creates it, then everything that arms it. A
+        # chain may end between groups only; the next chain then names its target explicitly.
+        groups: list[tuple[str, list[list[str]]]] = []
         for win in windows:
             for i, pane in enumerate(win.panes):
                 create = (
                     ["new-window", "-n", fmt_escape(win.name)] if i == 0 else ["split-window"]
                 )
-                cmds += pane_commands(create, pane, run_id, wake if i == 0 else None)
-                names.append(pane.name)
-        if windows:
-            cmds.append(["select-window", "-t", f"={session}:{fmt_escape(windows[0].name)}"])
-        out = self.chain(cmds, step="building the tmux session")
-        ids = out.stdout.split()
+                cmds = pane_commands(create, pane, run_id, wake if i == 0 else None)
+                groups.append((pane.name, cmds))
+        tail = ([["select-window", "-t", f"={session}:{fmt_escape(windows[0].name)}"]]
+                if windows else [])
+        step = "building the tmux session"
+        ids: list[str] = []
+        names: list[str] = []
+        batch = head
+        for name, cmds in groups:
+            if chain_bytes([*batch, *cmds, *tail]) > CHAIN_BYTES:
+                ids += self.chain(batch, step=step).stdout.split()
+                batch = []
+            if not batch:
+                last = ids[-1] if ids else ""  # the pane a continued window is split from
+                # A new invocation has no current pane: aim at this session, never another.
+                verb = cmds[0][0]
+                target = f"={session}:" if verb == "new-window" else last
+                cmds = [[verb, "-t", target, *cmds[0][1:]], *cmds[1:]]
+            batch += cmds
+            names.append(name)
+        ids += self.chain([*batch, *tail], step=step).stdout.split()
         if len(ids) != len(names) + 1:
-            raise CommandFailed(self.base, 0, out.stdout, step="building the tmux session")
+            raise CommandFailed(self.base, 0, " ".join(ids), step=step)
         return dict(zip(names, ids[1:], strict=True))
 
     def add_pane(self, session: str, run_id: str, window: str, pane: Launch, wake: str) -> str:
@@ -224,6 +240,20 @@ def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
     else:
         cmds.append(["select-layout", "tiled"])
     return cmds
+
+
+def chain_argv(commands: Sequence[Sequence[str]]) -> list[str]:
+    argv: list[str] = []
+    for i, cmd in enumerate(commands):
+        if i:
+            argv.append(";")
+        argv.extend(arg_escape(a) for a in cmd)
+    return argv
+
+
+def chain_bytes(commands: Sequence[Sequence[str]]) -> int:
+    """The size of a chain as the tmux client packs it into its one message."""
+    return sum(len(a.encode(errors="surrogateescape")) + 1 for a in chain_argv(commands))
 
 
 def parse_pane(line: str) -> PaneObs:

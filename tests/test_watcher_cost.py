@@ -1,0 +1,86 @@
+"""One watcher tick costs one tmux call for all panes, through a logging `tmux` first on PATH."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentmux import ledger, watcher
+from agentmux.tmux import Tmux
+
+from .conftest import wait_until
+from .helpers import latest_run, up, write_layout
+
+SOCK = "amx-cost"
+
+
+def tmux_wrapper(folder: Path, log: Path) -> Path:
+    """A `tmux` that logs its caller's pid and its arguments, then execs the real tmux."""
+    real = shutil.which("tmux")
+    assert real is not None
+    folder.mkdir()
+    w = folder / "tmux"
+    w.write_text("#!/bin/sh\n"
+                 f"printf '%s\\t%s\\n' \"$PPID\" \"$*\" >> {shlex.quote(str(log))}\n"
+                 f"exec {shlex.quote(real)} \"$@\"\n")
+    w.chmod(0o755)
+    return folder
+
+
+def test_one_tmux_call_per_tick_with_ten_panes(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"a{i}" for i in range(10)]
+    layout = write_layout(repo, [{"name": n, "command": "sleep 600"} for n in names],
+                          isolation="none")
+    up(layout, SOCK)
+    run_dir = ledger.RunDir(latest_run(repo))
+
+    def all_running() -> bool:
+        state = watcher.replay(ledger.read_events(run_dir.events))
+        return all(state.get(n, watcher.PaneState()).state == "running" for n in names)
+
+    wait_until(all_running, 30, "ten running panes")
+    session = run_dir.read_run()["session"]
+    state = watcher.replay(ledger.read_events(run_dir.events))
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("PATH", f"{tmux_wrapper(tmp_path / 'wrap', log)}{os.pathsep}"
+                       f"{os.environ['PATH']}")
+
+    new, obs = watcher.tick(Tmux(SOCK), run_dir, session, names, state)
+
+    calls = [line.split("\t", 1)[1] for line in log.read_text().splitlines()
+             if line.split("\t", 1)[0] == str(os.getpid())]
+    assert obs.panes is not None and not watcher.nudge(obs)
+    assert {n: s.state for n, s in new.items()} == dict.fromkeys(names, "running")
+    assert len(calls) == 1, calls
+    assert calls[0].startswith(f"-L {SOCK} list-panes ")
+
+
+def test_waker_close_cannot_deadlock_inside_a_signal_handler() -> None:
+    # watch() closes the Waker from its SIGTERM handler, which may interrupt Waker.wait()
+    # while Popen holds its waitpid lock. Simulate exactly that: the lock is held.
+    tm = Tmux("amx-waker")
+    tm.run("new-session", "-d", "-s", "w", "sleep", "600")
+    waker = watcher.Waker(tm, "never-signalled")
+    assert waker.wait(0.05) is False
+    proc = waker.proc
+    assert proc is not None
+    done = threading.Event()
+
+    def close() -> None:
+        waker.close()
+        done.set()
+
+    # CPython's private lock that Popen.wait() takes around waitpid(); no public handle exists.
+    lock: threading.Lock = getattr(proc, "_waitpid_lock")  # noqa: B009
+    with lock:
+        threading.Thread(target=close, daemon=True).start()
+        assert done.wait(10), "Waker.close() blocked on the waitpid lock"
+    assert proc.wait(10) is not None
+    assert waker.proc is None
