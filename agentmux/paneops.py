@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 import shlex
-import sys
 import time
 
 from . import control, ledger, proc, watcher
 from .errors import Refused, WorkFailed
 from .find import pane_entry
+from .runner import argv as runner_argv
 from .supervise import pane_dir_files
 from .tmux import PaneObs, Tmux, fmt_escape
 
@@ -72,7 +72,7 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    runner = [sys.executable, "-m", "agentmux.runner", str(run_dir.spec(name))]
+    runner = runner_argv(run_dir.spec(name))
     log = fmt_escape(shlex.quote(str(run_dir.output(name))))
     # A dead pane takes no pipe-pane: right after the respawn, any old pipe is closed and a
     # new one armed, in the same chain, so the

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import __version__, brief, layout, ledger, trust, worktrees
 from .errors import AgentmuxError, BadInput, LayoutError, Refused
+from .runner import argv as runner_argv
 from .tmux import Launch, Tmux, Window, check_version, terminal_size
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
         "wake": wake,
         "task": task,
     })
-    return Launch(pl.name, [sys.executable, "-m", "agentmux.runner", str(run_dir.spec(pl.name))],
+    return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
                   pl.cwd, run_dir.output(pl.name))
 
 

@@ -12,6 +12,8 @@ import tomli_w
 from .conftest import run_cli, wait_until
 
 TERMINAL = {"done", "failed", "killed", "lost"}
+# "alive": an agent at a prompt may be `waiting` before a poll ever sees it `running`.
+ALIAS = {"alive": {"running", "waiting"}}
 
 
 def fake(*args: str) -> str:
@@ -49,7 +51,7 @@ def wait_states(repo: Path, socket: str, want: dict[str, str] | None = None,
     def ready() -> dict[str, dict[str, Any]] | None:
         panes = {p["name"]: p for p in status(repo, socket)["panes"]}
         if want is not None:
-            ok = all(panes.get(n, {}).get("state") == s for n, s in want.items())
+            ok = all(panes.get(n, {}).get("state") in ALIAS.get(s, {s}) for n, s in want.items())
         else:
             ok = all(p["state"] in TERMINAL for p in panes.values())
         return panes if ok else None

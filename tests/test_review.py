@@ -191,7 +191,7 @@ def test_diff_shows_untracked_file_of_running_agent_then_stat_after_it_ended(rep
     layout = write_layout(repo, [{"name": "w", "command": fake(
         "--write", "fresh.txt=brand new", "--wait-input", "go? ")}])
     up(layout, SOCK)
-    panes = wait_states(repo, SOCK, {"w": "running"})
+    panes = wait_states(repo, SOCK, {"w": "alive"})
     tree = repo / ".agentmux" / "worktrees" / "agents" / "w"
     wait_until((tree / "fresh.txt").exists, 10, "the agent's file")
     r = run_cli("--socket", SOCK, "diff", "w", cwd=repo)

@@ -43,7 +43,7 @@ def test_torn_last_event_line_loses_no_later_event(repo: Path) -> None:
     layout = write_layout(repo, [{"name": "a", "command": "fake-agent --wait-input 'go? '"}])
     trust(layout)
     assert run_cli("--socket", SOCK, "up", "-d", str(layout), cwd=repo).code == 0
-    panes = wait_states(repo, SOCK, {"a": "running"})
+    panes = wait_states(repo, SOCK, {"a": "alive"})
     events = latest_run(repo) / "events.jsonl"
     wait_until(lambda: events.exists(), 10, "the first event")
     with events.open("ab") as f:
