@@ -13,7 +13,7 @@ import click
 
 from . import proc
 from .cli import cli, session_option
-from .status import fmt_duration
+from .units import fmt_duration
 
 
 def _pct(num: int, den: int) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import BadInput
-from .status import fmt_duration
+from .units import fmt_duration
 
 
 def attempts(review: Mapping[str, Any], name: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 from . import ledger, watcher
 from .supervise import ANSI
 from .tmux import Tmux
+from .units import fmt_duration
 
 VERSION = 1
 
@@ -103,17 +104,6 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> dict[str, Any]:
             for r in table
         ],
     }
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def outcome(r: Row) -> str:

@@ -26,6 +26,7 @@ from .tmux import PaneObs, Tmux
 
 log = logging.getLogger(__name__)
 
+REDRAW_S = 5.0
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
 STATES = ("starting", "running", "waiting", "checking", "done", "failed", "killed", "lost")
 
@@ -379,13 +380,19 @@ def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
     signal.signal(signal.SIGHUP, on_term)
     out = out or sys.stdout
     state = replay(ledger.read_events(run_dir.events))
+    drawn: tuple[dict[str, PaneState], float] | None = None
     try:
         while True:
             names = pane_names(run_dir)
             state, obs = tick(tmux, run_dir, session, names, state, sup)
-            if out.isatty():
+            # The table costs about a third of an idle tick: draw it on a change, and
+            # otherwise only every REDRAW_S seconds to move the durations on.
+            now = time.monotonic()
+            if out.isatty() and (drawn is None or drawn[0] != state
+                                 or now - drawn[1] >= REDRAW_S):
                 out.write("\x1b[H\x1b[2J" + render_table(run_dir, state, colour=True) + "\n")
                 out.flush()
+                drawn = (dict(state), now)
             if stopping or obs.panes is None:
                 return 0
             waker.wait(interval)
