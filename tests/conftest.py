@@ -7,8 +7,11 @@ also kills every tmux server started under that TMUX_TMPDIR at teardown, by sock
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +61,20 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for sock in tmux_dir.glob("tmux-*/*"):
         subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True, check=False)
     shutil.rmtree(tmux_dir, ignore_errors=True)
+    _reap_watchers(tmp_path)
+
+
+def _reap_watchers(tmp_path: Path) -> None:
+    """A watcher this test started that outlived its server is ended, by its recorded pid."""
+    for record in tmp_path.glob("**/.agentmux/runs/*/watcher.json"):
+        try:
+            pid = int(json.loads(record.read_text())["pid"])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if str(record.parent).encode() in cmdline:  # the very watcher of that run, no other
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def git(repo: Path, *args: str) -> str:
