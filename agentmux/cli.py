@@ -60,7 +60,13 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
         click.echo(f"session '{res.session}' is already running (run {res.run_dir.id}); "
                    "nothing was created")
     if not detach and sys.stdin.isatty() and sys.stdout.isatty():
-        control.attach(res.run_dir, None, False)
+        from .errors import EnvironmentProblem
+
+        try:
+            control.attach(res.run_dir, None, False)
+        except EnvironmentProblem as e:
+            # The agents are up; only attaching from here is not possible (another server).
+            click.echo(f"not attaching: {e}")
     else:
         sock = f" --socket {res.socket}" if res.socket else ""
         click.echo(f"attach with: agentmux{sock} attach [PANE]")
