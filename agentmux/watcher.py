@@ -346,13 +346,22 @@ def tick(
     return new, obs
 
 
+def _panes_of(run_dir: ledger.RunDir) -> list[dict[str, Any]]:
+    # run.json changes only when `add` or `restart` touch it; read_status's cache (same
+    # file signature rule) saves re-parsing it twice a tick. Callers only read the result.
+    data = read_status(run_dir.run_json)
+    if data is None:
+        data = run_dir.read_run()  # missing or damaged: let read_run say so
+    panes: list[dict[str, Any]] = data.get("panes", [])
+    return panes
+
+
 def pane_names(run_dir: ledger.RunDir) -> list[str]:
-    run = run_dir.read_run()
-    return [p["name"] for p in run.get("panes", [])]
+    return [p["name"] for p in _panes_of(run_dir)]
 
 
 def pane_entries(run_dir: ledger.RunDir) -> dict[str, dict[str, Any]]:
-    return {p["name"]: p for p in run_dir.read_run().get("panes", [])}
+    return {p["name"]: p for p in _panes_of(run_dir)}
 
 
 def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
