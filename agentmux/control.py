@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import sys
 import time
@@ -13,9 +12,8 @@ from pathlib import Path
 from . import ledger, proc, supervise, watcher
 from .errors import BadInput, EnvironmentProblem, WorkFailed
 from .find import pane_entry
+from .supervise import ANSI
 from .tmux import Tmux
-
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
 def _wait(cond: object, timeout: float) -> bool:

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import ledger, proc, snapshot, status, watcher
-from .control import ANSI
 from .errors import AgentmuxError, BadInput, CommandFailed
 from .find import pane_entry
 from .scope import out_of_scope
+from .supervise import ANSI
 
 VERSION = 1
 TAIL_LINES = 10
