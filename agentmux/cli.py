@@ -54,7 +54,8 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
 
     res = do_up(layout_path, socket=socket_of(ctx), only=only, trusted=trust_it)
     if res.started:
-        click.echo(f"run {res.run_dir.id}: {len(res.panes)} agents in tmux session "
+        n = len(res.panes)
+        click.echo(f"run {res.run_dir.id}: {n} agent{'' if n == 1 else 's'} in tmux session "
                    f"'{res.session}'")
     else:
         click.echo(f"session '{res.session}' is already running (run {res.run_dir.id}); "
