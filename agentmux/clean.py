@@ -30,7 +30,7 @@ from typing import Any
 from . import ledger, snapshot, worktrees
 from .errors import AgentmuxError, BadInput, Refused
 from .merge import git, rev, status_files
-from .watcher import pid_alive
+from .watcher import pid_alive, read_status
 
 MANIFEST = "clean.json"
 _NOT_DONE = {"starting", "running", "waiting"}
@@ -38,10 +38,7 @@ _NOT_DONE = {"starting", "running", "waiting"}
 
 def running(run_dir: ledger.RunDir, pane: str) -> bool:
     """The runner's status file first; the watcher's live view as a second opinion."""
-    try:
-        st = ledger.read_json(run_dir.status(pane)) or {}
-    except AgentmuxError:
-        st = {}
+    st = read_status(run_dir.status(pane)) or {}
     if st and not st.get("ended_at") and (pid_alive(st.get("pid"))
                                           or pid_alive(st.get("agent_pid"))):
         return True

@@ -7,38 +7,27 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from . import ledger, proc, supervise, watcher
+from . import ledger, poll, proc, supervise, watcher
 from .errors import BadInput, EnvironmentProblem, WorkFailed
 from .find import pane_entry
 from .supervise import ANSI
 from .tmux import Tmux
 
 
-def _wait(cond: object, timeout: float) -> bool:
-    assert callable(cond)
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)  # poll
-    return True
-
-
-def _status(run_dir: ledger.RunDir, name: str) -> dict[str, object]:
-    try:
-        return ledger.read_json(run_dir.status(name)) or {}
-    except Exception:
-        return {}
+def _status(run_dir: ledger.RunDir, name: str) -> Mapping[str, Any]:
+    return watcher.read_status(run_dir.status(name)) or {}
 
 
 def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
     """INT, then TERM, then KILL, with `grace` seconds for each to work; waits for the end."""
     def running() -> list[str]:
-        return [n for n in names
-                if not _status(run_dir, n).get("ended_at")
-                and watcher.pid_alive(_status(run_dir, n).get("pid"))]
+        statuses = {n: _status(run_dir, n) for n in names}
+        return [n for n, st in statuses.items()
+                if not st.get("ended_at") and watcher.pid_alive(st.get("pid"))]
 
     for sig in supervise.STOP_SIGNALS:
         left = running()
@@ -46,7 +35,7 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
             break
         for n in left:
             supervise.send_stop(_status(run_dir, n), sig)
-        _wait(lambda: not running(), grace)
+        poll.until(lambda: not running(), grace)
     for n in running():  # a runner that survived its agent's SIGKILL
         with contextlib.suppress(OSError, TypeError):
             os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import secrets
 import shlex
-import time
 
-from . import control, ledger, proc, watcher
+from . import control, ledger, poll, proc, watcher
 from .errors import Refused, WorkFailed
 from .find import pane_entry
 from .runner import argv as runner_argv
@@ -88,10 +87,9 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
-    deadline = time.monotonic() + RECORD_WAIT
-    while time.monotonic() < deadline:
+    def recorded() -> bool:
         st = watcher.replay(ledger.read_events(run_dir.events)).get(name)
-        if st is not None and st.terminal:
-            return True
-        time.sleep(0.1)  # poll: the watcher records the end on its next tick
-    return False
+        return st is not None and st.terminal
+
+    # The watcher records the end on its next tick.
+    return poll.until(recorded, RECORD_WAIT, 0.1)

@@ -8,7 +8,6 @@ get one: it is `lost`, which is never counted as success.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import ledger, snapshot, supervise
+from . import ledger, poll, snapshot, supervise
 from .errors import AgentmuxError, Refused
 from .tmux import PaneObs, Tmux
 
@@ -245,17 +244,11 @@ class Lock:
 
     def acquire(self, wait: float = 0.0) -> bool:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    self.fd = -1
-                    return False
-                time.sleep(0.05)  # poll
+        if poll.flock(self.fd, wait):
+            return True
+        os.close(self.fd)
+        self.fd = -1
+        return False
 
     def release(self) -> None:
         if self.fd >= 0:

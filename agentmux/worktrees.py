@@ -10,15 +10,12 @@ git's real state instead of trusting the exit status.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import filecmp
 import logging
 import os
 import re
 import shutil
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
-from . import proc
+from . import poll, proc
 from .errors import BadInput, CommandFailed, EnvironmentProblem, Refused, WorkFailed
 
 log = logging.getLogger(__name__)
@@ -107,22 +104,17 @@ class RepoLock:
                 return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         os.set_inheritable(fd, False)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise EnvironmentProblem(f"cannot lock {self.path}: {e}") from e
-            if time.monotonic() >= deadline:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-                os.close(fd)
-                who = f" (held by pid {holder})" if holder else ""
-                raise WorkFailed(f"another agentmux is changing this repository: {self.path} "
-                                 f"is locked{who}; gave up after {self.timeout:g}s")
-            time.sleep(0.05)  # poll against the deadline
+        try:
+            got = poll.flock(fd, self.timeout)
+        except OSError as e:
+            os.close(fd)
+            raise EnvironmentProblem(f"cannot lock {self.path}: {e}") from e
+        if not got:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (held by pid {holder})" if holder else ""
+            raise WorkFailed(f"another agentmux is changing this repository: {self.path} "
+                             f"is locked{who}; gave up after {self.timeout:g}s")
         # Only a diagnostic for the message above; the lock itself is the flock.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
