@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import ledger, worktrees
@@ -17,10 +18,9 @@ def find_run(session: str | None = None, cwd: Path | None = None) -> ledger.RunD
     if not runs:
         raise BadInput(f"no agentmux run found in {repo}; start one with `agentmux up LAYOUT`")
     if session:
-        for rd in runs:
-            with contextlib.suppress(AgentmuxError):
-                if rd.read_run().get("session") == session:
-                    return rd
+        found = latest_of_session(runs, session)
+        if found is not None:
+            return found
         raise BadInput(f"no run of session '{session}' in {repo}; sessions: "
                        + ", ".join(sorted(_sessions(runs))))
     env_run = os.environ.get("AGENTMUX_RUN")
@@ -54,6 +54,15 @@ def all_runs(here: Path) -> tuple[Path, list[ledger.RunDir]]:
         for rd in ledger.iter_runs(home):
             found.setdefault(rd.id, rd)
     return repo, [found[k] for k in sorted(found, reverse=True)]
+
+
+def latest_of_session(runs: Iterable[ledger.RunDir], session: str) -> ledger.RunDir | None:
+    """The first (newest) readable run of that session; a damaged run is skipped."""
+    for rd in runs:
+        with contextlib.suppress(AgentmuxError):
+            if rd.read_run().get("session") == session:
+                return rd
+    return None
 
 
 def _sessions(runs: list[ledger.RunDir]) -> set[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import __version__, brief, layout, ledger, trust, worktrees
 from .errors import AgentmuxError, BadInput, LayoutError, Refused
+from .find import latest_of_session
 from .runner import argv as runner_argv
 from .tmux import Launch, Tmux, Window, check_version, terminal_size
 
@@ -42,14 +43,6 @@ def refuse_untrusted(lay: layout.Layout, path: Path) -> Refused:
         lines.append(f"  {name}: {cmd}")
     lines.append(f"Trust it with `agentmux trust {path}`, or run `agentmux up --trust {path}`.")
     return Refused("\n".join(lines))
-
-
-def latest_run(repo: Path, session: str) -> ledger.RunDir | None:
-    for rd in ledger.iter_runs(repo):
-        with contextlib.suppress(AgentmuxError):
-            if rd.read_run().get("session") == session:
-                return rd
-    return None
 
 
 def up(
@@ -81,7 +74,7 @@ def up(
 def _start(lay: layout.Layout, path: Path, panes: tuple[layout.Pane, ...], tm: Tmux,
            socket: str | None) -> UpResult:
     repo = lay.repo
-    previous = latest_run(repo, lay.session)
+    previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     if tm.has_session(lay.session):
         prev_run = previous.read_run() if previous else None
         if previous is None or prev_run is None or prev_run.get("socket") != socket:
