@@ -1,11 +1,13 @@
-"""Waiting against a monotonic deadline: the one loop every waiter in agentmux uses."""
+"""Waiting against a monotonic deadline, and file locks that wait that way."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def until(cond: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
@@ -30,3 +32,30 @@ def flock(fd: int, timeout: float) -> bool:
         return True
 
     return until(take, timeout)
+
+
+class Lock:
+    """An flock on a file, e.g. a run's watcher.lock (one watcher per run) or add.lock.
+
+    Released when its holder dies; the fd is not inheritable, so no child keeps it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable
+        if flock(self.fd, wait):
+            return True
+        os.close(self.fd)
+        self.fd = -1
+        return False
+
+    def close(self) -> None:  # contextlib.closing
+        self.release()
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

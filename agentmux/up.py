@@ -8,7 +8,6 @@ the worktrees and branches it added (never reused ones), and the session if it m
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, brief, layout, ledger, trust, worktrees
+from . import __version__, brief, layout, ledger, poll, trust, worktrees
 from .errors import AgentmuxError, BadInput, LayoutError, Refused
 from .find import latest_of_session
 from .runner import argv as runner_argv
@@ -239,7 +238,11 @@ def add(
     """
     if (agent is None) == (command is None):
         raise BadInput("add: give exactly one of --agent or --command")
-    with _RunLock(run_dir.path / "add.lock"):
+    # Each `add` reads, extends and replaces run.json: one at a time per run.
+    lock = poll.Lock(run_dir.path / "add.lock")
+    if not lock.acquire(wait=60):
+        raise Refused(f"another `agentmux add` on run {run_dir.id} did not finish within 60s")
+    with contextlib.closing(lock):
         run = run_dir.read_run()
         tm = Tmux(run.get("socket"))
         session = run["session"]
@@ -282,19 +285,3 @@ def add(
         run["added_panes"] = [*run.get("added_panes", []), table]
         ledger.write_json(run_dir.run_json, run)
     return pane_id, pl
-
-
-class _RunLock:
-    """Serialises `add` on one run: each one reads, extends and replaces run.json."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> _RunLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)

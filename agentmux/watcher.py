@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import ledger, poll, snapshot, supervise
+from . import ledger, snapshot, supervise
 from .errors import AgentmuxError, Refused
+from .poll import Lock
 from .tmux import PaneObs, Tmux
 
 log = logging.getLogger(__name__)
@@ -233,27 +234,6 @@ def nudge(obs: Observation) -> bool:
                 return False
             return True
     return False
-
-
-class Lock:
-    """flock on the run's watcher.lock: one watcher per run. Released when its holder dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def acquire(self, wait: float = 0.0) -> bool:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable
-        if poll.flock(self.fd, wait):
-            return True
-        os.close(self.fd)
-        self.fd = -1
-        return False
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 class Waker:
