@@ -8,17 +8,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from .conftest import git, make_repo, run_cli, wait_until
 from .helpers import events, fake, latest_run, up, wait_states, write_layout
 
 SOCK = "amx"  # private: TMUX_TMPDIR is a fresh folder for every test
-
-
-def recorded(repo: Path) -> list[dict[str, Any]]:
-    """The watcher's events so far; none before its first record (`status` can be ahead)."""
-    return events(repo) if (latest_run(repo) / "events.jsonl").exists() else []
 
 
 def tmux(*args: str) -> subprocess.CompletedProcess[str]:
@@ -80,7 +74,7 @@ def test_watcher_killed_and_restarted_loses_and_repeats_nothing(repo: Path) -> N
     # "go? " with the cursor after it is a question waiting for its answer.
     wait_states(repo, SOCK, {"early": "done", "late": "waiting"})
     run = latest_run(repo)
-    wait_until(lambda: any(e["pane"] == "early" and e["state"] == "done" for e in recorded(repo)),
+    wait_until(lambda: any(e["pane"] == "early" and e["state"] == "done" for e in events(repo)),
                10, "early's event")
     pid = json.loads((run / "watcher.json").read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
@@ -96,7 +90,7 @@ def test_watcher_killed_and_restarted_loses_and_repeats_nothing(repo: Path) -> N
     )
     try:
         wait_until(lambda: any(e["pane"] == "late" and e["state"] == "done"
-                               for e in recorded(repo)), 10, "late's event from the new watcher")
+                               for e in events(repo)), 10, "late's event from the new watcher")
     finally:
         watcher.terminate()
         watcher.wait(10)
@@ -117,7 +111,7 @@ def test_server_killed_midrun_reports_nothing_done_that_was_not(repo: Path) -> N
     ])
     up(layout, SOCK)
     wait_states(repo, SOCK, {"finished": "done", "busy": "running"})
-    wait_until(lambda: any(e["pane"] == "finished" for e in recorded(repo)
+    wait_until(lambda: any(e["pane"] == "finished" for e in events(repo)
                            if e["state"] == "done"), 10, "finished's event")
     tmux("kill-server")
     panes = wait_states(repo, SOCK)
