@@ -8,7 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .errors import BAD_INPUT, INTERRUPTED, WORK_FAILED, AgentmuxError
+from agentmux.errors import BAD_INPUT, INTERRUPTED, WORK_FAILED, AgentmuxError
 
 
 def crash_log() -> Path:
@@ -19,7 +19,7 @@ def crash_log() -> Path:
 def main(argv: list[str] | None = None) -> int:
     import click
 
-    from .cli import cli
+    from agentmux.cli import cli
 
     logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
     try:

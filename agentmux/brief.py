@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import proc
+from agentmux import proc
 
 FILE_LIMIT = 32 * 1024
 TOTAL_LIMIT = 128 * 1024

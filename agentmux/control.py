@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import ledger, poll, proc, supervise, watcher
-from .errors import BadInput, EnvironmentProblem, WorkFailed
-from .find import pane_entry
-from .supervise import ANSI
-from .tmux import Tmux
+from agentmux import ledger, poll, proc
+from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
+from agentmux.find import pane_entry
+from agentmux.tmux import Tmux
+from agentmux.watch import loop as watcher
+from agentmux.watch import supervise
+from agentmux.watch.state import PaneState, replay
+from agentmux.watch.supervise import ANSI
 
 
 def _status(run_dir: ledger.RunDir, name: str) -> Mapping[str, Any]:
@@ -41,7 +44,7 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
             os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
 
 
-def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, watcher.PaneState]:
+def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
     """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
 
     Worktrees, branches and the ledger stay.
@@ -135,7 +138,7 @@ def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:
                 if not ended:
                     time.sleep(0.2)  # poll: following a growing file
     run = run_dir.read_run()
-    state = watcher.replay(ledger.read_events(run_dir.events)).get(name)
+    state = replay(ledger.read_events(run_dir.events)).get(name)
     transcript: Path = run_dir.transcript(name)
     if not (state and state.terminal and transcript.exists()):
         pane_id = entry.get("pane_id")

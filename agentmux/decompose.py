@@ -15,10 +15,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import proc, scope
+from agentmux import proc, scope
 
 if TYPE_CHECKING:
-    from .layout import Layout, Pane, _Parser
+    from agentmux.layout import Layout, Pane, _Parser
 
 MAX_COUNT = 20
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -66,7 +66,7 @@ def expand(p: _Parser, at: str, pane: Pane, isolation: str) -> list[Pane]:
     if isolation != "worktree":
         p.fail(at + ".count", "fan-out needs isolation 'worktree' (each attempt gets its own "
                f"branch); got isolation {isolation!r}")
-    from .layout import PANE_RE
+    from agentmux.layout import PANE_RE
 
     last = f"{pane.name}-{pane.count}"
     if not PANE_RE.fullmatch(last):

@@ -19,10 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ledger, proc, watcher, worktrees
-from .errors import AgentmuxError
-from .find import all_runs
-from .tmux import Tmux, check_version
+from agentmux import ledger, proc, worktrees
+from agentmux.errors import AgentmuxError
+from agentmux.find import all_runs
+from agentmux.tmux import Tmux, check_version
+from agentmux.watch import loop as watcher
+from agentmux.watch.state import replay
 
 GIT_MIN = (2, 38)           # merge-tree --write-tree
 SNAPSHOT_MAX_AGE = 30 * 86400
@@ -105,7 +107,7 @@ def check_ledger(runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
         out += _torn_events(rd, fix)
         if run is None:
             continue
-        state = watcher.replay(ledger.read_events(rd.events))
+        state = replay(ledger.read_events(rd.events))
         panes = run.get("panes")
         for p in panes if isinstance(panes, list) else []:
             name = p.get("name")
@@ -195,7 +197,7 @@ def check_sessions(runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
             continue
         session = str(run.get("session"))
         names = [str(p.get("name")) for p in run.get("panes", []) if isinstance(p, dict)]
-        state = watcher.replay(ledger.read_events(rd.events))
+        state = replay(ledger.read_events(rd.events))
         open_ = [n for n in names if not (n in state and state[n].terminal)]
         if not open_:
             continue

@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import ledger, worktrees
-from .errors import AgentmuxError, BadInput
+from agentmux import ledger, worktrees
+from agentmux.errors import AgentmuxError, BadInput
 
 
 def find_run(session: str | None = None, cwd: Path | None = None) -> ledger.RunDir:

@@ -17,9 +17,9 @@ from typing import Any
 
 import tomli_w
 
-from . import presets, trust
-from .errors import BadInput, Refused
-from .layout import PANE_RE, SESSION_RE, WATCHER_WINDOW
+from agentmux import presets, trust
+from agentmux.errors import BadInput, Refused
+from agentmux.layout import PANE_RE, SESSION_RE, WATCHER_WINDOW
 
 CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[([ xX])\]\s+(.*?)\s*$")
 BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")

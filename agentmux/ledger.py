@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import AgentmuxError, BadInput, LedgerWriteFailed
+from agentmux.errors import AgentmuxError, BadInput, LedgerWriteFailed
 
 VERSION = 1
 LEDGER_DIR = ".agentmux"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import secrets
 import shlex
 
-from . import control, ledger, poll, proc, watcher
-from .errors import Refused, WorkFailed
-from .find import pane_entry
-from .runner import argv as runner_argv
-from .supervise import pane_dir_files
-from .tmux import PaneObs, Tmux, fmt_escape
+from agentmux import control, ledger, poll, proc
+from agentmux.errors import Refused, WorkFailed
+from agentmux.find import pane_entry
+from agentmux.runner import argv as runner_argv
+from agentmux.tmux import PaneObs, Tmux, fmt_escape
+from agentmux.watch.state import replay
+from agentmux.watch.supervise import pane_dir_files
 
 STOP_GRACE = 3.0
 RECORD_WAIT = 10.0
@@ -59,7 +60,7 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     end recorded before anything moves.
     """
     tm, pane = _live_pane(run_dir, name)
-    recorded = watcher.replay(ledger.read_events(run_dir.events)).get(name)
+    recorded = replay(ledger.read_events(run_dir.events)).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
         if not _wait_recorded(run_dir, name):
@@ -88,7 +89,7 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
     def recorded() -> bool:
-        st = watcher.replay(ledger.read_events(run_dir.events)).get(name)
+        st = replay(ledger.read_events(run_dir.events)).get(name)
         return st is not None and st.terminal
 
     # The watcher records the end on its next tick.

@@ -7,7 +7,7 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from .errors import CommandFailed, EnvironmentProblem
+from agentmux.errors import CommandFailed, EnvironmentProblem
 
 log = logging.getLogger(__name__)
 

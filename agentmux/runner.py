@@ -20,9 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .ledger import now_iso, write_json
-from .runcheck import run_check
-from .runspec import Spec, SpecError, load_spec
+from agentmux.ledger import now_iso, write_json
+from agentmux.runcheck import run_check
+from agentmux.runspec import Spec, SpecError, load_spec
 
 VERSION = 1
 EXIT_SPEC = 96  # the spec is missing or garbage

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from .runcheck import find_check
+from agentmux.runcheck import find_check
 
 VERSION = 1
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ledger, proc
+from agentmux import ledger, proc
 
 SNAPSHOT_NS = "refs/agentmux/snapshots"
 # Snapshot commits are agentmux's, whoever the user is, and need no configured identity.

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ledger, watcher
-from .supervise import ANSI
-from .tmux import Tmux
-from .units import fmt_duration
+from agentmux import ledger
+from agentmux.tmux import Tmux
+from agentmux.units import fmt_duration
+from agentmux.watch import loop as watcher
+from agentmux.watch.state import STATES, PaneState, replay, step
+from agentmux.watch.supervise import ANSI
 
 VERSION = 1
 
@@ -46,16 +48,16 @@ def run_info(run_dir: ledger.RunDir) -> dict[str, Any]:
                                     "layout")}
 
 
-def live_state(run_dir: ledger.RunDir) -> dict[str, watcher.PaneState]:
+def live_state(run_dir: ledger.RunDir) -> dict[str, PaneState]:
     run = run_dir.read_run()
     names = [p["name"] for p in run.get("panes", [])]
-    state = watcher.replay(ledger.read_events(run_dir.events))
+    state = replay(ledger.read_events(run_dir.events))
     obs = watcher.observe(Tmux(run.get("socket")), run["session"], run_dir, names, state)
-    state, _ = watcher.step(state, names, obs)
+    state, _ = step(state, names, obs)
     return state
 
 
-def rows(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState] | None = None) -> list[Row]:
+def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None) -> list[Row]:
     run = run_dir.read_run()
     if state is None:
         state = live_state(run_dir)
@@ -67,7 +69,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState] | None =
     out = []
     for p in run.get("panes", []):
         name = p["name"]
-        st = state.get(name) or watcher.PaneState()
+        st = state.get(name) or PaneState()
         # The watcher's cached reader: its table is redrawn every tick.
         status = watcher.read_status(run_dir.status(name)) or {}
         started, ended = status.get("started_at"), status.get("ended_at")
@@ -171,11 +173,11 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
     counts: dict[str, int] = {}
     for r in table:
         counts[r.state] = counts.get(r.state, 0) + 1
-    summary = " · ".join(f"{counts[s]} {s}" for s in watcher.STATES if s in counts)
+    summary = " · ".join(f"{counts[s]} {s}" for s in STATES if s in counts)
     return "\n".join([*lines, "", summary])
 
 
-def render_table(run_dir: ledger.RunDir, state: Mapping[str, watcher.PaneState],
+def render_table(run_dir: ledger.RunDir, state: Mapping[str, PaneState],
                  colour: bool = False) -> str:
     run = run_dir.read_run()
     title = f"agentmux · run {run_dir.id} · session {run['session']}"

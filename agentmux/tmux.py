@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proc
-from .errors import CommandFailed, EnvironmentProblem
+from agentmux import proc
+from agentmux.errors import CommandFailed, EnvironmentProblem
 
 MIN_VERSION = (3, 2)
 FIELDS = (

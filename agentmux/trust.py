@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from . import ledger
+from agentmux import ledger
 
 
 def store() -> Path:

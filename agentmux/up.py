@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, brief, layout, ledger, poll, trust, worktrees
-from .errors import AgentmuxError, BadInput, LayoutError, Refused
-from .find import latest_of_session
-from .runner import argv as runner_argv
-from .tmux import Launch, Tmux, Window, check_version, terminal_size
+from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
+from agentmux.find import latest_of_session
+from agentmux.runner import argv as runner_argv
+from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agentmux import compare, init, scope
+from agentmux import init, scope
+from agentmux.review import compare
 
 from .conftest import git, run_cli, wait_until
 from .helpers import events, fake, latest_run, status, up, wait_states, write_layout

@@ -9,8 +9,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, supervise, watcher
+from agentmux import ledger
 from agentmux.tmux import Tmux
+from agentmux.watch import loop as watcher
+from agentmux.watch import supervise
+from agentmux.watch.state import replay
 
 from .conftest import run_cli, wait_until
 from .helpers import events, fake, latest_run, status, up, wait_states, write_layout
@@ -232,7 +235,7 @@ def test_an_idle_tick_costs_one_tmux_call(repo: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(Tmux, "run", counting)
     sup = supervise.Supervisor(tm, run_dir, "agents")
     names = watcher.pane_names(run_dir)
-    state = watcher.replay(ledger.read_events(run_dir.events))
+    state = replay(ledger.read_events(run_dir.events))
     state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)  # learns every screen
     calls.clear()
     state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)

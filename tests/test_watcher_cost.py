@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agentmux import ledger, watcher
+from agentmux import ledger
 from agentmux.tmux import Tmux
+from agentmux.watch import loop as watcher
+from agentmux.watch.state import PaneState, replay
 
 from .conftest import wait_until
 from .helpers import latest_run, up, write_layout
@@ -42,12 +44,12 @@ def test_one_tmux_call_per_tick_with_ten_panes(
     run_dir = ledger.RunDir(latest_run(repo))
 
     def all_running() -> bool:
-        state = watcher.replay(ledger.read_events(run_dir.events))
-        return all(state.get(n, watcher.PaneState()).state == "running" for n in names)
+        state = replay(ledger.read_events(run_dir.events))
+        return all(state.get(n, PaneState()).state == "running" for n in names)
 
     wait_until(all_running, 30, "ten running panes")
     session = run_dir.read_run()["session"]
-    state = watcher.replay(ledger.read_events(run_dir.events))
+    state = replay(ledger.read_events(run_dir.events))
     log = tmp_path / "calls.log"
     monkeypatch.setenv("PATH", f"{tmux_wrapper(tmp_path / 'wrap', log)}{os.pathsep}"
                        f"{os.environ['PATH']}")

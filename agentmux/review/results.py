@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import ledger, proc, snapshot, status, watcher
-from .errors import AgentmuxError, BadInput, CommandFailed
-from .find import pane_entry
-from .scope import out_of_scope
-from .supervise import ANSI
+from agentmux import ledger, proc, snapshot, status
+from agentmux.errors import AgentmuxError, BadInput, CommandFailed
+from agentmux.find import pane_entry
+from agentmux.scope import out_of_scope
+from agentmux.watch.state import TERMINAL
+from agentmux.watch.supervise import ANSI
 
 VERSION = 1
 TAIL_LINES = 10
@@ -216,7 +217,7 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
     # work, so an ended pane with no result.json (its snapshot failed) then shows nothing.
     resumed = _resumed(repo, run_dir.id)
     found = _pmap(lambda e: _result(run_dir, e, base, not (
-        resumed and rows[e["name"]].state in watcher.TERMINAL)), entries)
+        resumed and rows[e["name"]].state in TERMINAL)), entries)
     panes = [Pane(rows[e["name"]], res, src) for e, (res, src) in zip(entries, found, strict=True)]
     ok = _existing(repo, (str(p.result["snapshot"]) for p in panes
                           if p.result and p.result.get("snapshot")))

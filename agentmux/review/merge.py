@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ledger, proc, snapshot, worktrees
-from .errors import BadInput, Refused, WorkFailed
+from agentmux import ledger, proc, snapshot, worktrees
+from agentmux.errors import BadInput, Refused, WorkFailed
 
 STRATEGIES = ("merge", "squash", "rebase")
 # A checkout in the middle of one of these has state a fast-forward would tangle with.
@@ -248,7 +248,7 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
         if checkout is not None and (why := checkout_problem(checkout)):
             raise Refused(f"cannot merge into '{into}' in {checkout}: {why}")
         problems, dirty = [], []
-        from .clean import running
+        from agentmux.review.clean import running
         for p in panes:
             if rev(repo, f"refs/heads/{p.branch}") is None:
                 problems.append(f"pane '{p.name}': branch '{p.branch}' does not exist")

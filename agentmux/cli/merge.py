@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .cli import cli, session_option
-from .errors import WorkFailed
+from agentmux.cli.options import session_option
+from agentmux.errors import WorkFailed
 
 
-@cli.command()
+@click.command()
 @click.argument("panes", nargs=-1, required=True, metavar="PANE...")
 @session_option
 @click.option("--into", metavar="BRANCH",
@@ -22,8 +22,8 @@ from .errors import WorkFailed
 def merge(panes: tuple[str, ...], session: str | None, into: str | None, strategy: str,
           dry_run: bool, include_uncommitted: bool) -> None:
     """Merge agent branches in order; stop cleanly at the first conflict."""
-    from . import merge as mg
-    from .find import find_run
+    from agentmux.find import find_run
+    from agentmux.review import merge as mg
 
     out = mg.merge(find_run(session), panes, into, strategy, dry_run, include_uncommitted)
     click.echo(out.render())
@@ -32,7 +32,7 @@ def merge(panes: tuple[str, ...], session: str | None, into: str | None, strateg
         raise WorkFailed(f"merge queue stopped at '{what}'")
 
 
-@cli.command()
+@click.command()
 @click.argument("panes", nargs=-1, metavar="[PANE]...")
 @session_option
 @click.option("--force", is_flag=True,
@@ -41,8 +41,8 @@ def merge(panes: tuple[str, ...], session: str | None, into: str | None, strateg
 @click.option("--keep-branches", is_flag=True, help="Remove worktrees only; keep every branch.")
 def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branches: bool) -> None:
     """Remove agent worktrees and merged branches; refuse anything that would lose work."""
-    from . import clean as cl
-    from .find import find_run
+    from agentmux.find import find_run
+    from agentmux.review import clean as cl
 
     for d in cl.clean(find_run(session), panes, force, keep_branches):
         if d.removed is not None:
@@ -59,15 +59,18 @@ def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branche
             click.echo(f"{d.name}: kept branch {d.branch} ({d.branch_kept_why})")
 
 
-@cli.command()
+@click.command()
 @click.argument("pane")
 @session_option
 def restore(pane: str, session: str | None) -> None:
     """Rebuild a cleaned worktree and branch from its snapshot, files uncommitted."""
-    from . import clean as cl
-    from .find import find_run
+    from agentmux.find import find_run
+    from agentmux.review import clean as cl
 
     tree, snap, put_back = cl.restore(find_run(session), pane)
     click.echo(f"{pane}: restored {tree} from snapshot {snap[:12]}")
     if put_back:
         click.echo(f"{pane}: ignored files put back: {', '.join(put_back)}")
+
+
+__all__ = ['clean', 'merge', 'restore']

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ledger, snapshot, worktrees
-from .errors import AgentmuxError, BadInput, Refused
-from .merge import git, rev, status_files
-from .watcher import pid_alive, read_status
+from agentmux import ledger, snapshot, worktrees
+from agentmux.errors import AgentmuxError, BadInput, Refused
+from agentmux.review.merge import git, rev, status_files
+from agentmux.watch.loop import pid_alive, read_status
 
 MANIFEST = "clean.json"
 _NOT_DONE = {"starting", "running", "waiting"}
@@ -44,7 +44,7 @@ def running(run_dir: ledger.RunDir, pane: str) -> bool:
         return True
     if st.get("ended_at"):
         return False
-    from . import status
+    from agentmux import status
     try:
         live = status.live_state(run_dir).get(pane)
     except AgentmuxError:

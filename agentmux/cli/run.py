@@ -1,4 +1,4 @@
-"""click commands, thin: parse, call one function of the core, render."""
+"""The run's life: up, status, attach, logs, watch, down, validate, trust."""
 
 from __future__ import annotations
 
@@ -6,41 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from . import __version__
-
-LAYOUT = click.Path(exists=False, dir_okay=False, path_type=Path)
+from agentmux.cli.options import LAYOUT, session_option, socket_of
 
 
-def session_option(f: Any) -> Any:
-    return click.option("--session", "session", envvar="AGENTMUX_SESSION", metavar="NAME",
-                        help="Act on the most recent run of this session.")(f)
-
-
-def socket_of(ctx: click.Context) -> str | None:
-    obj: dict[str, str | None] = ctx.ensure_object(dict)
-    return obj.get("socket")
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--socket", "-L", envvar="AGENTMUX_SOCKET", metavar="NAME",
-              help="Use a private tmux server (tmux -L NAME) instead of your default one.")
-@click.option("-v", "--verbose", is_flag=True, help="Log what agentmux does to stderr.")
-@click.version_option(__version__, prog_name="agentmux")
-@click.pass_context
-def cli(ctx: click.Context, socket: str | None, verbose: bool) -> None:
-    """Run several AI coding agents at once, each in its own git worktree and tmux pane."""
-    ctx.ensure_object(dict)["socket"] = socket or None
-    if verbose:
-        import logging
-
-        logging.getLogger("agentmux").setLevel(logging.DEBUG)
-
-
-@cli.command()
+@click.command()
 @click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
 @click.option("-d", "--detach", is_flag=True, help="Do not attach, even in a terminal.")
 @click.option("--only", multiple=True, metavar="NAME", help="Start only these panes.")
@@ -49,8 +21,8 @@ def cli(ctx: click.Context, socket: str | None, verbose: bool) -> None:
 def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...],
        trust_it: bool) -> None:
     """Create the worktrees, build the session, start the watcher, attach."""
-    from . import control
-    from .up import up as do_up
+    from agentmux import control
+    from agentmux.up import up as do_up
 
     res = do_up(layout_path, socket=socket_of(ctx), only=only, trusted=trust_it)
     if res.started:
@@ -61,7 +33,7 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
         click.echo(f"session '{res.session}' is already running (run {res.run_dir.id}); "
                    "nothing was created")
     if not detach and sys.stdin.isatty() and sys.stdout.isatty():
-        from .errors import EnvironmentProblem
+        from agentmux.errors import EnvironmentProblem
 
         try:
             control.attach(res.run_dir, None, False)
@@ -73,14 +45,14 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
         click.echo(f"attach with: agentmux{sock} attach [PANE]")
 
 
-@cli.command()
+@click.command()
 @session_option
 @click.option("--json", "as_json", is_flag=True, help="The machine-readable contract.")
 @click.option("--watch", "watch_", is_flag=True, help="Redraw every second until Ctrl-C.")
 def status(session: str | None, as_json: bool, watch_: bool) -> None:
     """One row per agent: state, exit code or signal, start, duration, branch."""
-    from . import status as st
-    from .find import find_run
+    from agentmux import status as st
+    from agentmux.find import find_run
 
     run_dir = find_run(session)
     while True:
@@ -100,50 +72,51 @@ def status(session: str | None, as_json: bool, watch_: bool) -> None:
         time.sleep(1.0)  # poll: redraw interval
 
 
-@cli.command()
+@click.command()
 @click.argument("pane", required=False)
 @session_option
 @click.option("--zoom", is_flag=True, help="Zoom the pane to the whole window.")
 def attach(pane: str | None, session: str | None, zoom: bool) -> None:
     """Attach to the session with PANE selected (switch-client inside tmux)."""
-    from . import control
-    from .find import find_run
+    from agentmux import control
+    from agentmux.find import find_run
 
     control.attach(find_run(session), pane, zoom)
 
 
-@cli.command()
+@click.command()
 @click.argument("pane")
 @session_option
 @click.option("--raw", is_flag=True, help="The raw output stream, escape codes and all.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the agent ends.")
 def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
     """The pane's transcript (rendered screen and scrollback), or its raw output."""
-    from . import control
-    from .find import find_run
+    from agentmux import control
+    from agentmux.find import find_run
 
     control.logs(find_run(session), pane, raw, follow)
 
 
-@cli.command()
+@click.command()
 @session_option
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), hidden=True)
 def watch(session: str | None, run_dir: Path | None) -> None:
     """The watcher itself (`up` starts it in the session's `agentmux` window)."""
-    from . import ledger, watcher
-    from .find import find_run
+    from agentmux import ledger
+    from agentmux.find import find_run
+    from agentmux.watch import loop as watcher
 
     watcher.watch(ledger.RunDir(run_dir) if run_dir else find_run(session))
 
 
-@cli.command()
+@click.command()
 @session_option
 @click.option("--grace", default=5.0, show_default=True, metavar="SECONDS",
               help="Wait this long after SIGINT, then after SIGTERM.")
 def down(session: str | None, grace: float) -> None:
     """Capture transcripts, stop the agents gently, end the session. Worktrees stay."""
-    from . import control, status
-    from .find import find_run
+    from agentmux import control, status
+    from agentmux.find import find_run
 
     run_dir = find_run(session)
     state = control.down(run_dir, grace)
@@ -152,27 +125,26 @@ def down(session: str | None, grace: float) -> None:
                "are kept")
 
 
-@cli.command()
+@click.command()
 @click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
 def validate(layout_path: Path) -> None:
     """Check a layout and print the resolved plan. Creates nothing."""
-    from . import layout
+    from agentmux import layout
 
     lay = layout.load(layout_path)
     click.echo(layout.describe(lay, layout.plan(lay)))
 
 
-@cli.command()
+@click.command()
 @click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
 def trust(layout_path: Path) -> None:
     """Trust this exact layout file (content and path), so `up` may run its commands."""
-    from . import layout
-    from . import trust as tr
+    from agentmux import layout
+    from agentmux import trust as tr
 
     lay = layout.load(layout_path)
     tr.trust(layout_path)
     click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
 
 
-# Commands kept in their own modules register on `cli` when imported.
-from . import cli_doctor, cli_merge, cli_plan, cli_review, cli_supervise  # noqa: E402, F401
+__all__ = ['attach', 'down', 'logs', 'status', 'trust', 'up', 'validate', 'watch']

@@ -6,18 +6,19 @@ from pathlib import Path
 
 import click
 
-from .cli import cli
 
-
-@cli.command()
+@click.command()
 @click.option("--fix", is_flag=True,
               help="Repair what can be repaired without losing work (never deletes any).")
 @click.pass_context
 def doctor(ctx: click.Context, fix: bool) -> None:
     """Check tmux, git, the ledger, worktrees, branches, sessions and locks."""
-    from . import doctor as doc
+    from agentmux import doctor as doc
 
     findings = doc.diagnose(Path.cwd(), fix=fix)
     click.echo(doc.render(findings))
     if doc.remaining(findings):
         ctx.exit(1)
+
+
+__all__ = ['doctor']

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .cli import cli, session_option
+from agentmux.cli.options import session_option
 
 
-@cli.command()
+@click.command()
 @click.argument("pane")
 @click.argument("text", required=False)
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -17,9 +17,9 @@ from .cli import cli, session_option
 @session_option
 def send(pane: str, text: str | None, file_: Path | None, session: str | None) -> None:
     """Type a reply into PANE's agent (a bracketed paste, then Enter) without attaching."""
-    from . import paneops
-    from .errors import BadInput
-    from .find import find_run
+    from agentmux import paneops
+    from agentmux.errors import BadInput
+    from agentmux.find import find_run
 
     if (text is None) == (file_ is None):
         raise BadInput("send: give either TEXT or --file PATH")
@@ -28,13 +28,16 @@ def send(pane: str, text: str | None, file_: Path | None, session: str | None) -
     paneops.send(find_run(session), pane, data)
 
 
-@cli.command()
+@click.command()
 @click.argument("pane")
 @session_option
 def restart(pane: str, session: str | None) -> None:
     """Run PANE's agent again on the same worktree; earlier attempts are kept in the ledger."""
-    from . import paneops
-    from .find import find_run
+    from agentmux import paneops
+    from agentmux.find import find_run
 
     attempt = paneops.restart(find_run(session), pane)
     click.echo(f"pane '{pane}': attempt {attempt} started")
+
+
+__all__ = ['restart', 'send']

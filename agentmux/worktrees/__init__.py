@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
-from . import poll, proc
-from .errors import BadInput, CommandFailed, EnvironmentProblem, Refused, WorkFailed
+from agentmux import poll, proc
+from agentmux.errors import BadInput, CommandFailed, EnvironmentProblem, Refused, WorkFailed
 
 log = logging.getLogger(__name__)
 

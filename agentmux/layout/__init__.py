@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal, NoReturn
 
-from . import decompose, presets, proc
-from .errors import LayoutError
+from agentmux import decompose, presets, proc
+from agentmux.errors import LayoutError
 
 Isolation = Literal["worktree", "directory", "none"]
 

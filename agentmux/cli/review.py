@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from . import proc
-from .cli import cli, session_option
-from .units import fmt_duration
+from agentmux import proc
+from agentmux.cli.options import session_option
+from agentmux.units import fmt_duration
 
 
 def _pct(num: int, den: int) -> str:
@@ -143,7 +143,7 @@ def render_matrix(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-@cli.command()
+@click.command()
 @click.argument("pane", required=False)
 @session_option
 @click.option("--json", "as_json", is_flag=True, help="The machine-readable contract.")
@@ -153,14 +153,14 @@ def render_matrix(data: dict[str, Any]) -> str:
 def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
            compare_name: str | None) -> None:
     """Per agent: outcome, commits, files, conflicts, last output; then the run's metrics."""
-    from . import review as rv
-    from .find import find_run
+    from agentmux.find import find_run
+    from agentmux.review import results as rv
 
     if as_json and markdown:
         raise click.UsageError("--json and --markdown exclude each other")
     data = rv.collect(find_run(session), pane)
     if compare_name is not None:
-        from .compare import compare
+        from agentmux.review.compare import compare
 
         click.echo(compare(data, compare_name), nl=False)
     elif as_json:
@@ -171,15 +171,15 @@ def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
         click.echo(render_text(data, with_metrics=pane is None))
 
 
-@cli.command()
+@click.command()
 @click.argument("pane")
 @session_option
 @click.option("--stat", is_flag=True, help="Only the files and their line counts.")
 def diff(pane: str, session: str | None, stat: bool) -> None:
     """The agent's change from its base: its snapshot, or its live worktree while it runs."""
-    from . import review as rv
-    from .errors import WorkFailed
-    from .find import find_run
+    from agentmux.errors import WorkFailed
+    from agentmux.find import find_run
+    from agentmux.review import results as rv
 
     repo, base, commit = rv.diff_target(find_run(session), pane)
     argv = ["git", "diff", *(["--stat"] if stat else []), base, commit, "--"]
@@ -190,24 +190,24 @@ def diff(pane: str, session: str | None, stat: bool) -> None:
         raise WorkFailed(f"`{' '.join(argv)}` exited {code}")
 
 
-@cli.command()
+@click.command()
 @session_option
 @click.option("--json", "as_json", is_flag=True, help="The machine-readable contract.")
 def conflicts(session: str | None, as_json: bool) -> None:
     """Every pair of agents merged in memory (git merge-tree): which ones conflict, on what."""
-    from . import review as rv
-    from .find import find_run
+    from agentmux.find import find_run
+    from agentmux.review import results as rv
 
     data = rv.conflicts(find_run(session))
     click.echo(json.dumps(data, indent=2) if as_json else render_matrix(data))
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Every run and its metrics as JSON.")
 def runs(as_json: bool) -> None:
     """Every run of this repository, newest first, with its metrics."""
-    from . import review as rv
-    from .find import all_runs
+    from agentmux.find import all_runs
+    from agentmux.review import results as rv
 
     repo, run_dirs = all_runs(Path.cwd())
     found = list(rv.runs(run_dirs))
@@ -235,3 +235,6 @@ def runs(as_json: bool) -> None:
     # A damaged run must not hide the others; its whole message says which file and why.
     for line in damaged:
         click.echo(line)
+
+
+__all__ = ['conflicts', 'diff', 'review', 'runs']

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .cli import LAYOUT, cli, session_option
+from agentmux.cli.options import LAYOUT, session_option
 
 
-@cli.command()
+@click.command()
 @click.argument("tasks", nargs=-1, metavar="[TASK]...")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False,
                                                      path_type=Path),
@@ -24,7 +24,7 @@ from .cli import LAYOUT, cli, session_option
 def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: str | None,
          base: str | None, out: Path) -> None:
     """Write a layout with one pane per task, and trust it."""
-    from . import init as init_
+    from agentmux import init as init_
 
     data = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
     click.echo(f"wrote {out} ({len(data['pane'])} panes: "
@@ -32,7 +32,7 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
     click.echo(f"check it with `agentmux validate {out}`, run it with `agentmux up {out}`")
 
 
-@cli.command()
+@click.command()
 @click.argument("name")
 @click.option("--task", required=True, metavar="TEXT", help="What the new agent must do.")
 @click.option("--agent", metavar="PRESET", help="A preset (built-in or the layout's own).")
@@ -42,8 +42,8 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
 def add(name: str, task: str, agent: str | None, command: str | None, scope: tuple[str, ...],
         session: str | None) -> None:
     """Add one more agent to the running session: a worktree, a pane, a ledger entry."""
-    from .find import find_run
-    from .up import add as do_add
+    from agentmux.find import find_run
+    from agentmux.up import add as do_add
 
     run_dir = find_run(session)
     pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope)
@@ -51,13 +51,13 @@ def add(name: str, task: str, agent: str | None, command: str | None, scope: tup
     click.echo(f"added {name} ({pane_id}) in window {plan.window}{where}")
 
 
-@cli.command()
+@click.command()
 @click.option("--layout", "layout_path", type=LAYOUT, metavar="FILE",
               help="Also list this layout's own presets.")
 def presets(layout_path: Path | None) -> None:
     """The agent presets, with the exact command each runs."""
-    from . import layout
-    from . import presets as pr
+    from agentmux import layout
+    from agentmux import presets as pr
 
     rows = [("NAME", "FROM", "WITH A TASK", "WITHOUT A TASK")]
     for name in pr.names():
@@ -73,3 +73,6 @@ def presets(layout_path: Path | None) -> None:
                               r[3]]).rstrip())
     click.echo("\n{task} is the pane's task, quoted for the shell; with brief = true it is "
                "\"Read your task brief at <path> and follow it.\"")
+
+
+__all__ = ['add', 'init', 'presets']

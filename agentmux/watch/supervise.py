@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ledger, presets, proc
-from .tmux import FIELDS, PaneObs, Tmux, parse_pane
+from agentmux import ledger, presets, proc
+from agentmux.tmux import FIELDS, PaneObs, Tmux, parse_pane
+from agentmux.watch.state import STATES
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,6 @@ def timed_out(events: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def status_line(states: Iterable[str]) -> str:
-    from .watcher import STATES
 
     counts: dict[str, int] = {}
     for s in states:

@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import BadInput
-from .units import fmt_duration
+from agentmux.errors import BadInput
+from agentmux.units import fmt_duration
 
 
 def attempts(review: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
