@@ -4,18 +4,31 @@
 AGENTMUX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$AGENTMUX_ROOT/.venv"
 
+# ensure_tools [CMD..]: tmux and git always, plus the commands named; each missing one is
+# installed with apt-get when we are root, else the exact command is printed (exit 4).
 ensure_tools() {
-  local missing=()
-  command -v tmux >/dev/null 2>&1 || missing+=(tmux)
-  command -v git >/dev/null 2>&1 || missing+=(git)
+  local cmd pkg missing=() pkgs=()
+  for cmd in tmux git "$@"; do
+    command -v "$cmd" >/dev/null 2>&1 && continue
+    [ "$cmd" = sshd ] && [ -x /usr/sbin/sshd ] && continue
+    case "$cmd" in
+      bwrap) pkg=bubblewrap ;;
+      sshd) pkg=openssh-server ;;
+      ssh) pkg=openssh-client ;;
+      node) pkg=nodejs ;;
+      ssh-keygen) pkg=openssh-client ;;
+      *) pkg=$cmd ;;
+    esac
+    missing+=("$cmd"); pkgs+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing ${missing[*]} with apt-get" >&2
+    echo "installing ${pkgs[*]} with apt-get" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >&2
   else
     echo "agentmux needs ${missing[*]}. Install with:" >&2
-    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    echo "  sudo apt-get install -y ${pkgs[*]}" >&2
     exit 4
   fi
 }
