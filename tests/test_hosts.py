@@ -31,6 +31,9 @@ sshd = sshd_fixture()
 HOSTILE = ["a;b", "$(id)", "`id`", "it's", 'say "hi"', "back\\slash", "two\\\\", "end\\",
            "q\\'x", "new\nline", "!bang", "=x", "%self", "~", "*", "{a,b}", "#{pane_id}",
            "tab\there", "é ü", "-n", "", "  spaced  "]
+# What quoting alone must carry (no backslash, newline or `!`, which are sent encoded).
+PLAIN_HOSTILE = ["=x", "%self", "a;b", "$(id)", "it's", 'say "hi"', "~", "*", "#{pane_id}", "",
+                 "a=b", "-n"]
 PRINT_ARGV = "import json, sys; print(json.dumps(sys.argv[1:]))"
 FIELDS = ("pane_id", "@agentmux_pane", "pane_dead")
 
@@ -55,15 +58,18 @@ def transport(server: SshServer, repo: Path | str = "/nonexistent", name: str = 
                      control=server.control_dir, connect_timeout=1)
 
 
+@pytest.mark.parametrize("words", [HOSTILE, PLAIN_HOSTILE], ids=["encoded", "quoted"])
 @pytest.mark.parametrize("shell", ["sh", "bash", "zsh", "fish"])
-def test_remote_command_reads_back_as_the_same_argv_in_every_login_shell(shell: str) -> None:
+def test_remote_command_reads_back_as_the_same_argv_in_every_login_shell(
+        shell: str, words: list[str]) -> None:
     # sshd hands the command line to the user's login shell: `shell -c LINE` is that step.
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
-    line = remote_command([sys.executable, "-c", PRINT_ARGV, *HOSTILE])
+    line = remote_command([sys.executable, "-c", PRINT_ARGV, *words])
+    assert line.startswith("/bin/sh -c 'eval") == (words is HOSTILE)
     p = subprocess.run([shell, "-c", line], capture_output=True, text=True, check=False)
     assert (p.returncode, p.stderr) == (0, "")
-    assert json.loads(p.stdout) == HOSTILE
+    assert json.loads(p.stdout) == words
 
 
 def test_plain_commands_stay_readable() -> None:
@@ -285,10 +291,13 @@ def test_tick_catches_up_after_an_outage_without_loss_or_double_counting(
 def test_attach_argv_attaches_a_terminal_to_the_remote_pane(sshd: SshServer) -> None:
     tr = transport(sshd)
     tr.run(["tmux", "-L", "amx", "new-session", "-d", "-s", "agents", "sleep 300", ";",
-            "new-window", "sleep 300", ";", "new-window", "sleep 300"], check=True)
+            "new-window", "sleep 300", ";", "split-window", "sleep 300", ";",
+            "new-window", "sleep 300"], check=True)
     panes = tr.run(["tmux", "-L", "amx", "list-panes", "-s", "-t", "=agents", "-F",
-                    "#{pane_id}"], check=True).stdout.split()
-    target = panes[1]
+                    "#{pane_id} #{pane_active}"], check=True).stdout.splitlines()
+    # Neither in the current window nor the active pane of its own window.
+    target = panes[1].split()[0]
+    assert panes[1].endswith(" 0")
     # A local terminal: a pane of the test's own private tmux server runs the ssh client.
     subprocess.run(["tmux", "-L", "local", "new-session", "-d", "-x", "100", "-y", "30",
                     *tr.attach_argv("agents", target, socket="amx")], check=True)
