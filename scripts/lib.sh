@@ -20,6 +20,28 @@ ensure_tools() {
   fi
 }
 
+# Only the tests need these: sshd for the SSH-host tests (tests/sshd.py), and zsh and fish,
+# in which the tests check that remote commands read back byte for byte (skipped without).
+ensure_test_tools() {
+  local missing=() optional=()
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v zsh >/dev/null 2>&1 || optional+=(zsh)
+  command -v fish >/dev/null 2>&1 || optional+=(fish)
+  [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} ${optional[*]} with apt-get (for the tests)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" "${optional[@]}" >&2
+  elif [ ${#missing[@]} -gt 0 ]; then
+    echo "the tests need ${missing[*]}. Install with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]} ${optional[*]}" >&2
+    exit 4
+  else
+    echo "note: without ${optional[*]}, their login-shell tests are skipped" >&2
+  fi
+}
+
 ensure_venv() {
   local py stamp want
   py=$(command -v python3.11 || command -v python3 || true)
