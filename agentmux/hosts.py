@@ -225,9 +225,12 @@ class Transport:
             return UnknownHost(
                 f"host '{self.host.name}': ssh cannot resolve '{self.host.ssh}' (neither a "
                 f"Host in your ssh config nor a name the resolver knows): {last}")
-        if "Permission denied" in stderr or "Host key verification failed" in stderr:
+        if "Permission denied" in stderr:
             return HostUnreachable(self.host, f"{last} (agentmux runs ssh in BatchMode: it "
                                    "never asks for a password; use a key or ssh-agent)")
+        if "Host key verification failed" in stderr:
+            return HostUnreachable(self.host, f"{last} (the host's key is unknown or changed; "
+                                   f"check it with a plain `ssh {self.host.ssh}` first)")
         return HostUnreachable(self.host, last)
 
     def is_reachable(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pwd
 import json
 import os
 import shutil
@@ -170,6 +171,21 @@ def test_reachability_follows_the_server_and_the_master(sshd: SshServer) -> None
     # A command that fails is not an unreachable host, even when it exits 255 like ssh.
     assert tr.run(["sh", "-c", "exit 255"]).returncode == 255
     assert tr.run(["sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_a_refused_key_is_an_environment_problem_that_says_why(sshd: SshServer) -> None:
+    keys = sshd.root / "authorized_keys"
+    kept = keys.read_text()
+    keys.write_text("")
+    with pytest.raises(HostUnreachable) as e:
+        transport(sshd).check()
+    assert e.value.exit_code == ENVIRONMENT
+    assert str(e.value) == (
+        f"host 'box' (box) is unreachable: {pwd.getpwuid(os.getuid()).pw_name}@127.0.0.1: Permission denied "
+        "(publickey). "
+        "(agentmux runs ssh in BatchMode: it never asks for a password; use a key or ssh-agent)")
+    keys.write_text(kept)
+    assert transport(sshd).is_reachable()
 
 
 def test_a_host_that_stops_answering_times_out_and_drops_its_master(sshd: SshServer) -> None:
