@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pwd
 import json
 import os
+import pwd
 import shutil
 import statistics
 import subprocess
@@ -180,9 +180,9 @@ def test_a_refused_key_is_an_environment_problem_that_says_why(sshd: SshServer) 
     with pytest.raises(HostUnreachable) as e:
         transport(sshd).check()
     assert e.value.exit_code == ENVIRONMENT
+    user = pwd.getpwuid(os.getuid()).pw_name
     assert str(e.value) == (
-        f"host 'box' (box) is unreachable: {pwd.getpwuid(os.getuid()).pw_name}@127.0.0.1: Permission denied "
-        "(publickey). "
+        f"host 'box' (box) is unreachable: {user}@127.0.0.1: Permission denied (publickey). "
         "(agentmux runs ssh in BatchMode: it never asks for a password; use a key or ssh-agent)")
     keys.write_text(kept)
     assert transport(sshd).is_reachable()
