@@ -8,17 +8,9 @@
 
 from __future__ import annotations
 
-from agentmux.layout.model import (
-    ISOLATIONS,
-    PANE_RE,
-    SESSION_RE,
-    WATCHER_WINDOW,
-    Isolation,
-    Layout,
-    PaneSpec,
-)
+from agentmux.layout.model import PANE_RE, SESSION_RE, WATCHER_WINDOW, Layout, PaneSpec
 from agentmux.layout.parse import load, parse
 from agentmux.layout.plan import PanePlan, command_preview, describe, plan
 
-__all__ = ["ISOLATIONS", "PANE_RE", "SESSION_RE", "WATCHER_WINDOW", "Isolation", "Layout",
-           "PanePlan", "PaneSpec", "command_preview", "describe", "load", "parse", "plan"]
+__all__ = ["PANE_RE", "SESSION_RE", "WATCHER_WINDOW", "Layout", "PanePlan", "PaneSpec",
+           "command_preview", "describe", "load", "parse", "plan"]
