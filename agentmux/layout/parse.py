@@ -85,7 +85,7 @@ def _read(path: Path, file: str) -> dict[str, object]:
         raise LayoutError(file, "", f"invalid TOML: {msg}") from None
 
 
-# --- the top-level keys -------------------------------------------------------------------------
+# --- the top-level keys -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Defaults:
@@ -220,7 +220,7 @@ def _presets(c: Checker, value: object) -> _Presets:
     return _Presets(MappingProxyType(commands), MappingProxyType(patterns))
 
 
-# --- the panes ----------------------------------------------------------------------------------
+# --- the panes --------------------------------------------------------------------------------
 
 def _panes(c: Checker, value: object, own: _Presets, defaults: _Defaults,
            isolation: Isolation) -> tuple[tuple[PaneSpec, ...], dict[str, int]]:
@@ -323,7 +323,7 @@ def _decomposition(c: Checker, at: str,
     return tuple(globs), context, count, brief
 
 
-# --- across panes -------------------------------------------------------------------------------
+# --- across panes -----------------------------------------------------------------------------
 
 def _check_branches(c: Checker, layout: Layout) -> None:
     owner: dict[str, str] = {}
