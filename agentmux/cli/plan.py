@@ -27,9 +27,9 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
     """Write a layout with one pane per task, and trust it."""
     from agentmux import init as init_
 
-    data = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
-    click.echo(f"wrote {out} ({len(data['pane'])} panes: "
-               + ", ".join(p["name"] for p in data["pane"]) + ")")
+    draft = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
+    click.echo(f"wrote {out} ({len(draft.panes)} panes: "
+               + ", ".join(name for name, _ in draft.panes) + ")")
     click.echo(f"check it with `agentmux validate {out}`, run it with `agentmux up {out}`")
 
 
