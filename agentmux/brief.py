@@ -12,12 +12,12 @@ text, are listed only. The agent can always read the whole file: it is in its wo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentmux import proc
+from agentmux.units import fence as code_fence
 
 FILE_LIMIT = 32 * 1024
 TOTAL_LIMIT = 128 * 1024
@@ -69,11 +69,6 @@ def read_context(repo: Path, base: str, paths: Iterable[str]) -> dict[str, Conte
 
 def _kib(n: int) -> str:
     return f"{n} bytes" if n < 1024 else f"{n / 1024:.1f} KiB"
-
-
-def _fence(text: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -147,7 +142,7 @@ def _context(context: Sequence[Context], base: str) -> list[str]:
         whole = len(c.text.encode("utf-8"))
         lines.append(f"- `{c.path}` ({size}; inlined below"
                      + ("" if used == whole else ", truncated") + ")")
-        fence = _fence(shown)
+        fence = code_fence(shown)
         body = [f"### {c.path}", "", fence, shown.rstrip("\n"), fence]
         if used < whole:
             body += ["", f"[truncated: the first {used} of {whole} bytes are shown; read the "

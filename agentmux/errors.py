@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-OK = 0
 WORK_FAILED = 1
 BAD_INPUT = 2
 REFUSED = 3

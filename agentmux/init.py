@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import tomli_w
 
@@ -63,37 +63,45 @@ def slug(task: str, taken: Iterable[str] = ()) -> str:
     return unique
 
 
+@dataclass(frozen=True)
+class Draft:
+    """The layout `init` writes: only what was given, so the file shows the defaults apply."""
+
+    session: str
+    agent: str
+    panes: tuple[tuple[str, str], ...]   # (name, task)
+    base: str | None = None
+    isolation: str | None = None
+
+
 def build(tasks: Sequence[str], *, agent: str, isolation: str | None, base: str | None,
-          session: str) -> dict[str, Any]:
+          session: str) -> Draft:
     if not tasks:
         raise BadInput("init: no tasks; give them as arguments or with --from FILE")
     if agent not in presets.BUILTINS:
         raise BadInput(f"init: --agent: expected one of {', '.join(presets.names())}; "
                        f"got {agent!r}")
-    data: dict[str, Any] = {"version": 1, "session": session}
-    if base is not None:
-        data["base"] = base
-    if isolation is not None:
-        if isolation == "directory":
-            raise BadInput("init: --isolation directory needs a dir per pane; write the "
-                           "layout with worktree or none, then set each pane's dir")
-        data["isolation"] = isolation
+    if isolation == "directory":
+        raise BadInput("init: --isolation directory needs a dir per pane; write the "
+                       "layout with worktree or none, then set each pane's dir")
     names: list[str] = []
-    panes = []
     for task in tasks:
         names.append(slug(task, names))
-        panes.append({"name": names[-1], "agent": agent, "task": task})
-    data["pane"] = panes
-    return data
+    return Draft(session, agent, tuple(zip(names, tasks, strict=True)), base, isolation)
 
 
-def render(data: dict[str, Any]) -> str:
+def render(draft: Draft) -> str:
     """TOML with one `[[pane]]` table per task (tomli-w would inline short ones), and hints."""
-    top = {k: v for k, v in data.items() if k != "pane"}
+    top = {"version": 1, "session": draft.session}
+    if draft.base is not None:
+        top["base"] = draft.base
+    if draft.isolation is not None:
+        top["isolation"] = draft.isolation
     parts = ["# Written by `agentmux init`. Give each pane a scope (globs) and its context\n"
              "# (files), so that no two agents touch the same files; `agentmux validate`\n"
              "# checks it.\n", tomli_w.dumps(top)]
-    for pane in data["pane"]:
+    for name, task in draft.panes:
+        pane = {"name": name, "agent": draft.agent, "task": task}
         parts.append("\n[[pane]]\n" + tomli_w.dumps(pane)
                      + "# scope = []      # globs of the files only this agent may change\n"
                      "# context = []    # files it must read first\n")
@@ -106,7 +114,7 @@ def session_for(out: Path) -> str:
 
 
 def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation: str | None,
-         base: str | None, out: Path) -> dict[str, Any]:
+         base: str | None, out: Path) -> Draft:
     all_tasks = [t.strip() for t in tasks if t.strip()]
     if from_file is not None:
         try:
@@ -115,9 +123,9 @@ def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation:
             raise BadInput(f"init: cannot read {from_file}: {e}") from None
     if out.exists() or out.is_symlink():
         raise Refused(f"init: {out} already exists; pick another --out, or remove it first")
-    data = build(all_tasks, agent=agent, isolation=isolation, base=base,
+    draft = build(all_tasks, agent=agent, isolation=isolation, base=base,
                  session=session_for(out))
-    body = render(data)
+    body = render(draft)
     try:
         with open(out, "x", encoding="utf-8") as f:   # "x": never replace a file made meanwhile
             f.write(body)
@@ -125,4 +133,4 @@ def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation:
         raise Refused(f"init: {out} already exists; pick another --out, or remove it "
                       "first") from None
     trust.trust(out)
-    return data
+    return draft

@@ -1,6 +1,6 @@
 """Built-in agent presets: one small entry per agent CLI.
 
-`layout.py` takes the allowed `agent` names from `BUILTINS`, so adding an entry here is
+`layout.parse` takes the allowed `agent` names from `BUILTINS`, so adding an entry here is
 all it takes to add a preset. Every command passes the task the way that CLI's own
 documentation says (the `source` URL); `{task}` is substituted already shell-quoted, so a
 template must never wrap it in quotes of its own.

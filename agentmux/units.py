@@ -1,7 +1,11 @@
-"""Small formatting helpers shared by commands; kept import-free so any command can use them
-without loading the watcher and the rest of `status`."""
+"""Small formatting helpers shared by modules. They import nothing of agentmux, so any command
+can use them without loading the watcher and the rest of `status`."""
 
 from __future__ import annotations
+
+import re
+
+_BACKTICKS = re.compile("`+")
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -13,3 +17,10 @@ def fmt_duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fence(text: str) -> str:
+    """A Markdown code fence longer than any run of backticks in `text`, so that the text
+    (an agent's output, a context file) cannot close it early."""
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+    return "`" * max(3, longest + 1)

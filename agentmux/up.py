@@ -70,7 +70,7 @@ def up(
         return _start(lay, path, panes, Tmux(socket), socket)
 
 
-def _start(lay: layout.Layout, path: Path, panes: tuple[layout.Pane, ...], tm: Tmux,
+def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
            socket: str | None) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agentmux import init, scope
+from agentmux.cli import render
 from agentmux.review import compare
 
 from .conftest import git, run_cli, wait_until
@@ -256,7 +257,7 @@ REVIEW: dict[str, Any] = {"panes": [
 
 
 def test_compare_puts_the_attempts_side_by_side() -> None:
-    assert compare.compare(REVIEW, "web") == """\
+    assert render.comparison("web", compare.compare(REVIEW, "web")) == """\
 web: 3 attempts
 
            web-1     web-2       web-3

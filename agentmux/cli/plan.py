@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from agentmux.cli import render
 from agentmux.cli.options import LAYOUT, session_option
 
 
@@ -26,9 +27,9 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
     """Write a layout with one pane per task, and trust it."""
     from agentmux import init as init_
 
-    data = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
-    click.echo(f"wrote {out} ({len(data['pane'])} panes: "
-               + ", ".join(p["name"] for p in data["pane"]) + ")")
+    draft = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
+    click.echo(f"wrote {out} ({len(draft.panes)} panes: "
+               + ", ".join(name for name, _ in draft.panes) + ")")
     click.echo(f"check it with `agentmux validate {out}`, run it with `agentmux up {out}`")
 
 
@@ -59,20 +60,12 @@ def presets(layout_path: Path | None) -> None:
     from agentmux import layout
     from agentmux import presets as pr
 
-    rows = [("NAME", "FROM", "WITH A TASK", "WITHOUT A TASK")]
-    for name in pr.names():
-        p = pr.get(name)
-        rows.append((name, "built-in", p.command, p.no_task))
+    rows = [(name, "built-in", pr.get(name).command, pr.get(name).no_task)
+            for name in pr.names()]
     if layout_path is not None:
         lay = layout.load(layout_path)
-        for name, cmd in sorted(lay.agents.items()):
-            rows.append((name, str(layout_path), cmd, cmd))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        click.echo("  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)),
-                              r[3]]).rstrip())
-    click.echo("\n{task} is the pane's task, quoted for the shell; with brief = true it is "
-               "\"Read your task brief at <path> and follow it.\"")
+        rows += [(name, str(layout_path), cmd, cmd) for name, cmd in sorted(lay.agents.items())]
+    click.echo(render.presets(rows))
 
 
 __all__ = ['add', 'init', 'presets']

@@ -1,0 +1,73 @@
+"""The layout as frozen dataclasses, and the naming rules every layer shares.
+
+Nothing here reads a file or runs a program: `parse` builds these, `plan` resolves them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Isolation = Literal["worktree", "directory", "none"]
+ISOLATIONS: tuple[Isolation, ...] = ("worktree", "directory", "none")
+WATCHER_WINDOW = "agentmux"
+
+SESSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+PANE_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class PaneSpec:
+    """One pane as the layout declares it (after fan-out: one per attempt)."""
+
+    name: str
+    agent: str | None          # preset name, when the pane used `agent`
+    command: str               # the command template (from the preset or `command`), unrendered
+    task: str                  # "" when not given
+    dir: str                   # relative folder inside the worktree/checkout; "" for its root
+    env: Mapping[str, str]
+    window: str | None         # explicit window name, or None for automatic tiling
+    timeout: float | None = None           # seconds; this pane's, else the layout's
+    check: str | None = None               # this pane's, else the layout's
+    idle_after: float = 20.0               # seconds of quiet before "quiet" is shown
+    waiting_patterns: tuple[str, ...] = ()  # pane + layout + own preset (built-ins add theirs)
+    scope: tuple[str, ...] = ()            # globs (scope.py); () when none was declared
+    context: tuple[str, ...] = ()          # files at base the agent must read first
+    brief: bool = False                    # {task} renders as "Read your task brief at ..."
+    count: int = 1                         # attempts of this task (fan-out)
+    attempt_of: str | None = None          # with count > 1: the name written in the layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    path: Path                 # absolute path of the layout file
+    version: int
+    session: str
+    repo: Path                 # absolute git top-level
+    base: str                  # as written; resolved to a SHA by worktrees
+    isolation: Isolation
+    branch: str                # template, e.g. "agentmux/{session}/{pane}"
+    worktree_root: str         # template, relative to repo (or absolute)
+    copy: tuple[str, ...]
+    setup: str | None
+    panes_per_window: int
+    poll_interval: float
+    env: Mapping[str, str]
+    agents: Mapping[str, str]  # the layout's own presets: name -> command template
+    panes: tuple[PaneSpec, ...]
+    on_event: str | None = None
+    disposable: tuple[str, ...] = ()
+    allow_overlap: bool = False
+
+    def branch_of(self, pane: PaneSpec) -> str:
+        return fill(self.branch, {"session": self.session, "pane": pane.name})
+
+
+def fill(template: str, values: Mapping[str, str], quote: Callable[[str], str] = str) -> str:
+    # One pass, so text that a value brings in (a task mentioning "{pane}") is never
+    # substituted again; any other {x}, such as the shell's ${HOME}, stays as written.
+    pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
+    return pattern.sub(lambda m: quote(values[m[1]]), template)

@@ -1,0 +1,391 @@
+"""The house, checked from the code itself: every module under agentmux/ is parsed with `ast`
+and its imports (function-level ones included) become a graph, then:
+
+- no import cycles;
+- every import points down the layers (or stays within its layer);
+- libtmux only in agentmux/tmux.py, GitPython only in agentmux/git.py, and neither loaded by
+  importing the CLI; the runner is stdlib-only, with no pathlib, subprocess, typing or
+  dataclasses on its import path;
+- every module at most 400 lines;
+- no `dict[str, Any]` (nor `Mapping[str, Any]`, the same thing read-only) outside the ledger;
+- every command and option has help text.
+
+An edge goes to the module named: `from agentmux.watch import loop` is an edge to
+agentmux.watch.loop, not to agentmux.watch (as import-linter counts it). Imports under
+`if TYPE_CHECKING:` never run, so they make no cycle, but they still must point down.
+
+Each check fails on any violation not listed in KNOWN, and each listed one is a strict xfail:
+the day it is fixed the xfail passes, strict makes that a failure, and the entry must go. So
+KNOWN only shrinks, and says what is left to do.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import click
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "agentmux"
+
+# Imports point down this list (or stay in their layer). A module's layer is named by the
+# first part of its path under agentmux/: agentmux/watch/loop.py is in "watch", and
+# agentmux/__init__.py is "__init__". HOUSE-PLAN.md's order, with the modules it does not name
+# put beside their closest neighbour: scope (pure globs) with presets, decompose and trust
+# (layout files) with layout, brief and find (read git and the ledger) with worktrees,
+# runspec and runcheck with the runner they belong to, init (a command's core) with up.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("__init__", "errors", "units", "proc", "poll"),
+    ("ledger", "presets", "scope"),
+    ("git", "tmux"),
+    ("layout", "decompose", "trust"),
+    ("worktrees", "snapshot", "brief", "find"),
+    ("runner", "runspec", "runcheck"),
+    ("watch",),
+    ("review", "status", "control", "paneops", "up", "doctor", "init"),
+    ("api",),
+    ("cli",),
+    ("__main__",),
+)
+LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+MAX_LINES = 400
+ROOMS = {"libtmux": "tmux", "git": "git"}   # third-party package -> the one layer importing it
+RUNNER_BANNED = ("pathlib", "subprocess", "typing", "dataclasses")
+
+# What the other branches of issue 10 are fixing, by check; each entry is a strict xfail.
+_LOOP_DRAWS = "TMUX: the watcher loop draws the status table (watch/loop.py imports status)"
+_RECORDS = "LEDGER's typed records; the call sites are converted after this round"
+_REVIEW = ("the review JSON: review/results.py (GIT) to return records, then cli/render.py "
+           "and review/compare.py (HOUSE) take them")
+KNOWN: dict[str, dict[str, str]] = {
+    "cycle": {
+        "agentmux.review.clean agentmux.review.merge":
+            "GIT: clean borrows merge's git helpers and merge imports clean.running",
+        "agentmux.status agentmux.watch.loop": _LOOP_DRAWS,
+    },
+    "upward": {"agentmux.watch.loop -> agentmux.status": _LOOP_DRAWS},
+    "long": {"agentmux/worktrees/__init__.py": "GIT: worktrees split into plan, create, rollback"},
+    "any-dict": {
+        **dict.fromkeys(["agentmux/cli/render.py", "agentmux/review/compare.py",
+                         "agentmux/review/results.py"], _REVIEW),
+        **dict.fromkeys(["agentmux/control.py", "agentmux/review/clean.py",
+                         "agentmux/review/merge.py", "agentmux/runcheck.py",
+                         "agentmux/runner.py", "agentmux/snapshot.py", "agentmux/status.py",
+                         "agentmux/up.py", "agentmux/watch/loop.py", "agentmux/watch/state.py",
+                         "agentmux/watch/supervise.py"], _RECORDS),
+    },
+}
+RUNNER_REASON = ("LEDGER: runner, runspec, runcheck and ledger import pathlib, typing and "
+                 "subprocess at module level")
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str        # the importing module, dotted
+    target: str        # an agentmux module, or the top-level name of an outside package
+    internal: bool
+    line: int
+    lazy: bool         # inside a function: runs when it is called, not on import
+    type_only: bool    # under `if TYPE_CHECKING:`: never runs
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+    lines: int
+
+    @property
+    def rel(self) -> str:
+        return self.path.relative_to(ROOT).as_posix()
+
+    @property
+    def layer_name(self) -> str:
+        return self.path.relative_to(PACKAGE).with_suffix("").parts[0]
+
+
+@cache
+def modules() -> dict[str, Module]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        text = path.read_text()
+        out[name] = Module(name, path, ast.parse(text, str(path)), len(text.splitlines()))
+    return out
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+class _Collector(ast.NodeVisitor):
+    def __init__(self, module: Module, known: set[str]) -> None:
+        self.module = module
+        self.known = known
+        self.depth = 0
+        self.type_only = 0
+        self.found: list[Import] = []
+
+    def _record(self, name: str, line: int) -> None:
+        internal = name == "agentmux" or name.startswith("agentmux.")
+        if internal:
+            while name not in self.known:
+                name = name.rpartition(".")[0]
+        else:
+            name = name.partition(".")[0]
+        self.found.append(Import(self.module.name, name, internal, line, self.depth > 0,
+                                 self.type_only > 0))
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_If(self, node: ast.If) -> None:
+        if not _is_type_checking(node.test):
+            self.generic_visit(node)
+            return
+        self.type_only += 1
+        for child in node.body:
+            self.visit(child)
+        self.type_only -= 1
+        for child in node.orelse:
+            self.visit(child)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._record(alias.name, node.lineno)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        base = node.module or ""
+        if node.level:
+            package = self.module.name.split(".")
+            if self.module.path.name != "__init__.py":
+                package = package[:-1]
+            package = package[:len(package) - node.level + 1]
+            base = ".".join([*package, *([base] if base else [])])
+        for alias in node.names:
+            candidate = f"{base}.{alias.name}"
+            self._record(candidate if candidate in self.known else base, node.lineno)
+
+
+@cache
+def imports() -> tuple[Import, ...]:
+    mods = modules()
+    out: list[Import] = []
+    for m in mods.values():
+        c = _Collector(m, set(mods))
+        c.visit(m.tree)
+        out += c.found
+    return tuple(out)
+
+
+def layer(module: str) -> int | None:
+    return LAYER.get(modules()[module].layer_name)
+
+
+def cycles() -> dict[str, list[str]]:
+    """The groups of modules that import each other (strongly connected), by their names."""
+    graph: dict[str, set[str]] = {m: set() for m in modules()}
+    for i in imports():
+        if i.internal and not i.type_only and i.target != i.source:
+            graph[i.source].add(i.target)
+    reach: dict[str, set[str]] = {}
+    for start in graph:
+        seen, todo = set(), [*graph[start]]
+        while todo:
+            if (m := todo.pop()) not in seen:
+                seen.add(m)
+                todo += graph[m]
+        reach[start] = seen
+    found = {}
+    for m in graph:
+        group = sorted({m} | {n for n in reach[m] if m in reach[n]})
+        if len(group) > 1:
+            found[" ".join(group)] = group
+    return found
+
+
+def upward() -> dict[str, list[int]]:
+    """"importer -> imported": the lines, for every import into a higher layer."""
+    out: dict[str, list[int]] = {}
+    for i in imports():
+        a, b = layer(i.source), layer(i.target) if i.internal else None
+        if a is not None and b is not None and b > a:
+            out.setdefault(f"{i.source} -> {i.target}", []).append(i.line)
+    return out
+
+
+def long_modules() -> dict[str, int]:
+    return {m.rel: m.lines for m in modules().values() if m.lines > MAX_LINES}
+
+
+def _any_mapping(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return False
+    for sub in ast.walk(node):
+        if not (isinstance(sub, ast.Subscript) and isinstance(sub.slice, ast.Tuple)
+                and len(sub.slice.elts) == 2):
+            continue
+        head = sub.value.attr if isinstance(sub.value, ast.Attribute) else getattr(
+            sub.value, "id", "")
+        key, value = sub.slice.elts
+        if (head in ("dict", "Dict", "Mapping", "MutableMapping")
+                and isinstance(key, ast.Name) and key.id == "str"
+                and ast.unparse(value).rpartition(".")[2] == "Any"):
+            return True
+    return False
+
+
+def any_dicts() -> dict[str, list[int]]:
+    """Module -> lines of annotations that are `dict[str, Any]`, outside agentmux/ledger*."""
+    out: dict[str, list[int]] = {}
+    for m in modules().values():
+        if m.rel.startswith("agentmux/ledger"):
+            continue
+        for node in ast.walk(m.tree):
+            notes: list[ast.expr | None] = []
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = node.args
+                notes += [a.annotation for a in [*args.posonlyargs, *args.args,
+                                                 *args.kwonlyargs, args.vararg, args.kwarg]
+                          if a is not None]
+                notes.append(node.returns)
+            elif isinstance(node, ast.AnnAssign):
+                notes.append(node.annotation)
+            for n in notes:
+                if n is not None and _any_mapping(n):
+                    out.setdefault(m.rel, []).append(n.lineno)
+    return out
+
+
+def runner_problems() -> list[str]:
+    """What the runner's import closure (within agentmux) brings in that it must not.
+
+    Anything the runner may import, even inside a function, must be stdlib; on its import
+    path (module level, and the packages Python runs first) RUNNER_BANNED must not appear.
+    """
+    by_source: dict[str, list[Import]] = {}
+    for i in imports():
+        if not i.type_only:
+            by_source.setdefault(i.source, []).append(i)
+    problems = []
+    for at_import in (False, True):
+        seen: set[str] = set()
+        todo = ["agentmux.runner"]
+        while todo:
+            name = todo.pop()
+            parts = name.split(".")
+            for module in [".".join(parts[:k]) for k in range(1, len(parts) + 1)]:
+                if module in seen:
+                    continue
+                seen.add(module)
+                for i in by_source.get(module, []):
+                    if at_import and i.lazy:
+                        continue
+                    if i.internal:
+                        todo.append(i.target)
+                    elif not at_import and i.target not in sys.stdlib_module_names:
+                        problems.append(f"{modules()[module].rel}:{i.line}: {i.target} is "
+                                        "not stdlib")
+                    elif at_import and i.target in RUNNER_BANNED:
+                        problems.append(f"{modules()[module].rel}:{i.line}: {i.target} on "
+                                        "the runner's import path")
+    return sorted(problems)
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+def test_every_module_has_a_layer() -> None:
+    assert [m.rel for m in modules().values() if m.layer_name not in LAYER] == []
+
+
+CHECKS: dict[str, Callable[[], Mapping[str, object]]] = {
+    "cycle": cycles, "upward": upward, "long": long_modules, "any-dict": any_dicts}
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_no_new_violations(check: str) -> None:
+    found = CHECKS[check]()
+    assert {k: v for k, v in found.items() if k not in KNOWN[check]} == {}
+
+
+@pytest.mark.parametrize(("check", "key"), [
+    pytest.param(check, key, marks=pytest.mark.xfail(strict=True, reason=why),
+                 id=f"{check}:{key}")
+    for check, known in KNOWN.items() for key, why in known.items()])
+def test_known_violation_is_gone(check: str, key: str) -> None:
+    assert key not in CHECKS[check]()
+
+
+def test_libtmux_and_gitpython_stay_in_their_rooms() -> None:
+    strays = [f"{modules()[i.source].rel}:{i.line}: {i.target}" for i in imports()
+              if not i.internal and i.target in ROOMS
+              and modules()[i.source].layer_name != ROOMS[i.target]]
+    eager = [f"{modules()[i.source].rel}:{i.line}: {i.target}" for i in imports()
+             if not i.internal and i.target in ROOMS and not i.lazy and not i.type_only]
+    assert (strays, eager) == ([], [])
+
+
+def _loaded_after(statement: str, *, site: bool = True) -> set[str]:
+    """The modules a fresh interpreter holds after `statement`, with this checkout first."""
+    code = f"import sys; sys.path.insert(0, sys.argv[1]); {statement}; print(*sys.modules)"
+    out = subprocess.run([sys.executable, *([] if site else ["-S"]), "-c", code, str(ROOT)],
+                         capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_importing_the_cli_loads_neither_libtmux_nor_gitpython() -> None:
+    loaded = _loaded_after("import agentmux.__main__, agentmux.cli")
+    assert "agentmux.cli.run" in loaded
+    assert loaded & set(ROOMS) == set()
+
+
+@pytest.mark.xfail(strict=True, reason=RUNNER_REASON)
+def test_runner_imports_stdlib_only_and_nothing_slow() -> None:
+    assert runner_problems() == []
+
+
+@pytest.mark.xfail(strict=True, reason=RUNNER_REASON)
+def test_runner_loads_no_slow_module_at_run_time() -> None:
+    # -S as runner.argv starts it: no site-packages, no .pth hooks.
+    loaded = _loaded_after("import agentmux.runner", site=False)
+    tops = {m.partition(".")[0] for m in loaded}
+    outside = sorted(t for t in tops - {"__main__", "agentmux"}
+                     if t not in sys.stdlib_module_names)
+    assert (sorted(tops & {*RUNNER_BANNED, *ROOMS}), outside) == ([], [])
+
+
+def _commands(group: click.Group) -> Iterator[tuple[str, click.Command]]:
+    yield group.name or "", group
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd)
+        else:
+            yield name, cmd
+
+
+def test_every_command_and_option_has_help() -> None:
+    from agentmux.cli import cli
+
+    found = dict(_commands(cli))
+    assert len(found) > 20
+    missing = [name for name, cmd in found.items() if not (cmd.help or "").strip()]
+    missing += [f"{name} {p.opts[0]}" for name, cmd in found.items() for p in cmd.params
+                if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip()]
+    assert missing == []
