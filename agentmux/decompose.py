@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from agentmux import proc, scope
+from agentmux import git, scope
 
 if TYPE_CHECKING:
     from agentmux.layout import Layout, Pane, _Parser
@@ -97,14 +97,10 @@ def finish(p: _Parser, lay: Layout, index: dict[str, int]) -> Layout:
 
 def tracked(p: _Parser, lay: Layout) -> list[str]:
     """Every file at base, in one `git ls-tree` call."""
-    out = proc.run(["git", "rev-parse", "--verify", "-q", "--end-of-options",
-                    f"{lay.base}^{{commit}}"], cwd=lay.repo, check=False)
-    if out.returncode != 0:
+    sha = git.rev(lay.repo, lay.base)
+    if sha is None:
         p.fail("base", f"{lay.base!r} is not a commit in {lay.repo}")
-    sha = out.stdout.strip()
-    listing = proc.run(["git", "ls-tree", "-r", "-z", "--name-only", "--full-tree", sha],
-                       cwd=lay.repo, step="listing the files at base")
-    return [f for f in listing.stdout.split("\0") if f]
+    return git.files_at(lay.repo, sha)
 
 
 def check_overlaps(p: _Parser, lay: Layout, index: dict[str, int],

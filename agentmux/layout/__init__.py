@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Literal, NoReturn
 
-from agentmux import decompose, presets, proc
+from agentmux import decompose, git, presets
 from agentmux.errors import LayoutError
 
 Isolation = Literal["worktree", "directory", "none"]
@@ -323,10 +323,10 @@ class _Parser:
         else:
             where = self.path.parent
             what = f"the layout's folder {where} is not in a git repository; set 'repo'"
-        out = proc.run(["git", "rev-parse", "--show-toplevel"], cwd=where, check=False)
-        if out.returncode != 0 or not out.stdout.strip():
+        top = git.toplevel(where)
+        if top is None:
             self.fail("repo", what)
-        return Path(out.stdout.strip())
+        return top
 
     def agents(self, value: object) -> Mapping[str, str]:
         if not isinstance(value, dict):
