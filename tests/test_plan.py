@@ -255,26 +255,6 @@ REVIEW: dict[str, Any] = {"panes": [
 ]}
 
 
-def test_compare_puts_the_attempts_side_by_side() -> None:
-    assert compare.compare(REVIEW, "web") == """\
-web: 3 attempts
-
-           web-1     web-2       web-3
-outcome    done (0)  failed (3)  killed (SIGTERM)
-check      passed    -           -
-duration   1m05s     40s         5.5s
-files      2         1           0
-lines      +40 -2    +1 -1       +0 -0
-conflicts  docs      none        none
-
-file      web-1     web-2    web-3
-web/a.ts  M +10 -2  M +1 -1  .
-web/b.ts  A +30 -0  .        .
-
-take one with `agentmux merge web-1` (or another attempt's name)
-"""
-
-
 def test_compare_unknown_name() -> None:
     from agentmux.errors import BadInput
     with pytest.raises(BadInput) as e:
