@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux import proc
+from agentmux import git
 from agentmux.units import fence as code_fence
 
 FILE_LIMIT = 32 * 1024
@@ -33,37 +33,28 @@ class Context:
 
 
 def read_context(repo: Path, base: str, paths: Iterable[str]) -> dict[str, Context]:
-    """The context files at base: one `git ls-tree` for sizes, one `cat-file` per small file."""
+    """The context files at base, read in-process from base's tree."""
     wanted = sorted(set(paths))
     if not wanted:
         return {}
-    listing = proc.run(["git", "ls-tree", "-l", "-z", "--full-tree", base, "--", *wanted],
-                       cwd=repo, step="reading the context files at base")
-    sizes: dict[str, int] = {}
-    for entry in listing.stdout.split("\0"):
-        meta, _, path = entry.partition("\t")
-        fields = meta.split()
-        if len(fields) == 4 and fields[1] == "blob" and fields[3].isdigit():
-            sizes[path] = int(fields[3])
     out = {}
-    for path in wanted:
-        size = sizes.get(path)
-        if size is None:
-            out[path] = Context(path, None, None, "not a file at base")
-        elif size > READ_LIMIT:
-            out[path] = Context(path, size, None, f"too large to inline ({_kib(size)})")
-        else:
-            blob = proc.run(["git", "cat-file", "blob", f"{base}:{path}"], cwd=repo,
-                            step=f"reading context file {path}")
-            raw = blob.stdout.encode("utf-8", "surrogateescape")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-            if text is None or "\0" in text:
-                out[path] = Context(path, size, None, "not UTF-8 text")
+    with git.Repo(repo) as r:
+        sizes = r.blob_sizes(base, wanted)
+        for path in wanted:
+            size = sizes.get(path)
+            if size is None:
+                out[path] = Context(path, None, None, "not a file at base")
+            elif size > READ_LIMIT:
+                out[path] = Context(path, size, None, f"too large to inline ({_kib(size)})")
             else:
-                out[path] = Context(path, size, text)
+                try:
+                    text: str | None = r.blob(base, path).decode("utf-8")
+                except UnicodeDecodeError:
+                    text = None
+                if text is None or "\0" in text:
+                    out[path] = Context(path, size, None, "not UTF-8 text")
+                else:
+                    out[path] = Context(path, size, text)
     return out
 
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
-from agentmux import proc, scope
+from agentmux import git, scope
 from agentmux.layout.model import PANE_RE, Layout, PaneSpec
 
 Fail = Callable[[str, str], NoReturn]
@@ -66,14 +66,10 @@ def finish(lay: Layout, index: Mapping[str, int], fail: Fail) -> Layout:
 
 def tracked(lay: Layout, fail: Fail) -> list[str]:
     """Every file at base, in one `git ls-tree` call."""
-    out = proc.run(["git", "rev-parse", "--verify", "-q", "--end-of-options",
-                    f"{lay.base}^{{commit}}"], cwd=lay.repo, check=False)
-    if out.returncode != 0:
+    sha = git.rev(lay.repo, lay.base)
+    if sha is None:
         fail("base", f"{lay.base!r} is not a commit in {lay.repo}")
-    sha = out.stdout.strip()
-    listing = proc.run(["git", "ls-tree", "-r", "-z", "--name-only", "--full-tree", sha],
-                       cwd=lay.repo, step="listing the files at base")
-    return [f for f in listing.stdout.split("\0") if f]
+    return git.files_at(lay.repo, sha)
 
 
 def check_overlaps(lay: Layout, index: Mapping[str, int], files: list[str] | None,

@@ -9,8 +9,6 @@ holder died. Branches, worktrees, snapshots and damaged files are only ever repo
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import re
@@ -19,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux import ledger, proc, worktrees
+from agentmux import git, ledger, poll, snapshot, worktrees
 from agentmux.errors import AgentmuxError
 from agentmux.find import all_runs
 from agentmux.tmux import Tmux, check_version
@@ -80,7 +78,7 @@ def check_tools() -> list[Finding]:
     except AgentmuxError as e:
         out.append(Finding("tmux", str(e), "install tmux 3.2 or newer"))
     try:
-        text = proc.run(["git", "--version"]).stdout.strip()
+        text = git.version()
     except AgentmuxError as e:
         return [*out, Finding("git", str(e), "install git 2.38 or newer")]
     m = re.search(r"(\d+)\.(\d+)", text)
@@ -166,9 +164,7 @@ def check_worktrees(repo: Path) -> list[Finding]:
 
 
 def check_branches(repo: Path, runs: list[ledger.RunDir]) -> list[Finding]:
-    fmt = "%(refname:short)"
-    names = proc.run(["git", "for-each-ref", f"--format={fmt}", "refs/heads/agentmux/"],
-                     cwd=repo).stdout.split()
+    names = list(git.branches(repo, "refs/heads/agentmux/"))
     checked_out = {w.get("branch", "").removeprefix("refs/heads/")
                    for w in worktrees.list_worktrees(repo)}
     recorded: set[str] = set()
@@ -230,12 +226,11 @@ def _holder_gone(path: Path) -> bool | None:
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        os.close(fd)
-        return False if e.errno in (errno.EAGAIN, errno.EACCES) else None
-    os.close(fd)   # releases it again
-    return True
+        return poll.flock(fd, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)   # releases it again
 
 
 def check_locks(repo: Path, runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
@@ -274,14 +269,14 @@ def check_locks(repo: Path, runs: list[ledger.RunDir], fix: bool) -> list[Findin
 
 
 def check_snapshots(repo: Path) -> list[Finding]:
-    out = proc.run(["git", "for-each-ref", "--format=%(committerdate:unix) %(refname)",
-                    "refs/agentmux/snapshots/"], cwd=repo, check=False).stdout
     now = time.time()
     found = []
-    for line in out.splitlines():
-        stamp, _, ref = line.partition(" ")
-        if stamp.isdigit() and now - int(stamp) > SNAPSHOT_MAX_AGE:
-            days = int((now - int(stamp)) // 86400)
+    with git.Repo(repo) as r:
+        refs = r.refs(snapshot.SNAPSHOT_NS + "/")
+        dated = [(r.committed_at(sha), ref) for ref, sha in refs.items()]
+    for stamp, ref in dated:
+        if stamp is not None and now - stamp > SNAPSHOT_MAX_AGE:
+            days = int((now - stamp) // 86400)
             found.append(Finding("snapshots", f"{ref} is {days} days old",
                                  f"if its work is not needed any more: `git update-ref -d "
                                  f"{ref}` (report only)"))

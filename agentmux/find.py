@@ -1,11 +1,12 @@
 """Which run a command acts on: `--session`, else the run whose worktree you stand in, else the
-most recent run of this repository (found from the main checkout or any linked worktree)."""
+most recent run of this repository (found from the main checkout or any linked worktree). And
+within a run: which panes there are, and whether one's agent is still running."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from agentmux import ledger, worktrees
@@ -73,10 +74,37 @@ def _sessions(runs: list[ledger.RunDir]) -> set[str]:
     return out
 
 
+def check_panes(known: Sequence[str], wanted: Iterable[str], where: str) -> None:
+    """BadInput naming every wanted pane that is not among known (in `where`, e.g. "run X")."""
+    unknown = [n for n in dict.fromkeys(wanted) if n not in set(known)]
+    if unknown:
+        shown = ", ".join(f"'{n}'" for n in unknown)
+        raise BadInput(f"no pane named {shown} in {where}; panes: " + ", ".join(known))
+
+
 def pane_entry(run_dir: ledger.RunDir, name: str) -> dict[str, object]:
     panes = run_dir.read_run().get("panes", [])
-    for p in panes:
-        if p.get("name") == name:
-            return dict(p)
-    raise BadInput(f"no pane named '{name}' in run {run_dir.id}; panes: "
-                   + ", ".join(p.get("name", "?") for p in panes))
+    check_panes([str(p.get("name", "?")) for p in panes], [name], f"run {run_dir.id}")
+    return dict(next(p for p in panes if p.get("name") == name))
+
+
+_NOT_DONE = {"starting", "running", "waiting"}
+
+
+def running(run_dir: ledger.RunDir, pane: str) -> bool:
+    """Whether the pane's agent is still at work: the runner's status file first, the watcher's
+    live view as a second opinion."""
+    from agentmux import status
+    from agentmux.watch.loop import pid_alive, read_status
+
+    st = read_status(run_dir.status(pane)) or {}
+    if st and not st.get("ended_at") and (pid_alive(st.get("pid"))
+                                          or pid_alive(st.get("agent_pid"))):
+        return True
+    if st.get("ended_at"):
+        return False
+    try:
+        live = status.live_state(run_dir).get(pane)
+    except AgentmuxError:
+        return False
+    return live is not None and live.state in _NOT_DONE

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, proc
+from agentmux import git, ledger
 
 SNAPSHOT_NS = "refs/agentmux/snapshots"
 # Snapshot commits are agentmux's, whoever the user is, and need no configured identity.
@@ -26,10 +26,6 @@ _IDENTITY = {
 
 def ref_for(run_id: str, pane: str) -> str:
     return f"{SNAPSHOT_NS}/{run_id}/{pane}"
-
-
-def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    return proc.run(["git", *args], cwd=cwd, env=env, step="taking a snapshot").stdout.strip()
 
 
 @dataclass(frozen=True)
@@ -50,11 +46,8 @@ def take(worktree: Path, ref: str | None, message: str) -> str:
 
 
 def take_full(worktree: Path, ref: str | None, message: str) -> Taken:
-    # One rev-parse for the index path, HEAD and its tree: review runs this for every live pane.
-    index_path, head, head_tree = _git(
-        worktree, "rev-parse", "--path-format=absolute", "--git-path", "index",
-        "HEAD", "HEAD^{tree}", "--").splitlines()[:3]
-    index = Path(index_path)
+    # One call for the index path, HEAD and its tree: review runs this for every live pane.
+    index, head, head_tree = git.index_and_head(worktree)
     fd, tmp = tempfile.mkstemp(prefix="agentmux-index.")
     os.close(fd)
     try:
@@ -62,12 +55,10 @@ def take_full(worktree: Path, ref: str | None, message: str) -> Taken:
             shutil.copyfile(index, tmp)
         else:
             os.unlink(tmp)
-        env = proc.clean_env({"GIT_INDEX_FILE": tmp, **_IDENTITY})
-        _git(worktree, "add", "-A", "--", ".", env=env)
-        tree = _git(worktree, "write-tree", env=env)
-        commit = _git(worktree, "commit-tree", tree, "-p", head, "-m", message, env=env)
+        tree = git.write_tree_of_worktree(worktree, tmp)
+        commit = git.commit_tree(worktree, tree, [head], message, env=_IDENTITY)
         if ref is not None:
-            _git(worktree, "update-ref", "-m", "agentmux snapshot", ref, commit)
+            git.update_ref(worktree, ref, commit, message="agentmux snapshot")
         return Taken(commit, tree, head, head_tree)
     finally:
         if os.path.exists(tmp):
@@ -80,8 +71,7 @@ def changes(repo: Path, base: str, commit: str) -> list[dict[str, Any]]:
     One `git diff --raw --numstat -z`: the raw records (`:modes shas STATUS\0path\0`) come
     first and give the status, then one `added\tremoved\tpath\0` record per file.
     """
-    raw = _git(repo, "diff", "--no-renames", "--raw", "--numstat", "-z", base, commit)
-    return parse_raw_numstat(raw)
+    return parse_raw_numstat(git.diff_raw_numstat(repo, base, commit))
 
 
 def parse_raw_numstat(raw: str) -> list[dict[str, Any]]:
@@ -112,7 +102,7 @@ def describe(worktree: Path, base: str, taken: Taken) -> dict[str, Any]:
     """What a snapshot holds relative to base: the body of result.json minus the ids."""
     return {
         "head": taken.head,
-        "commits_ahead": int(_git(worktree, "rev-list", "--count", f"{base}..{taken.head}")),
+        "commits_ahead": git.count_commits(worktree, base, taken.head),
         "dirty": taken.tree != taken.head_tree,
         "files": changes(worktree, base, taken.commit),
     }

@@ -43,7 +43,7 @@ PACKAGE = ROOT / "agentmux"
 # runspec and runcheck with the runner they belong to, init (a command's core) with up.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "units", "proc", "poll"),
-    ("ledger", "presets", "scope"),
+    ("ledger", "presets", "scope", "hosts", "hosts_tick"),
     ("git", "tmux"),
     ("layout", "decompose", "trust"),
     ("worktrees", "snapshot", "brief", "find"),
@@ -66,12 +66,12 @@ _REVIEW = ("the review JSON: review/results.py (GIT) to return records, then cli
            "and review/compare.py (HOUSE) take them")
 KNOWN: dict[str, dict[str, str]] = {
     "cycle": {
-        "agentmux.review.clean agentmux.review.merge":
-            "GIT: clean borrows merge's git helpers and merge imports clean.running",
         "agentmux.status agentmux.watch.loop": _LOOP_DRAWS,
     },
-    "upward": {"agentmux.watch.loop -> agentmux.status": _LOOP_DRAWS},
-    "long": {"agentmux/worktrees/__init__.py": "GIT: worktrees split into plan, create, rollback"},
+    "upward": {"agentmux.watch.loop -> agentmux.status": _LOOP_DRAWS,
+               "agentmux.find -> agentmux.status": "integration: running() joins watch.alive",
+               "agentmux.find -> agentmux.watch.loop": "integration: running() joins watch.alive"},
+    "long": {},
     "any-dict": {
         **dict.fromkeys(["agentmux/cli/render.py", "agentmux/review/compare.py",
                          "agentmux/review/results.py"], _REVIEW),

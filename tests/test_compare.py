@@ -5,17 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from .conftest import run_cli, wait_until
 from .helpers import events, fake, up, wait_states, write_layout
 
 SOCK = "amx"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: the review JSON carries neither `check` nor "
-                   "`attempt_of` (review/results.py), so compare shows `check -` and takes "
-                   "fix-3 for an attempt")
 def test_compare_shows_each_attempts_check_and_only_its_attempts(repo: Path) -> None:
     layout = write_layout(repo, [
         {"name": "fix", "count": 2, "check": 'test "$AGENTMUX_PANE" = fix-1',

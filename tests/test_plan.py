@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from agentmux import init, scope
-from agentmux.cli import render
 from agentmux.review import compare
 
 from .conftest import git, run_cli, wait_until
@@ -254,26 +253,6 @@ REVIEW: dict[str, Any] = {"panes": [
     {"name": "web-extra", "state": "done", "exit_code": 0, "signal": None, "duration_s": 1,
      "files": [], "conflicts_with": []},
 ]}
-
-
-def test_compare_puts_the_attempts_side_by_side() -> None:
-    assert render.comparison("web", compare.compare(REVIEW, "web")) == """\
-web: 3 attempts
-
-           web-1     web-2       web-3
-outcome    done (0)  failed (3)  killed (SIGTERM)
-check      passed    -           -
-duration   1m05s     40s         5.5s
-files      2         1           0
-lines      +40 -2    +1 -1       +0 -0
-conflicts  docs      none        none
-
-file      web-1     web-2    web-3
-web/a.ts  M +10 -2  M +1 -1  .
-web/b.ts  A +30 -0  .        .
-
-take one with `agentmux merge web-1` (or another attempt's name)
-"""
 
 
 def test_compare_unknown_name() -> None:

@@ -250,7 +250,8 @@ def test_repo_lock_waits_for_other_process(repo: Path) -> None:
         holder.stdin.close()
         holder.wait(timeout=10)
     with wt.RepoLock(repo, 5) as held:
-        assert not os.get_inheritable(wt.RepoLock._held[(str(held.path), threading.get_ident())][0])
+        held_lock, _ = wt.RepoLock._held[(str(held.path), threading.get_ident())]
+        assert not os.get_inheritable(held_lock.fd)
         # re-entrant in one thread, so a caller may hold it around prepare and undo
         base = wt.resolve_base(repo, "HEAD")
         got = wt.prepare(repo, base, wants(repo, ["api"]))

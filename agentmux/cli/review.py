@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from agentmux import proc
+from agentmux import git
 from agentmux.cli import render
 from agentmux.cli.options import session_option
 
@@ -48,17 +47,12 @@ def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
 @click.option("--stat", is_flag=True, help="Only the files and their line counts.")
 def diff(pane: str, session: str | None, stat: bool) -> None:
     """The agent's change from its base: its snapshot, or its live worktree while it runs."""
-    from agentmux.errors import WorkFailed
     from agentmux.find import find_run
     from agentmux.review import results as rv
 
     repo, base, commit = rv.diff_target(find_run(session), pane)
-    argv = ["git", "diff", *(["--stat"] if stat else []), base, commit, "--"]
     sys.stdout.flush()
-    # Not proc.run: git must own the terminal to colour and page like `git diff` does.
-    code = subprocess.call(argv, cwd=repo, env=proc.clean_env())
-    if code != 0:
-        raise WorkFailed(f"`{' '.join(argv)}` exited {code}")
+    git.show_diff(repo, base, commit, stat)
 
 
 @click.command()

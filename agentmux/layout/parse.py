@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
-from agentmux import decompose, presets, proc, scope
+from agentmux import decompose, git, presets, scope
 from agentmux.errors import LayoutError
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import (
@@ -186,17 +186,10 @@ def _repo(c: Checker, path: Path, d: dict[str, object]) -> Path:
     else:
         where = path.parent
         what = f"the layout's folder {where} is not in a git repository; set 'repo'"
-    top = _toplevel(where)
+    top = git.toplevel(where)
     if top is None:
         c.fail("repo", what)
-    return Path(top)
-
-
-def _toplevel(where: Path) -> str | None:
-    out = proc.run(["git", "rev-parse", "--show-toplevel"], cwd=where, check=False)
-    if out.returncode != 0 or not out.stdout.strip():
-        return None
-    return out.stdout.strip()
+    return top
 
 
 def _presets(c: Checker, value: object) -> _Presets:

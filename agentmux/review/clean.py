@@ -27,29 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, snapshot, worktrees
-from agentmux.errors import AgentmuxError, BadInput, Refused
-from agentmux.review.merge import git, rev, status_files
-from agentmux.watch.loop import pid_alive, read_status
+from agentmux import git, ledger, snapshot, worktrees
+from agentmux.errors import BadInput, Refused
+from agentmux.find import check_panes, running
 
 MANIFEST = "clean.json"
-_NOT_DONE = {"starting", "running", "waiting"}
-
-
-def running(run_dir: ledger.RunDir, pane: str) -> bool:
-    """The runner's status file first; the watcher's live view as a second opinion."""
-    st = read_status(run_dir.status(pane)) or {}
-    if st and not st.get("ended_at") and (pid_alive(st.get("pid"))
-                                          or pid_alive(st.get("agent_pid"))):
-        return True
-    if st.get("ended_at"):
-        return False
-    from agentmux import status
-    try:
-        live = status.live_state(run_dir).get(pane)
-    except AgentmuxError:
-        return False
-    return live is not None and live.state in _NOT_DONE
 
 
 def disposable(rel: str, globs: Sequence[str]) -> bool:
@@ -70,23 +52,16 @@ def disposable(rel: str, globs: Sequence[str]) -> bool:
     return False
 
 
-def ignored_files(tree: Path) -> list[str]:
-    out = git(tree, "ls-files", "-z", "--others", "--ignored", "--exclude-standard").stdout
-    return sorted(f for f in out.split("\0") if f)
-
-
-def merged(repo: Path, branch: str) -> bool:
+def merged(r: git.Repo, branch: str) -> bool:
     """`git branch -d` semantics: reachable from the main checkout's HEAD, or its upstream."""
-    tip = rev(repo, f"refs/heads/{branch}")
+    tip = r.rev(f"refs/heads/{branch}")
     if tip is None:
         return True
     for into in ("HEAD", "@{upstream}"):
-        if rev(repo, into) and git(repo, "merge-base", "--is-ancestor", tip, into,
-                                   check=False).returncode == 0:
+        if r.rev(into) and git.is_ancestor(r.path, tip, into):
             return True
-    up = git(repo, "rev-parse", "--abbrev-ref", f"{branch}@{{upstream}}", check=False)
-    return up.returncode == 0 and git(repo, "merge-base", "--is-ancestor", tip,
-                                      up.stdout.strip(), check=False).returncode == 0
+    up = git.upstream_of(r.path, branch)
+    return up is not None and git.is_ancestor(r.path, tip, up)
 
 
 @dataclass
@@ -111,14 +86,14 @@ class Done:
     branch_kept_why: str | None
 
 
-def _check(repo: Path, run_dir: ledger.RunDir, p: dict[str, Any], wts: dict[str, dict[str, str]],
+def _check(r: git.Repo, run_dir: ledger.RunDir, p: dict[str, Any], wts: dict[str, dict[str, str]],
            globs: Sequence[str], force: bool, keep_branches: bool) -> tuple[Plan, list[str]]:
     name, branch = p["name"], p.get("branch")
     tree = Path(p["worktree"]) if p.get("worktree") else None
     why: list[str] = []
     if running(run_dir, name):
         why.append("its agent is still running; stop it first (`agentmux down`)")
-    if tree is None or os.path.realpath(tree) == os.path.realpath(repo):
+    if tree is None or os.path.realpath(tree) == os.path.realpath(r.path):
         return Plan(name, None, None), why
     entry = wts.get(os.path.realpath(tree))
     if entry is None:
@@ -135,18 +110,17 @@ def _check(repo: Path, run_dir: ledger.RunDir, p: dict[str, Any], wts: dict[str,
     if entry.get("branch") != f"refs/heads/{branch}":
         why.append(f"the worktree is not on branch '{branch}' (a commit on a detached HEAD "
                    "would be lost)")
-    subs = git(tree, "submodule", "status", check=False).stdout.splitlines()
-    if any(s and not s.startswith("-") for s in subs):
+    if git.has_initialised_submodules(tree):
         why.append("it has initialised submodules")
-    plan.changed = status_files(tree)
-    for rel in ignored_files(tree):
+    plan.changed = [path for _, path in git.status(tree)]
+    for rel in git.ignored_files(tree):
         (plan.disposable if disposable(rel, globs) else plan.ignored).append(rel)
     if not force:
         if plan.changed:
             why.append("modified, staged or untracked files: " + _list(plan.changed))
         if plan.ignored:
             why.append("ignored files (git would delete them): " + _list(plan.ignored))
-        if branch and not keep_branches and not merged(repo, branch):
+        if branch and not keep_branches and not merged(r, branch):
             why.append(f"branch '{branch}' has commits not merged into the main checkout's "
                        "HEAD; merge them, or pass --keep-branches or --force to keep the branch")
     return plan, why
@@ -161,37 +135,34 @@ def clean(run_dir: ledger.RunDir, names: Sequence[str] = (), force: bool = False
     run = run_dir.read_run()
     repo = Path(run["repo"])
     panes = run.get("panes", [])
-    unknown = sorted(set(names) - {p["name"] for p in panes})
-    if unknown:
-        raise BadInput(f"no pane named {', '.join(unknown)} in run {run_dir.id}; panes: "
-                       + ", ".join(p["name"] for p in panes))
+    check_panes([p["name"] for p in panes], names, f"run {run_dir.id}")
     chosen = [p for p in panes if not names or p["name"] in names]
     globs = run.get("disposable") or []
-    with worktrees.RepoLock(repo):
-        wts = {os.path.realpath(w["worktree"]): w for w in worktrees.list_worktrees(repo)}
+    with worktrees.RepoLock(repo), git.Repo(repo) as r:
+        wts = {os.path.realpath(w["worktree"]): w for w in git.worktree_list(repo)}
         plans, refusals = [], []
         for p in chosen:
-            plan, why = _check(repo, run_dir, p, wts, globs, force, keep_branches)
+            plan, why = _check(r, run_dir, p, wts, globs, force, keep_branches)
             plans.append(plan)
             refusals += [f"  {plan.name}: {w}" for w in why]
         if refusals:
             raise Refused("nothing was removed:\n" + "\n".join(refusals))
-        return [_clean_one(repo, run_dir, plan, force, keep_branches) for plan in plans]
+        return [_clean_one(r, run_dir, plan, force, keep_branches) for plan in plans]
 
 
-def _clean_one(repo: Path, run_dir: ledger.RunDir, plan: Plan, force: bool,
+def _clean_one(r: git.Repo, run_dir: ledger.RunDir, plan: Plan, force: bool,
                keep_branches: bool) -> Done:
     snap = None
     copied: list[str] = []
     if plan.tree is not None:
         tree = plan.tree
         pane_dir = run_dir.pane_dir(plan.name)
-        head = git(tree, "rev-parse", "HEAD").stdout.strip()
+        head = git.rev(tree, "HEAD")
         if force:
             ref = snapshot.ref_for(run_dir.id, plan.name)
             snap = snapshot.take(tree, ref, f"agentmux snapshot of {plan.name} "
                                             f"(run {run_dir.id}) before clean --force")
-            held = set(git(tree, "ls-tree", "-r", "-z", "--name-only", snap).stdout.split("\0"))
+            held = set(git.files_at(tree, snap))
             missing = [f for f in plan.changed if f not in held and (tree / f).exists()]
             if missing:
                 raise Refused(f"{plan.name}: the snapshot does not hold {_list(missing)}; "
@@ -211,23 +182,23 @@ def _clean_one(repo: Path, run_dir: ledger.RunDir, plan: Plan, force: bool,
             # Everything is kept above; now make the tree clean so a plain `worktree remove`
             # (never --force) takes it, and its own check still guards what we missed.
             if plan.changed:
-                git(tree, "reset", "-q", "--hard", "HEAD")
-            for rel in [*status_files(tree), *copied]:
+                git.reset_hard(tree)
+            for rel in [*(path for _, path in git.status(tree)), *copied]:
                 # A folder here (a nested repository) is left for `worktree remove` to refuse.
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                     (tree / rel).unlink()
         for rel in plan.disposable:
             with contextlib.suppress(FileNotFoundError):
                 (tree / rel).unlink()
-        git(repo, "-c", "status.showUntrackedFiles=all", "worktree", "remove", "--", str(tree))
+        git.worktree_remove(r.path, tree)
     deleted, kept_why = False, None
-    if plan.branch and rev(repo, f"refs/heads/{plan.branch}") is not None:
+    if plan.branch and r.rev(f"refs/heads/{plan.branch}") is not None:
         if keep_branches:
             kept_why = "--keep-branches"
-        elif not merged(repo, plan.branch):
+        elif not merged(r, plan.branch):
             kept_why = "not merged into the main checkout's HEAD"
         else:
-            d = git(repo, "branch", "-d", "--", plan.branch, check=False)
+            d = git.delete_merged_branch(r.path, plan.branch)
             deleted = d.returncode == 0
             kept_why = None if deleted else d.stderr.strip()
     done = Done(plan.name, plan.tree, snap, copied, plan.disposable if plan.tree else [],
@@ -244,33 +215,33 @@ def restore(run_dir: ledger.RunDir, name: str) -> tuple[Path, str, list[str]]:
     """Worktree and branch back from the snapshot; files as they were, nothing committed."""
     run = run_dir.read_run()
     repo = Path(run["repo"])
-    entry = next((p for p in run.get("panes", []) if p["name"] == name), None)
-    if entry is None:
-        raise BadInput(f"no pane named '{name}' in run {run_dir.id}")
+    panes = run.get("panes", [])
+    check_panes([p["name"] for p in panes], [name], f"run {run_dir.id}")
+    entry = next(p for p in panes if p["name"] == name)
     if not entry.get("worktree") or not entry.get("branch"):
         raise BadInput(f"pane '{name}' had no worktree of its own; nothing to restore")
     tree, branch = Path(entry["worktree"]), str(entry["branch"])
     manifest = ledger.read_json(run_dir.pane_dir(name) / MANIFEST) or {}
-    with worktrees.RepoLock(repo):
+    with worktrees.RepoLock(repo), git.Repo(repo) as r:
         if tree.exists() or tree.is_symlink():
             raise Refused(f"{tree} exists; restore only rebuilds a removed worktree")
-        snap = rev(repo, snapshot.ref_for(run_dir.id, name))
+        snap = r.rev(snapshot.ref_for(run_dir.id, name))
         if snap is None:
             raise Refused(f"pane '{name}' has no snapshot ({snapshot.ref_for(run_dir.id, name)})"
                           "; there is nothing to restore from")
-        head = rev(repo, f"{snap}^")
+        head = r.rev(f"{snap}^")
         assert head is not None
-        now = rev(repo, f"refs/heads/{branch}")
+        now = r.rev(f"refs/heads/{branch}")
         if now is None:
-            git(repo, "branch", "--no-track", "--", branch, head)
+            git.create_branch(repo, branch, head)
         elif now != head:
             raise Refused(f"branch '{branch}' is at {now[:12]}, not at {head[:12]} where the "
                           "snapshot was taken; restore it by hand")
-        git(repo, "worktree", "add", "-q", "--", str(tree), branch)
+        git.worktree_add(repo, tree, branch, step="restoring a worktree")
         # Snapshot's files into index and tree, then the index back to HEAD: nothing committed,
         # and files that were untracked are untracked again.
-        git(tree, "read-tree", "-m", "-u", "HEAD", f"{snap}^{{tree}}")
-        git(tree, "reset", "-q")
+        git.checkout_tree(tree, snap)
+        git.reset_index(tree)
         put_back = []
         aside = run_dir.pane_dir(name) / "ignored"
         for rel in manifest.get("ignored", []):

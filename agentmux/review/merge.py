@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, proc, snapshot, worktrees
-from agentmux.errors import BadInput, Refused, WorkFailed
+from agentmux import git, ledger, snapshot, worktrees
+from agentmux.errors import BadInput, Refused
+from agentmux.find import check_panes, running
 
 STRATEGIES = ("merge", "squash", "rebase")
 # A checkout in the middle of one of these has state a fast-forward would tangle with.
@@ -32,44 +33,13 @@ _IN_PROGRESS = {
 }
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> proc.Completed:
-    sub = args[2] if args[0] == "-c" else args[0]
-    return proc.run(["git", *args], cwd=cwd, check=check, step=f"git {sub}")
-
-
-def rev(cwd: Path, name: str) -> str | None:
-    p = git(cwd, "rev-parse", "--verify", "-q", "--end-of-options", f"{name}^{{commit}}",
-            check=False)
-    return p.stdout.strip() if p.returncode == 0 else None
-
-
-def status_files(tree: Path) -> list[str]:
-    """Modified, staged and untracked files, whatever status.showUntrackedFiles says."""
-    st = git(tree, "-c", "status.showUntrackedFiles=all", "status", "--porcelain=v1", "-z",
-             "--untracked-files=all")
-    out = []
-    parts = st.stdout.split("\0")
-    i = 0
-    while i < len(parts):
-        e = parts[i]
-        i += 1
-        if not e:
-            continue
-        out.append(e[3:])
-        if e[0] in "RC":   # a rename carries its source as the next field
-            i += 1
-    return out
-
-
 def checkout_problem(tree: Path) -> str | None:
     """Why a checkout cannot take a merge now, or None."""
-    for name, why in _IN_PROGRESS.items():
-        p = Path(git(tree, "rev-parse", "--path-format=absolute", "--git-path",
-                     name).stdout.strip())
-        if p.exists():
+    for path, why in zip(git.git_paths(tree, list(_IN_PROGRESS)), _IN_PROGRESS.values(),
+                         strict=True):
+        if path.exists():
             return why
-    st = git(tree, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
-    changed = [e[3:] for e in st.split("\0") if len(e) > 3 and e[:2] != "??"]
+    changed = [path for _, path in git.status(tree, untracked=False)]
     if changed:
         return "it has uncommitted changes: " + ", ".join(changed[:10]) + (
             ", ..." if len(changed) > 10 else "")
@@ -77,7 +47,9 @@ def checkout_problem(tree: Path) -> str | None:
 
 
 @dataclass(frozen=True)
-class Pane:
+class MergeCandidate:
+    """A pane of the run as the merge queue sees it: its branch, and its worktree if any."""
+
     name: str
     branch: str
     worktree: Path | None
@@ -122,12 +94,9 @@ class Outcome:
         return "\n".join(lines)
 
 
-def panes_of(run: dict[str, Any], names: Sequence[str]) -> list[Pane]:
+def panes_of(run: dict[str, Any], names: Sequence[str]) -> list[MergeCandidate]:
     by_name = {p["name"]: p for p in run.get("panes", [])}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise BadInput(f"no pane named {', '.join(unknown)} in run {run.get('id')}; panes: "
-                       + ", ".join(by_name))
+    check_panes(list(by_name), names, f"run {run.get('id')}")
     if len(set(names)) != len(names):
         raise BadInput("a pane is named twice in the queue")
     out = []
@@ -136,34 +105,34 @@ def panes_of(run: dict[str, Any], names: Sequence[str]) -> list[Pane]:
         if not p.get("branch"):
             raise BadInput(f"pane '{n}' has no branch of its own (isolation "
                            f"{run.get('isolation')}); there is nothing to merge")
-        out.append(Pane(n, p["branch"], Path(p["worktree"]) if p.get("worktree") else None))
+        tree = Path(p["worktree"]) if p.get("worktree") else None
+        out.append(MergeCandidate(n, p["branch"], tree))
     return out
 
 
-def uncommitted(repo: Path, run_id: str, pane: Pane) -> list[str]:
+def uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate) -> list[str]:
     """Files of the agent's work that are not on its branch.
 
     The live worktree decides while it exists (the snapshot may be older than what the user
     did there since); once it is gone, the snapshot against the branch head decides.
     """
     if pane.worktree is not None and pane.worktree.is_dir():
-        return status_files(pane.worktree)
-    snap = rev(repo, snapshot.ref_for(run_id, pane.name))
+        return [path for _, path in git.status(pane.worktree)]
+    snap = r.rev(snapshot.ref_for(run_id, pane.name))
     if snap is None:
         return []
-    out = git(repo, "diff", "--name-only", "-z", "--no-renames", pane.branch, snap).stdout
-    return [f for f in out.split("\0") if f]
+    return git.changed_files(r.path, pane.branch, snap)
 
 
-def commit_uncommitted(repo: Path, run_id: str, pane: Pane, dry_run: bool) -> str:
+def commit_uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate, dry_run: bool) -> str:
     """Fast-forward the agent's branch to a commit of its snapshot tree; never a rewrite."""
     ref = snapshot.ref_for(run_id, pane.name)
-    head = rev(repo, f"refs/heads/{pane.branch}")
+    head = r.rev(f"refs/heads/{pane.branch}")
     assert head is not None
     live = pane.worktree is not None and pane.worktree.is_dir()
     if live:
         assert pane.worktree is not None
-        if worktrees.head_of(pane.worktree) != head:
+        if git.head_of(pane.worktree) != head:
             raise Refused(f"pane '{pane.name}': {pane.worktree} is not on branch "
                           f"'{pane.branch}' at {head[:12]}; commit its work by hand")
         if dry_run:
@@ -172,38 +141,25 @@ def commit_uncommitted(repo: Path, run_id: str, pane: Pane, dry_run: bool) -> st
         snap = snapshot.take(pane.worktree, ref,
                              f"agentmux snapshot of {pane.name} (run {run_id}) before merge")
     else:
-        found = rev(repo, ref)
+        found = r.rev(ref)
         assert found is not None
         snap = found
-        parent = rev(repo, f"{snap}^")
+        parent = r.rev(f"{snap}^")
         if parent != head:
             raise Refused(f"pane '{pane.name}': its snapshot was taken on {str(parent)[:12]} "
                           f"but branch '{pane.branch}' is now at {head[:12]}; commit by hand")
     if dry_run:
         return snap
-    tree = git(repo, "rev-parse", f"{snap}^{{tree}}").stdout.strip()
+    tree = r.tree_of(snap)
     msg = f"agentmux: uncommitted work of {pane.name} (run {run_id})"
-    commit = git(repo, "commit-tree", tree, "-p", head, "-m", msg).stdout.strip()
-    git(repo, "update-ref", "-m", "agentmux merge --include-uncommitted",
-        f"refs/heads/{pane.branch}", commit, head)
+    commit = git.commit_tree(r.path, tree, [head], msg)
+    git.update_ref(r.path, f"refs/heads/{pane.branch}", commit, head,
+                   message="agentmux merge --include-uncommitted")
     if live:
         assert pane.worktree is not None
         # Its files already are the new commit's; only the index still describes the old head.
-        git(pane.worktree, "reset", "-q")
+        git.reset_index(pane.worktree)
     return commit
-
-
-def merge_tree(repo: Path, target: str, branch: str) -> tuple[str | None, list[str]]:
-    """(tree, []) when the merge is clean, (None, conflicted files) when it is not."""
-    p = git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
-            target, branch, check=False)
-    fields = p.stdout.split("\0")
-    if p.returncode == 0:
-        return fields[0], []
-    if p.returncode == 1 and fields[0]:
-        return None, sorted({f for f in fields[1:] if f})
-    raise WorkFailed(f"`git merge-tree {target} {branch}` exited {p.returncode}: "
-                     f"{p.stderr.strip()}")
 
 
 def rebased(repo: Path, target: str, branch_sha: str) -> tuple[str | None, list[str]]:
@@ -211,19 +167,14 @@ def rebased(repo: Path, target: str, branch_sha: str) -> tuple[str | None, list[
     root = ledger.ledger_root(repo) / "tmp"
     root.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="rebase-", dir=root))
-    git(repo, "worktree", "add", "-q", "--detach", "--", str(tmp), branch_sha)
+    git.worktree_add(repo, tmp, branch_sha, detach=True, step="preparing a rebase")
     try:
-        p = git(tmp, "rebase", "-q", target, check=False)
-        if p.returncode == 0:
-            return git(tmp, "rev-parse", "HEAD").stdout.strip(), []
-        files = git(tmp, "diff", "--name-only", "-z", "--diff-filter=U").stdout
-        git(tmp, "rebase", "--abort", check=False)
-        return None, sorted(f for f in files.split("\0") if f) or ["(rebase failed)"]
+        return git.rebase(tmp, target)
     finally:
-        rm = git(repo, "worktree", "remove", "--", str(tmp), check=False)
+        rm = git.worktree_remove(repo, tmp, check=False)
         if rm.returncode != 0:   # only a detached copy of commits that exist elsewhere
             shutil.rmtree(tmp, ignore_errors=True)
-            git(repo, "worktree", "prune", check=False)
+            git.worktree_prune(repo)
 
 
 def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
@@ -234,26 +185,24 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
     run = run_dir.read_run()
     repo = Path(run["repo"])
     panes = panes_of(run, names)
-    with worktrees.RepoLock(repo):
+    with worktrees.RepoLock(repo), git.Repo(repo) as r:
         if into is None:
-            head = git(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False)
-            if head.returncode != 0:
+            into = r.head_branch()
+            if into is None:
                 raise BadInput(f"{repo} has a detached HEAD; name the target with --into")
-            into = head.stdout.strip()
         target_ref = f"refs/heads/{into}"
-        if rev(repo, target_ref) is None:
+        if r.rev(target_ref) is None:
             raise BadInput(f"--into: no branch '{into}' in {repo}")
-        checkout = next((Path(w["worktree"]) for w in worktrees.list_worktrees(repo)
+        checkout = next((Path(w["worktree"]) for w in git.worktree_list(repo)
                          if w.get("branch") == target_ref), None)
         if checkout is not None and (why := checkout_problem(checkout)):
             raise Refused(f"cannot merge into '{into}' in {checkout}: {why}")
         problems, dirty = [], []
-        from agentmux.review.clean import running
         for p in panes:
-            if rev(repo, f"refs/heads/{p.branch}") is None:
+            if r.rev(f"refs/heads/{p.branch}") is None:
                 problems.append(f"pane '{p.name}': branch '{p.branch}' does not exist")
                 continue
-            files = uncommitted(repo, run_dir.id, p)
+            files = uncommitted(r, run_dir.id, p)
             if files and running(run_dir, p.name):
                 problems.append(f"pane '{p.name}': its agent is still running and has "
                                 f"uncommitted work")
@@ -270,21 +219,21 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
         out = Outcome(dry_run=dry_run, into=into, strategy=strategy)
         tips: dict[str, str] = {}
         for p in panes:
-            tip = rev(repo, f"refs/heads/{p.branch}")
+            tip = r.rev(f"refs/heads/{p.branch}")
             assert tip is not None
             if p in dirty:
-                tip = commit_uncommitted(repo, run_dir.id, p, dry_run)
+                tip = commit_uncommitted(r, run_dir.id, p, dry_run)
                 out.committed.append((p.name, tip))
                 if not dry_run:
                     ledger.append_event(run_dir.events, {
                         "type": "commit-uncommitted", "pane": p.name, "branch": p.branch,
                         "commit": tip})
             tips[p.name] = tip
-        simulated = rev(repo, target_ref)
+        simulated = r.rev(target_ref)
         assert simulated is not None
         for i, p in enumerate(panes):
             # Re-read the target before each step: the queue acts on it as it is now.
-            now = simulated if dry_run else rev(repo, target_ref)
+            now = simulated if dry_run else r.rev(target_ref)
             assert now is not None
             commit, files = _result(repo, run_dir.id, p, tips[p.name], now, into, strategy,
                                     dry_run)
@@ -307,23 +256,23 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
         return out
 
 
-def _result(repo: Path, run_id: str, p: Pane, tip: str, target: str, into: str,
+def _result(repo: Path, run_id: str, p: MergeCandidate, tip: str, target: str, into: str,
             strategy: str, dry_run: bool) -> tuple[str | None, list[str]]:
-    if git(repo, "merge-base", "--is-ancestor", tip, target, check=False).returncode == 0:
+    if git.is_ancestor(repo, tip, target):
         return target, []   # already in: nothing to add
-    tree, files = merge_tree(repo, target, tip)
+    tree, files = git.merge_tree(repo, target, tip)
     if tree is None:
         return None, files
     msg = f"agentmux: merge {p.name} ({p.branch}, run {run_id}) into {into}"
     if strategy == "merge":
-        return git(repo, "commit-tree", tree, "-p", target, "-p", tip, "-m", msg).stdout.strip(), []
+        return git.commit_tree(repo, tree, [target, tip], msg), []
     if strategy == "squash":
-        log = git(repo, "log", "--format=  %h %s", f"{target}..{tip}").stdout
-        body = f"agentmux: squash {p.name} ({p.branch}, run {run_id})\n\n{log}"
-        return git(repo, "commit-tree", tree, "-p", target, "-m", body).stdout.strip(), []
+        body = (f"agentmux: squash {p.name} ({p.branch}, run {run_id})\n\n"
+                + git.subjects(repo, target, tip))
+        return git.commit_tree(repo, tree, [target], body), []
     if dry_run:
         # Only the merge-tree check: a real rebase needs a throwaway checkout.
-        return git(repo, "commit-tree", tree, "-p", target, "-m", msg).stdout.strip(), []
+        return git.commit_tree(repo, tree, [target], msg), []
     return rebased(repo, target, tip)
 
 
@@ -331,14 +280,14 @@ def _apply(repo: Path, checkout: Path | None, target_ref: str, old: str, new: st
     if new == old:
         return None
     if checkout is None:
-        p = git(repo, "update-ref", "-m", "agentmux merge", target_ref, new, old, check=False)
+        p = git.update_ref(repo, target_ref, new, old, message="agentmux merge", check=False)
     else:
-        p = git(checkout, "merge", "-q", "--ff-only", new, check=False)
+        p = git.merge_ff_only(checkout, new)
     return (p.stderr or p.stdout).strip() or f"exited {p.returncode}" if p.returncode else None
 
 
-def _event(run_dir: ledger.RunDir, p: Pane, into: str, strategy: str, commit: str | None,
-           result: str, files: list[str]) -> None:
+def _event(run_dir: ledger.RunDir, p: MergeCandidate, into: str, strategy: str,
+           commit: str | None, result: str, files: list[str]) -> None:
     ev: dict[str, Any] = {"type": "merge", "pane": p.name, "into": into, "strategy": strategy,
                           "commit": commit, "result": result}
     if files:

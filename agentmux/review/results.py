@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agentmux import ledger, proc, snapshot, status
+from agentmux import git, ledger, snapshot, status
 from agentmux.errors import AgentmuxError, BadInput, CommandFailed
 from agentmux.find import pane_entry
 from agentmux.scope import out_of_scope
@@ -40,15 +40,13 @@ def _pmap(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return list(pool.map(fn, todo))
 
 
-def _git(repo: Path, *args: str, check: bool = True, step: str = "reviewing") -> proc.Completed:
-    return proc.run(["git", *args], cwd=repo, check=check, step=step)
-
-
 @dataclass
-class Pane:
+class PaneReview:
     """One agent as review sees it: its row in `status` plus what its tree holds."""
 
     row: status.Row
+    attempt_of: str | None = None    # with `count = N`: the name written in the layout
+    check: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     source: str = "none"             # snapshot | live | none
     commit: str | None = None        # a commit holding its whole tree, when one exists
@@ -69,7 +67,7 @@ class Run:
     info: dict[str, Any]
     repo: Path
     base: str
-    panes: list[Pane]
+    panes: list[PaneReview]
     pairs: list[dict[str, Any]]
 
 
@@ -108,17 +106,32 @@ def _resumed(repo: Path, run_id: str) -> bool:
 
 
 def _existing(repo: Path, shas: Iterable[str]) -> set[str]:
-    """The shas that name commits here, in one `git cat-file --batch-check`.
+    """The shas that name commits here, read in-process.
 
     Resolved first because on git 2.39 a bad ref makes merge-tree exit 1 with no output,
     which would read as a conflict.
     """
-    wanted = sorted(set(shas))
+    wanted = set(shas)
     if not wanted:
         return set()
-    out = proc.run(["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"], cwd=repo,
-                   input="\n".join(wanted) + "\n", check=False, step="resolving snapshots")
-    return {line.split()[0] for line in out.stdout.splitlines() if line.endswith(" commit")}
+    with git.Repo(repo) as r:
+        return r.existing_commits(wanted)
+
+
+def check_result(command: object, row: status.Row) -> dict[str, Any] | None:
+    """The pane's `check` as review reports it; None when the pane has none."""
+    if not isinstance(command, str) or not command:
+        return None
+    code = row.check_exit_code
+    if code is not None:
+        result = "passed" if code == 0 else "failed"
+    elif row.reason == "check-skipped":
+        result = "skipped"   # no worktree of its own: the check never runs in the main checkout
+    elif row.state == "checking":
+        result = "running"
+    else:
+        result = "not run"   # the agent itself failed, or has not finished yet
+    return {"command": command, "result": result, "exit_code": code}
 
 
 def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[dict[str, str]]]:
@@ -130,18 +143,11 @@ def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[dict[
     tips = sorted({h for h in heads if h and h != base})
     if not tips or not base:
         return {}
-    p = _git(repo, "log", "--no-color", "--format=%H%x00%P%x00%h%x00%s", f"^{base}", *tips,
-             "--", check=False)
-    if p.returncode != 0:  # a head whose objects are gone: list nothing rather than fail
+    records = git.log_records(repo, base, tips)
+    if records is None:  # a head whose objects are gone: list nothing rather than fail
         return {}
-    order: list[str] = []
-    info: dict[str, tuple[list[str], str, str]] = {}
-    for line in p.stdout.split("\n"):  # not splitlines(): a subject may hold \x1c and the like
-        if not line:
-            continue
-        sha, parents, short, subject = [*line.split("\0", 3), "", "", ""][:4]
-        order.append(sha)
-        info[sha] = (parents.split(), short, subject)
+    order = [sha for sha, _, _, _ in records]
+    info = {sha: (parents, short, subject) for sha, parents, short, subject in records}
     out: dict[str, list[dict[str, str]]] = {}
     for tip in tips:
         seen: set[str] = set()
@@ -164,23 +170,13 @@ def _keys(paths: set[str]) -> set[str]:
     return out
 
 
-def merge_tree(repo: Path, a: str, b: str) -> list[str] | None:
-    """The conflicted files of merging commits a and b (both resolved), None when clean.
-
-    `git merge-tree --write-tree` writes only objects: no index, no worktree is touched.
-    """
-    p = proc.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", a, b],
-                 cwd=repo, check=False, step="checking conflicts")
-    if p.returncode == 0:
-        return None
-    if p.returncode == 1:
-        names = [x for x in p.stdout.split("\0")[1:] if x]
-        return sorted(set(names))
-    raise CommandFailed(list(p.args), p.returncode, p.stderr or p.stdout,
-                        step="checking conflicts")
+def _conflicts(repo: Path, a: str, b: str) -> list[str] | None:
+    """The conflicted files of merging commits a and b (both resolved), None when clean."""
+    tree, files = git.merge_tree(repo, a, b)
+    return None if tree is not None else files
 
 
-def pairs(repo: Path, panes: list[Pane]) -> list[dict[str, Any]]:
+def pairs(repo: Path, panes: list[PaneReview]) -> list[dict[str, Any]]:
     """Every pair of agents, conflicting or not. Only pairs whose changed files (or folders
     above them) meet go to git: two merges that touch disjoint paths cannot conflict at the
     content level, so the rest are reported clean without a subprocess (190 pairs at N=20)."""
@@ -198,7 +194,7 @@ def pairs(repo: Path, panes: list[Pane]) -> list[dict[str, Any]]:
             continue
         pair["checked"] = "merge-tree"
         todo.append((pair, a.commit, b.commit))
-    for (pair, _, _), files in zip(todo, _pmap(lambda t: merge_tree(repo, t[1], t[2]), todo),
+    for (pair, _, _), files in zip(todo, _pmap(lambda t: _conflicts(repo, t[1], t[2]), todo),
                                    strict=True):
         if files is not None:
             pair["conflict"] = True
@@ -218,7 +214,9 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
     resumed = _resumed(repo, run_dir.id)
     found = _pmap(lambda e: _result(run_dir, e, base, not (
         resumed and rows[e["name"]].state in TERMINAL)), entries)
-    panes = [Pane(rows[e["name"]], res, src) for e, (res, src) in zip(entries, found, strict=True)]
+    panes = [PaneReview(rows[e["name"]], e.get("attempt_of"),
+                        check_result(e.get("check"), rows[e["name"]]), res, src)
+             for e, (res, src) in zip(entries, found, strict=True)]
     ok = _existing(repo, (str(p.result["snapshot"]) for p in panes
                           if p.result and p.result.get("snapshot")))
     for p in panes:
@@ -287,14 +285,15 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
     }
 
 
-def _pane_json(run_dir: ledger.RunDir, p: Pane) -> dict[str, Any]:
+def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
     res = p.result or {}
     files = p.files
     r = p.row
     return {
         "name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
         "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
-        "duration_s": r.duration_s, "branch": r.branch, "source": p.source,
+        "duration_s": r.duration_s, "branch": r.branch, "attempt_of": p.attempt_of,
+        "check": p.check, "source": p.source,
         "head": res.get("head"), "snapshot": res.get("snapshot"),
         "commits_ahead": res.get("commits_ahead"), "dirty": res.get("dirty"),
         "commits": p.commits, "files": files,
