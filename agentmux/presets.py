@@ -25,6 +25,12 @@ class Preset:
     # Regexes (Python `re`, MULTILINE) that mean "this agent is asking a person", matched on
     # the rendered visible screen. Data, not code: each string cites where it was seen.
     waiting_patterns: tuple[str, ...] = ()
+    # The CLI's non-interactive form (`mode = "headless"`), with {task}; None: it has none.
+    headless: str | None = None
+    # Arguments that make the CLI approve its own actions (`approve = "auto"`); None: none.
+    approve: tuple[str, ...] | None = None
+    # The command that resumes the last conversation (`restart --continue`); None: none.
+    resume: str | None = None
 
 
 BUILTINS: dict[str, Preset] = {

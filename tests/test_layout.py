@@ -79,8 +79,9 @@ NAME_RE = "^[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?$"
 SAFE = ("which is not a safe branch name (letters, digits and . _ / -; no '..', '//', "
         "or trailing '/' or '.lock')")
 ALL_AGENTS = "aider, claude, codex, gemini, opencode, reviewer, shell"
-PANE_KEYS = ("agent, brief, check, command, context, count, dir, env, idle_after, name, "
-             "scope, task, timeout, waiting_patterns, window")
+PANE_KEYS = ("agent, approve, brief, check, command, context, count, dir, env, host, "
+             "idle_after, mode, name, network, sandbox, scope, task, timeout, "
+             "waiting_patterns, window")
 OVERLAP = ("'api/webhooks/*.py' (pane 'docs') overlaps 'api/**' (pane[1].scope[1], pane 'web'): "
            "both could claim api/webhooks/x.py (a new file). Give each pane files of its own, "
            "or set allow_overlap = true")
@@ -541,6 +542,7 @@ pane web
   worktree: {wt / 'web'}
   window:   agents
   env:      CI=1
+  runs:     interactive · sandbox none · approve ask · host (this machine)
 
 pane docs
   command:  printf %s 'Write docs'
@@ -549,6 +551,7 @@ pane docs
   worktree: {wt / 'docs'}
   window:   writing
   env:      CI=1 FOO='a b'
+  runs:     interactive · sandbox none · approve ask · host (this machine)
 """
 
 
@@ -570,6 +573,7 @@ pane x
   worktree: (none)
   window:   agents
   env:      (none)
+  runs:     interactive · sandbox none · approve ask · host (this machine)
 """
 
 

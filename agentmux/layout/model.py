@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 Isolation = Literal["worktree", "directory", "none"]
 ISOLATIONS: tuple[Isolation, ...] = ("worktree", "directory", "none")
+Mode = Literal["interactive", "headless"]
+MODES: tuple[Mode, ...] = ("interactive", "headless")
+Sandbox = Literal["none", "bwrap"]
+SANDBOXES: tuple[Sandbox, ...] = ("none", "bwrap")
+Approve = Literal["ask", "auto"]
+APPROVALS: tuple[Approve, ...] = ("ask", "auto")
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024   # bytes of raw output kept per pane (head + tail)
 WATCHER_WINDOW = "agentmux"
 
 SESSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -39,6 +46,23 @@ class PaneSpec:
     brief: bool = False                    # {task} renders as "Read your task brief at ..."
     count: int = 1                         # attempts of this task (fan-out)
     attempt_of: str | None = None          # with count > 1: the name written in the layout
+    mode: Mode = "interactive"             # headless: the CLI's non-interactive form
+    sandbox: Sandbox = "none"              # bwrap: the agent writes only its own worktree
+    network: bool = True                   # False: no network for the agent (needs a sandbox)
+    approve: Approve = "ask"               # auto: the preset's own auto-approve flag
+    host: str | None = None                # a [hosts.NAME] to run on, None for this machine
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A `[hosts.NAME]` table: another machine reached over ssh, with a clone of the repo."""
+
+    name: str
+    ssh: str                               # anything `ssh` accepts, ~/.ssh/config aliases too
+    repo: str                              # absolute path of the clone on that host
+    worktree_root: str | None = None       # template like the layout's; None: the layout's
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_running: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,10 @@ class Layout:
     on_event: str | None = None
     disposable: tuple[str, ...] = ()
     allow_overlap: bool = False
+    max_running: int | None = None         # a queue: at most this many agents at once
+    max_output: int = DEFAULT_MAX_OUTPUT   # bytes of raw output kept per pane
+    hosts: Mapping[str, HostSpec] = field(default_factory=dict)
+    approve_without_sandbox: bool = False  # `approve = "auto"` outside a sandbox, knowingly
 
     def branch_of(self, pane: PaneSpec) -> str:
         return fill(self.branch, {"session": self.session, "pane": pane.name})

@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 from agentmux import decompose, git, presets, scope
 from agentmux.errors import LayoutError
+from agentmux.layout import runkeys
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import (
     ISOLATIONS,
@@ -34,9 +35,10 @@ from agentmux.layout.model import (
 TOP_KEYS = ("version", "session", "repo", "base", "isolation", "branch", "worktree_root",
             "copy", "setup", "panes_per_window", "poll_interval", "env", "agents", "pane",
             "timeout", "check", "idle_after", "waiting_patterns", "on_event",
-            "disposable", "allow_overlap")
+            "disposable", "allow_overlap", *runkeys.TOP_KEYS)
 PANE_KEYS = ("name", "agent", "command", "task", "dir", "env", "window", "timeout", "check",
-             "idle_after", "waiting_patterns", "scope", "context", "count", "brief")
+             "idle_after", "waiting_patterns", "scope", "context", "count", "brief",
+             *runkeys.PANE_KEYS)
 WINDOW_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 AUTO_WINDOW_RE = re.compile(r"agents(?:-[0-9]+)?")
 # git alone accepts `#{pane_id}`, `a;b` and `$(id)` (TMUX-GIT-FACTS), so branches get our own
@@ -148,13 +150,16 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
     on_event = None if "on_event" not in d else c.string("on_event", d["on_event"], empty=False)
     dispose = c.strings("disposable", d.get("disposable", list(DEFAULT_DISPOSABLE)),
                         "a list of relative globs")
-    panes, index = _panes(c, d.get("pane"), own, defaults, isolation)
+    top = runkeys.top_level(c, d)
+    panes, index = _panes(c, d.get("pane"), own, defaults, isolation, top)
     layout = Layout(
         path=path, version=1, session=session, repo=repo, base=base,
         isolation=isolation, branch=branch, worktree_root=root,
         copy=globs, setup=setup, panes_per_window=ppw, poll_interval=float(poll),
         env=env, agents=own.commands, panes=panes, on_event=on_event,
         disposable=tuple(dispose), allow_overlap=allow_overlap,
+        max_running=top.max_running, max_output=top.max_output, hosts=top.hosts,
+        approve_without_sandbox=top.approve_without_sandbox,
     )
     _check_branches(c, layout)
     if layout.isolation == "directory":
@@ -216,7 +221,8 @@ def _presets(c: Checker, value: object) -> _Presets:
 # --- the panes --------------------------------------------------------------------------------
 
 def _panes(c: Checker, value: object, own: _Presets, defaults: _Defaults,
-           isolation: Isolation) -> tuple[tuple[PaneSpec, ...], dict[str, int]]:
+           isolation: Isolation,
+           top: runkeys.TopLevel) -> tuple[tuple[PaneSpec, ...], dict[str, int]]:
     """The panes after fan-out, and each written name's `pane[N]` (for errors found later)."""
     if value is None:
         c.fail("pane", "expected at least one [[pane]] table")
@@ -228,7 +234,8 @@ def _panes(c: Checker, value: object, own: _Presets, defaults: _Defaults,
     seen: dict[str, int] = {}
     panes = []
     for i, table in enumerate(value, 1):
-        written = _pane(c, f"pane[{i}]", table, own, defaults)
+        written = runkeys.pane(c, f"pane[{i}]", table, top,
+                               _pane(c, f"pane[{i}]", table, own, defaults))
         index.setdefault(written.name, i)
         for pane in decompose.expand(written, f"pane[{i}]", isolation, c.fail):
             if pane.name in seen:

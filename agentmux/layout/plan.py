@@ -101,6 +101,10 @@ def describe(layout: Layout, plans: tuple[PanePlan, ...]) -> str:
             f"  window:   {p.window}",
             f"  env:      {env}",
         ]
+        spec = next(pn for pn in layout.panes if pn.name == p.name)
+        network = "" if spec.network else " · no network"
+        lines.append(f"  runs:     {spec.mode} · sandbox {spec.sandbox}{network} · approve "
+                     f"{spec.approve} · host {spec.host or '(this machine)'}")
         if p.scope:
             lines.append("  scope:    " + " ".join(p.scope))
         if p.context:
