@@ -162,14 +162,13 @@ def _state_paths(home: str, agent: str | None) -> list[str]:
 
 def _socket_dirs(env: Mapping[str, str]) -> list[str]:
     """Where the tmux server, the user's runtime folder and the SSH agent listen."""
-    out = [f"/run/user/{os.getuid()}"]
-    for var in ("XDG_RUNTIME_DIR", "TMUX", "SSH_AUTH_SOCK"):
-        value = env.get(var, "")
-        if var == "TMUX":  # "socket,server pid,session": the whole socket folder goes
-            value = os.path.dirname(value.split(",")[0]) if value else ""
-        if value:
-            out.append(value)
-    return out
+    out = [f"/run/user/{os.getuid()}", env.get("XDG_RUNTIME_DIR", ""),
+           env.get("SSH_AUTH_SOCK", "")]
+    sock = env.get("TMUX", "").split(",")[0]  # "socket,server pid,session"
+    # tmux's own folder (tmux-UID) holds every server of the user: hide all of them.
+    folder = os.path.dirname(sock)
+    out.append(folder if os.path.basename(folder).startswith("tmux-") else sock)
+    return [p for p in out if p]
 
 
 class _Argv:
@@ -223,7 +222,7 @@ def bwrap_argv(*, worktree: str, git_common_dir: str, worktree_git_dir: str, bra
     os.makedirs(ref_dir, exist_ok=True)
     _ensure_file(reflog)
     _ensure_file(os.path.join(wtgit, "config.worktree"))
-    state = _state_paths(home, agent)
+    state = _state_paths(home, agent) if os.path.isdir(home) else []
 
     a = _Argv()
     if status_fd is not None:

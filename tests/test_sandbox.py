@@ -59,6 +59,7 @@ ATTEMPTS = [
     ("delete the packs", 'rm "$GITDIR"/objects/pack/*'),
     ("add an alternate", 'echo /tmp > "$GITDIR/objects/info/alternates"'),
     ("escape through /proc/1/root", 'echo x >> "/proc/1/root$REPO/README.md"'),
+    ("escape through the parent's root", 'echo x >> "/proc/$PPID/root$REPO/README.md"'),
     ("remount / read-write", "mount -o remount,rw,bind /"),
     ("edit claude's hooks", 'echo "{}" > "$HOME/.claude/settings.json"'),
 ]
@@ -218,28 +219,38 @@ def test_network_false_leaves_only_loopback(setup: Setup, listener: int,
         assert r.returncode == 1 and "ConnectionRefusedError" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("var", ["TMUX", "SSH_AUTH_SOCK"])
-def test_sockets_hidden(setup: Setup, var: str) -> None:
+@pytest.mark.parametrize("var, folder", [("TMUX", "tmux-1"), ("SSH_AUTH_SOCK", ".s")])
+def test_sockets_hidden(setup: Setup, var: str, folder: str) -> None:
     """A read-only mount does not stop connect(): the sockets named in the environment are
-    hidden, or the agent could drive the tmux server (run-shell runs outside)."""
-    sock = setup.home / ".s" / "sock"
-    sock.parent.mkdir()
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(sock))
-    server.listen()
-    connect = (f"import socket; socket.socket(socket.AF_UNIX).connect({str(sock)!r}); "
-               "print('connected')")
+    hidden, or the agent could drive the tmux server (run-shell runs outside). For tmux,
+    its whole folder goes: the user's default server listens beside agentmux's."""
+    (setup.home / folder).mkdir()
+    socks = [setup.home / folder / "agentmux", setup.home / folder / "default"]
+    servers = []
+    for path in socks:
+        servers.append(socket.socket(socket.AF_UNIX))
+        servers[-1].bind(str(path))
+        servers[-1].listen()
+    targets = [str(p) for p in socks if var == "TMUX" or p.name == "agentmux"]
+    connect = ("import socket\n"
+               f"for p in {targets!r}:\n"
+               "    try:\n"
+               "        socket.socket(socket.AF_UNIX).connect(p); print('reached', p)\n"
+               "    except OSError as e:\n"
+               "        print('blocked', p, e.strerror)\n")
+    value = f"{socks[0]},1,0" if var == "TMUX" else str(socks[0])
     try:
-        value = f"{sock},1,0" if var == "TMUX" else str(sock)
         hidden = subprocess.run(setup.argv("python3", "-c", connect, env={var: value}),
                                 env={"PATH": "/usr/bin:/bin", var: value}, cwd=setup.wt_a,
                                 capture_output=True, text=True, timeout=30, check=False)
         seen = subprocess.run(setup.argv("python3", "-c", connect, env={}), cwd=setup.wt_a,
                               capture_output=True, text=True, timeout=30, check=False)
     finally:
-        server.close()
-    assert hidden.returncode == 1 and "connected" not in hidden.stdout, hidden.stderr
-    assert seen.stdout == "connected\n", seen.stderr  # the control: bound but not hidden
+        for server in servers:
+            server.close()
+    assert hidden.stdout.count("blocked ") == len(targets), (hidden.stdout, hidden.stderr)
+    # The control: bound read-only but not hidden, every socket answers.
+    assert seen.stdout.count("reached") == len(targets), (seen.stdout, seen.stderr)
 
 
 def test_bad_input(setup: Setup) -> None:

@@ -58,6 +58,13 @@ def test_exit_status_comes_back(setup: Setup, script: str,
     assert decode_status(r.returncode) == decoded
 
 
+@needs_bwrap
+def test_agent_starts_with_no_signal_ignored(setup: Setup) -> None:
+    """The shim is Python, which ignores SIGPIPE and SIGXFSZ; exec would pass that on."""
+    r = setup.run("grep SigIgn /proc/$$/status")
+    assert r.stdout == "SigIgn:\t0000000000000000\n", r.stderr
+
+
 def _run_with_status(argv_of: Callable[[int], list[str]], cwd: Path,
                      before: Callable[[], None] = lambda: None) -> tuple[int, str]:
     r, w = os.pipe()
