@@ -160,7 +160,7 @@ def _state_paths(home: str, agent: str | None) -> list[str]:
     return out
 
 
-def _socket_dirs(env: Mapping[str, str]) -> list[str]:
+def _sockets(env: Mapping[str, str]) -> list[str]:
     """Where the tmux server, the user's runtime folder and the SSH agent listen."""
     out = [f"/run/user/{os.getuid()}", env.get("XDG_RUNTIME_DIR", ""),
            env.get("SSH_AUTH_SOCK", "")]
@@ -260,7 +260,7 @@ def bwrap_argv(*, worktree: str, git_common_dir: str, worktree_git_dir: str, bra
             a.bind(_real(p), rw=False)
     # Hidden last, so no bind above can uncover them.
     hidden = [os.path.join(home, p) for p, _ in HIDDEN_HOME]
-    hidden += [p for p, _ in HIDDEN_SYSTEM] + _socket_dirs(env)
+    hidden += [p for p, _ in HIDDEN_SYSTEM] + _sockets(env)
     # One under a private folder needs no hiding, unless it was re-exposed: hide it anyway
     # (bwrap makes the mount point in the tmpfs).
     for p in _minimal(_real(p) for p in hidden if os.path.lexists(p)):
