@@ -43,7 +43,7 @@ PACKAGE = ROOT / "agentmux"
 # runspec and runcheck with the runner they belong to, init (a command's core) with up.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "units", "proc", "poll"),
-    ("ledger", "presets", "scope", "hosts", "hosts_tick"),
+    ("ledger", "presets", "scope", "hosts", "hosts_tick", "sandbox"),
     ("git", "tmux"),
     ("layout", "decompose", "trust"),
     ("worktrees", "snapshot", "brief", "find"),
