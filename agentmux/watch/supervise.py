@@ -1,6 +1,6 @@
 """Supervision for the watcher: who needs a person, runaway agents, telling the user.
 
-Cost model (DESIGN: "one tmux query per tick, whatever N is"):
+Cost model (one tmux query per tick, whatever N is; docs/tmux.md):
 - the one `list-panes` of the tick carries the extra fields used here (cursor row, tty,
   attached clients), so an idle tick is still exactly one tmux call;
 - a pane's screen is captured only when its `output.log` grew since the last capture: the
