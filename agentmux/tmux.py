@@ -40,6 +40,7 @@ from agentmux.tmux_chain import (
     pane_commands,
     pane_format,
     parse_pane,
+    session_commands,
 )
 
 if TYPE_CHECKING:
@@ -247,28 +248,8 @@ class Tmux:
         gets remain-on-exit, its tags and pipe-pane, so nothing the program does between its
         start and its exit can be missed. Returns pane name -> pane id.
         """
-        head: list[list[str]] = [
-            ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
-             "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
-             *watcher_argv],
-            ["set", "-p", "remain-on-exit", "on"],
-            ["set", "-p", "@agentmux_run", run_id],
-            ["set", "-p", "@agentmux_role", "watcher"],
-            # Scrollback for transcripts; applies to panes created after it, i.e. the agents.
-            ["set", "history-limit", str(history_limit)],
-        ]
-        # One group per pane: the command that creates it, then everything that arms it. A
-        # chain may end between groups only; the next chain then names its target explicitly.
-        groups: list[tuple[str, list[list[str]]]] = []
-        for win in windows:
-            for i, pane in enumerate(win.panes):
-                create = (
-                    ["new-window", "-n", fmt_escape(win.name)] if i == 0 else ["split-window"]
-                )
-                cmds = pane_commands(create, pane, run_id, wake if i == 0 else None)
-                groups.append((pane.name, cmds))
-        # A target is not format-expanded: the name goes in as it is ('#' and all).
-        tail = ([["select-window", "-t", f"={session}:{windows[0].name}"]] if windows else [])
+        head, groups, tail = session_commands(session, run_id, cwd, watcher_argv, windows, size,
+                                              wake, history_limit)
         step = "building the tmux session"
         ids: list[str] = []
         names: list[str] = []

@@ -86,6 +86,37 @@ def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
     return cmds
 
 
+def session_commands(
+    session: str, run_id: str, cwd: Path, watcher_argv: Sequence[str],
+    windows: Sequence[Window], size: tuple[int, int], wake: str, history_limit: int,
+) -> tuple[list[list[str]], list[tuple[str, list[list[str]]]], list[list[str]]]:
+    """The build of a whole session: the commands that create it with the watcher's window,
+    one group per agent pane (its name, the command that creates it, then everything that
+    arms it), and the commands that end the build.
+
+    A chain may end between groups only; `Tmux.build` then names the next group's target.
+    """
+    head: list[list[str]] = [
+        ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
+         "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
+         *watcher_argv],
+        ["set", "-p", "remain-on-exit", "on"],
+        ["set", "-p", "@agentmux_run", run_id],
+        ["set", "-p", "@agentmux_role", "watcher"],
+        # Scrollback for transcripts; applies to panes created after it, i.e. the agents.
+        ["set", "history-limit", str(history_limit)],
+    ]
+    groups: list[tuple[str, list[list[str]]]] = []
+    for win in windows:
+        for i, pane in enumerate(win.panes):
+            create = ["new-window", "-n", fmt_escape(win.name)] if i == 0 else ["split-window"]
+            groups.append((pane.name, pane_commands(create, pane, run_id,
+                                                    wake if i == 0 else None)))
+    # A target is not format-expanded: the name goes in as it is ('#' and all).
+    tail = [["select-window", "-t", f"={session}:{windows[0].name}"]] if windows else []
+    return head, groups, tail
+
+
 def chain_argv(commands: Sequence[Sequence[str]]) -> list[str]:
     argv: list[str] = []
     for i, cmd in enumerate(commands):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentmux.tmux import PaneObs
+from agentmux.tmux_chain import PaneObs
 
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
 STATES = ("starting", "running", "waiting", "checking", "done", "failed", "killed", "lost")
