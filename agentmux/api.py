@@ -15,7 +15,9 @@ repository), then drive its panes with everything libtmux offers::
 
 The libtmux objects run their tmux commands in agentmux's environment (see
 `agentmux.tmux.client_env`) against the run's own server, wherever the script runs, even
-inside another tmux server. Each property asks tmux afresh: keep the result while you use it.
+inside another tmux server. While one of their commands runs, `$TMUX` and leaked `GIT_*`
+variables are out of `os.environ` (libtmux takes no environment of its own): mind that in a
+threaded script that reads them. Each property asks tmux afresh: keep the result while you use it.
 agentmux still records how each agent ends; restarting a pane behind its back (e.g.
 `respawn-pane`) is not recorded, `agentmux restart` is.
 """
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING
 from agentmux import ledger, status
 from agentmux.errors import WorkFailed
 from agentmux.find import find_run, pane_entry
-from agentmux.tmux import Tmux
+from agentmux.tmux import Tmux, lib_error
 
 if TYPE_CHECKING:
     from agentmux.tmux import LibPane, LibServer, LibSession
@@ -92,7 +94,11 @@ class Run:
         if tagged is None:
             raise WorkFailed(f"session '{self.session_name}' is not running (run {self.id})")
         mine = {p.pane_id: p.name for p in tagged if p.name and p.extra == (self.id,)}
-        return {mine[p.pane_id]: p for p in self.session.panes if p.pane_id in mine}
+        try:
+            found = self.session.panes
+        except lib_error() as e:  # the session ended between the two looks
+            raise WorkFailed(f"session '{self.session_name}' ended: {e}") from e
+        return {mine[p.pane_id]: p for p in found if p.pane_id in mine}
 
     def pane(self, name: str) -> LibPane:
         """One agent's pane; BadInput for a name the run does not have, WorkFailed when the

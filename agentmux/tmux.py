@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 # The chain-building names are part of this room's interface; they live in tmux_chain.
 __all__ = [
     "FIELDS", "MIN_VERSION", "Launch", "PaneObs", "Tmux", "Waker", "Window", "check_version",
-    "client_env", "fmt_escape", "parse_pane", "terminal_size",
+    "client_env", "fmt_escape", "lib_error", "parse_pane", "terminal_size",
 ]
 
 MIN_VERSION = (3, 2)
@@ -104,7 +104,8 @@ def _server_class(keep_tmux: bool) -> type[LibServer]:
     return Server
 
 
-def _lib_error() -> type[Exception]:
+def lib_error() -> type[Exception]:
+    """libtmux's base exception (for `except`), without importing libtmux at module level."""
     from libtmux import exc
 
     return exc.LibTmuxException
@@ -155,7 +156,7 @@ class Tmux:
         """Exactly this session (libtmux targets it as `=name`, never a prefix match)."""
         try:
             return self.lib_server().has_session(session, exact=True)
-        except _lib_error():  # a name tmux cannot hold ('.', ':') is no session of ours
+        except lib_error():  # a name tmux cannot hold ('.', ':') is no session of ours
             return False
 
     def panes(self, session: str, extra: Sequence[str] = ()) -> list[PaneObs] | None:
@@ -196,7 +197,7 @@ class Tmux:
     def kill_session(self, session: str) -> bool:
         try:
             self.lib_server().kill_session(f"={session}")
-        except _lib_error():
+        except lib_error():
             return False
         return True
 
@@ -221,7 +222,7 @@ class Tmux:
         """Move the client this process runs inside to target; its $TMUX names that client."""
         try:
             self.lib_server(keep_tmux=True).switch_client(target)
-        except _lib_error() as e:
+        except lib_error() as e:
             raise CommandFailed([*self.base, "switch-client", "-t", target], 1, str(e),
                                 step=step) from e
 
@@ -358,7 +359,7 @@ def check_version() -> tuple[int, int]:
         raw = get_version_str(tmux_bin=found)
         ok = has_gte_version(want, tmux_bin=found)
         got = str(get_version(tmux_bin=found))
-    except (_lib_error(), IndexError, ValueError, TypeError) as e:
+    except (lib_error(), IndexError, ValueError, TypeError) as e:
         # libtmux reads `tmux -V` as "tmux X.Y"; anything else is no tmux it can use.
         raise EnvironmentProblem(f"cannot read the tmux version ({e}); agentmux needs "
                                  f"{want}+") from e
