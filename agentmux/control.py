@@ -11,33 +11,31 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, poll, proc
+from agentmux import ledger, poll
 from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
-from agentmux.watch import supervise
+from agentmux.watch.alive import STOP_SIGNALS, is_running, pid_alive, read_status, send_stop
+from agentmux.watch.screen import ANSI
 from agentmux.watch.state import PaneState, replay
-from agentmux.watch.supervise import ANSI
 
 
 def _status(run_dir: ledger.RunDir, name: str) -> Mapping[str, Any]:
-    return watcher.read_status(run_dir.status(name)) or {}
+    return read_status(run_dir.status(name)) or {}
 
 
 def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
     """INT, then TERM, then KILL, with `grace` seconds for each to work; waits for the end."""
     def running() -> list[str]:
-        statuses = {n: _status(run_dir, n) for n in names}
-        return [n for n, st in statuses.items()
-                if not st.get("ended_at") and watcher.pid_alive(st.get("pid"))]
+        return [n for n in names if is_running(run_dir, n)]
 
-    for sig in supervise.STOP_SIGNALS:
+    for sig in STOP_SIGNALS:
         left = running()
         if not left:
             break
         for n in left:
-            supervise.send_stop(_status(run_dir, n), sig)
+            send_stop(_status(run_dir, n), sig)
         poll.until(lambda: not running(), grace)
     for n in running():  # a runner that survived its agent's SIGKILL
         with contextlib.suppress(OSError, TypeError):
@@ -64,7 +62,7 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
     stop_panes(run_dir, names, grace)
     info = ledger.read_json(run_dir.path / "watcher.json") or {}
     pid = info.get("pid")
-    if isinstance(pid, int) and watcher.pid_alive(pid):
+    if isinstance(pid, int) and pid_alive(pid):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
@@ -93,7 +91,8 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
                              f"`agentmux logs {pane}` shows its transcript")
         target = found[0].pane_id
         cmds = [["select-window", "-t", target], ["select-pane", "-t", target]]
-        zoomed = tm.run("display", "-p", "-t", target, "#{window_zoomed_flag}").stdout.strip()
+        zoomed = tm.run("display-message", "-p", "-t", target,
+                        "#{window_zoomed_flag}").stdout.strip()
         if zoom and zoomed != "1":
             cmds.append(["resize-pane", "-Z", "-t", target])
         tm.chain(cmds, step="selecting the pane")
@@ -108,11 +107,10 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
                 f"`TMUX= agentmux{' --socket ' + run['socket'] if run.get('socket') else ''} "
                 f"attach{' ' + pane if pane else ''}`"
             )
-        proc.run(["tmux", "-S", ours, "switch-client", "-t", target or f"={session}"],
-                 step="switching client")
+        tm.switch_client(target or f"={session}", step="switching client")
         return None
     sys.stdout.flush()
-    os.execvp("tmux", [*tm.base, "attach-session", "-t", f"={session}"])
+    tm.exec_attach(session)
 
 
 def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import secrets
-import shlex
+from pathlib import Path
 
-from agentmux import control, ledger, poll, proc
+from agentmux import control, ledger, poll
 from agentmux.errors import Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
-from agentmux.tmux import PaneObs, Tmux, fmt_escape
+from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch.state import replay
-from agentmux.watch.supervise import pane_dir_files
 
 STOP_GRACE = 3.0
 RECORD_WAIT = 10.0
@@ -42,14 +41,8 @@ def send(run_dir: ledger.RunDir, name: str, text: bytes) -> None:
     tm, pane = _live_pane(run_dir, name)
     if pane.dead:
         raise WorkFailed(f"pane '{name}' has ended; `agentmux restart {name}` runs it again")
-    buf = f"agentmux-send-{secrets.token_hex(6)}"
-    argv = [*tm.base, "load-buffer", "-b", buf, "-", ";",
-            "paste-buffer", "-p", "-d", "-b", buf, "-t", pane.pane_id, ";",
-            "send-keys", "-t", pane.pane_id, "Enter"]
-    env = proc.clean_env()
-    env.pop("TMUX", None)
-    proc.run(argv, env=env, input=text.decode(errors="surrogateescape"),
-             step=f"sending text to pane '{name}'")
+    tm.paste(pane.pane_id, text.decode(errors="surrogateescape"),
+             f"agentmux-send-{secrets.token_hex(6)}", step=f"sending text to pane '{name}'")
 
 
 def restart(run_dir: ledger.RunDir, name: str) -> int:
@@ -72,19 +65,19 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    runner = runner_argv(run_dir.spec(name))
-    log = fmt_escape(shlex.quote(str(run_dir.output(name))))
-    # A dead pane takes no pipe-pane: right after the respawn, any old pipe is closed and a
-    # new one armed, in the same chain, so the
-    # new attempt's first bytes are in its output.log (see TMUX-GIT-FACTS, one chain).
-    tm.chain([["respawn-pane", "-k", "-t", pane.pane_id, *runner],
-              ["pipe-pane", "-t", pane.pane_id],
-              ["pipe-pane", "-t", pane.pane_id, "cat >> " + log]],
-             step=f"restarting pane '{name}'")
+    tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
+               step=f"restarting pane '{name}'")
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})
     return attempt + 1
+
+
+def pane_dir_files(pane_dir: Path) -> list[Path]:
+    """What belongs to one attempt: everything but the spec, the task and older attempts."""
+    keep = {"spec.json", "TASK.md"}
+    return [p for p in pane_dir.iterdir()
+            if p.name not in keep and not p.name.startswith("attempt-")]
 
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:

@@ -18,8 +18,9 @@ from agentmux import ledger
 from agentmux.tmux import Tmux
 from agentmux.units import fmt_duration
 from agentmux.watch import loop as watcher
-from agentmux.watch.state import STATES, PaneState, replay, step
-from agentmux.watch.supervise import ANSI
+from agentmux.watch.alive import read_status
+from agentmux.watch.screen import ANSI
+from agentmux.watch.state import PaneState, replay, step, summary_line
 
 VERSION = 1
 
@@ -48,19 +49,22 @@ def run_info(run_dir: ledger.RunDir) -> dict[str, Any]:
                                     "layout")}
 
 
-def live_state(run_dir: ledger.RunDir) -> dict[str, PaneState]:
+def live_state(run_dir: ledger.RunDir, tmux: Tmux | None = None) -> dict[str, PaneState]:
+    """The recorded events folded with one fresh look at tmux (the run's server by default)."""
     run = run_dir.read_run()
     names = [p["name"] for p in run.get("panes", [])]
     state = replay(ledger.read_events(run_dir.events))
-    obs = watcher.observe(Tmux(run.get("socket")), run["session"], run_dir, names, state)
+    obs = watcher.observe(tmux or Tmux(run.get("socket")), run["session"], run_dir, names,
+                          state)
     state, _ = step(state, names, obs)
     return state
 
 
-def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None) -> list[Row]:
+def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
+         tmux: Tmux | None = None) -> list[Row]:
     run = run_dir.read_run()
     if state is None:
-        state = live_state(run_dir)
+        state = live_state(run_dir, tmux)
     now = time.time()
     since: dict[str, str] = {}
     for ev in ledger.read_events(run_dir.events):
@@ -71,7 +75,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None) -
         name = p["name"]
         st = state.get(name) or PaneState()
         # The watcher's cached reader: its table is redrawn every tick.
-        status = watcher.read_status(run_dir.status(name)) or {}
+        status = read_status(run_dir.status(name)) or {}
         started, ended = status.get("started_at"), status.get("ended_at")
         duration = None
         if started:
@@ -170,11 +174,7 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
     lines = ["  ".join(cell(str(c), w, i, st) for i, (c, w) in
                        enumerate(zip(row, widths, strict=True))).rstrip()
              for row, st in [(head, None), *zip(body, [r.state for r in table], strict=True)]]
-    counts: dict[str, int] = {}
-    for r in table:
-        counts[r.state] = counts.get(r.state, 0) + 1
-    summary = " · ".join(f"{counts[s]} {s}" for s in STATES if s in counts)
-    return "\n".join([*lines, "", summary])
+    return "\n".join([*lines, "", summary_line(r.state for r in table)])
 
 
 def render_table(run_dir: ledger.RunDir, state: Mapping[str, PaneState],

@@ -1,8 +1,11 @@
-"""tmux: build a session in one batched command chain, query every pane in one call, attach.
+"""tmux: the one room that talks to tmux, through libtmux.
 
-Everything here talks to tmux through plain argument lists (`proc.run`): libtmux spends one
-subprocess per command plus re-queries (see TMUX-GIT-FACTS.md, "cost and batching"), which is
-too slow for building and for the watcher's tick. The traps this module guards against:
+A `Tmux` is one tmux server: a `libtmux.Server` (socket name or path) whose every client runs
+in agentmux's environment. libtmux runs one `tmux` process per `Server.cmd`, so what must be
+fast is sent as one `;` chain in one call: the whole session build, and the watcher's one
+`list-panes` per tick (parsed here, not through libtmux's objects, which read ~200 fields).
+libtmux is imported lazily (about 90 ms): commands that never talk to tmux do not pay it.
+The traps guarded against here (docs/tmux.md):
 - user text in names, `-c` paths and `pipe-pane` commands is format-expanded: `#` is doubled;
 - an argument that ends in `;` splits the chain: the `;` is escaped;
 - `-t name` prefix-matches: sessions are addressed as `=name`, panes by `%id`;
@@ -11,81 +14,132 @@ too slow for building and for the watcher's tick. The traps this module guards a
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import shlex
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agentmux import proc
 from agentmux.errors import CommandFailed, EnvironmentProblem
+from agentmux.tmux_chain import (
+    CHAIN_BYTES,
+    FIELDS,
+    SEP,
+    Launch,
+    PaneObs,
+    Window,
+    chain_argv,
+    chain_bytes,
+    fmt_escape,
+    pane_commands,
+    pane_format,
+    parse_pane,
+    session_commands,
+)
+
+if TYPE_CHECKING:
+    import libtmux
+    from libtmux.common import tmux_cmd
+
+    LibServer = libtmux.Server
+    LibSession = libtmux.Session
+    LibPane = libtmux.Pane
+
+# The chain-building names are part of this room's interface; they live in tmux_chain.
+__all__ = [
+    "FIELDS", "MIN_VERSION", "Launch", "PaneObs", "Tmux", "Waker", "Window", "check_version",
+    "client_env", "fmt_escape", "lib_error", "parse_pane", "terminal_size",
+]
 
 MIN_VERSION = (3, 2)
-FIELDS = (
-    "pane_id", "@agentmux_pane", "pane_dead", "pane_dead_status", "pane_dead_signal",
-    "pane_pid", "window_id", "pid",
-)
-_SEP = "\x1f"
-# The tmux client sends its whole command line as one message of at most 16 KiB (MAX_IMSGSIZE);
-# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). Stay
-# well under it, counting each argument as tmux packs it: its bytes plus a NUL.
-CHAIN_BYTES = 12000
+NOT_INSTALLED = ("tmux is not installed or not on PATH; install it (Debian/Ubuntu: "
+                 "sudo apt-get install tmux) — agentmux needs tmux 3.2 or newer")
 
 
-def fmt_escape(text: str) -> str:
-    """Make text literal where tmux expands formats (`-n`, `-c`, `-s`, pipe-pane commands)."""
-    return text.replace("#", "##")
+def client_env(keep_tmux: bool = False) -> dict[str, str]:
+    """The environment a tmux client runs in: the first client starts the server, which keeps
+    it as the global environment of every pane. So git variables leaked from a hook
+    (GIT_DIR ...) must not reach it, nor $TMUX of the server the user happens to be in."""
+    env = proc.clean_env()
+    if not keep_tmux:
+        env.pop("TMUX", None)
+    return env
 
 
-def arg_escape(text: str) -> str:
-    """An argument ending in `;` would end the command in a chain; `\\;` makes it literal."""
-    return text[:-1] + "\\;" if text.endswith(";") else text
+@contextlib.contextmanager
+def _scrubbed(keep_tmux: bool) -> Iterator[None]:
+    # libtmux starts tmux with this process's environment and takes no other: the variables
+    # client_env leaves out are taken out of os.environ for the call, then put back.
+    drop = set(os.environ).difference(client_env(keep_tmux))
+    saved = {k: os.environ.pop(k) for k in drop}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
-@dataclass(frozen=True)
-class PaneObs:
-    """One pane as tmux sees it at one instant."""
+@functools.cache
+def _server_class(keep_tmux: bool) -> type[LibServer]:
+    import libtmux
 
-    pane_id: str
-    name: str              # @agentmux_pane, "" for panes that are not agents
-    dead: bool
-    dead_status: int | None
-    dead_signal: int | None
-    pid: int | None
-    window_id: str
-    server_pid: int | None
+    class Server(libtmux.Server):
+        """libtmux's Server, whose tmux clients all run in `client_env`: Session and Pane
+        objects made from it go through this `cmd` too."""
 
+        def cmd(self, cmd: str, *args: Any, target: str | int | None = None) -> tmux_cmd:
+            from libtmux import exc
 
-@dataclass(frozen=True)
-class Launch:
-    """One agent pane to create: its name, the argv tmux executes, where, and its output log."""
+            with _scrubbed(keep_tmux):
+                try:
+                    return super().cmd(cmd, *args, target=target)
+                except exc.TmuxCommandNotFound as e:
+                    raise EnvironmentProblem(NOT_INSTALLED) from e
 
-    name: str
-    argv: Sequence[str]
-    cwd: Path
-    log: Path
+    return Server
 
 
-@dataclass
-class Window:
-    name: str
-    panes: list[Launch] = field(default_factory=list)
+def lib_error() -> type[Exception]:
+    """libtmux's base exception (for `except`), without importing libtmux at module level."""
+    from libtmux import exc
+
+    return exc.LibTmuxException
 
 
 class Tmux:
-    """A tmux server: the user's default one, or a private one picked by socket name."""
+    """A tmux server: the user's default one, or a private one picked by socket name or path."""
 
     def __init__(self, socket: str | None = None) -> None:
         self.socket = socket
-        self.base = ["tmux", "-L", socket] if socket else ["tmux"]
+        # Always an explicit socket: without one a client inside tmux would aim at $TMUX's
+        # server, and libtmux objects handed to a user must reach this server from anywhere.
+        self.base = (["tmux", "-S", socket] if socket and "/" in socket
+                     else ["tmux", "-L", socket or "default"])
+        self._servers: dict[bool, LibServer] = {}
+
+    def lib_server(self, keep_tmux: bool = False) -> LibServer:
+        """The libtmux Server of this tmux server (made on first use: it imports libtmux)."""
+        if keep_tmux not in self._servers:
+            cls = _server_class(keep_tmux)
+            flag, where = self.base[1:]
+            self._servers[keep_tmux] = (cls(socket_path=where) if flag == "-S"
+                                        else cls(socket_name=where))
+        return self._servers[keep_tmux]
 
     def run(self, *args: str, check: bool = True, step: str = "") -> proc.Completed:
-        env = proc.clean_env()
-        # A client inside tmux would otherwise aim at $TMUX's server when no -L is given.
-        env.pop("TMUX", None)
-        return proc.run([*self.base, *args], env=env, check=check, step=step)
+        """One tmux process through libtmux's `Server.cmd`; a `;` among args chains commands."""
+        got = self.lib_server().cmd(*args)
+        out = "".join(line + "\n" for line in got.stdout)
+        err = "".join(line + "\n" for line in got.stderr)
+        argv = [*self.base, *args]
+        if check and got.returncode != 0:
+            raise CommandFailed(argv, got.returncode, err or out, step=step)
+        return subprocess.CompletedProcess(argv, got.returncode, out, err)
 
     def chain(self, commands: Sequence[Sequence[str]], step: str = "") -> proc.Completed:
         """Run commands in one tmux invocation; the chain stops at the first error."""
@@ -93,21 +147,26 @@ class Tmux:
 
     def socket_path(self) -> str:
         """Where this server's socket is, computed as tmux does (no server needed)."""
-        if self.socket and "/" in self.socket:
-            return self.socket
+        if self.base[1] == "-S":
+            return self.base[2]
         tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
-        return os.path.join(tmpdir, f"tmux-{os.getuid()}", self.socket or "default")
-
-    def alive(self) -> bool:
-        return self.run("list-sessions", "-F", "x", check=False).returncode == 0
+        return os.path.join(tmpdir, f"tmux-{os.getuid()}", self.base[2])
 
     def has_session(self, session: str) -> bool:
-        return self.run("has-session", "-t", f"={session}", check=False).returncode == 0
+        """Exactly this session (libtmux targets it as `=name`, never a prefix match)."""
+        try:
+            return self.lib_server().has_session(session, exact=True)
+        except lib_error():  # a name tmux cannot hold ('.', ':') is no session of ours
+            return False
 
-    def panes(self, session: str) -> list[PaneObs] | None:
-        """Every pane of one session in one call; None when the session or server is gone."""
-        fmt = _SEP.join("#{" + f + "}" for f in FIELDS)
-        p = self.run("list-panes", "-s", "-t", f"={session}", "-F", fmt, check=False)
+    def panes(self, session: str, extra: Sequence[str] = ()) -> list[PaneObs] | None:
+        """Every pane of one session in one call; None when the session or server is gone.
+
+        `extra` names more formats (without `#{}`); each pane carries their values in order."""
+        # `=name:`, not `=name`: list-panes reads its target as a window, and a bare `=name`
+        # then still prefix-matches the session (3.3a listed agents-2's panes for `=agents`).
+        p = self.run("list-panes", "-s", "-t", f"={session}:", "-F", pane_format(extra),
+                     check=False)
         if p.returncode != 0:
             return None
         return [parse_pane(line) for line in p.stdout.splitlines() if line]
@@ -120,16 +179,57 @@ class Tmux:
         # The screen below the last output is blank rows, not part of the transcript.
         return p.stdout.rstrip("\n") + "\n"
 
+    def screen(self, pane_id: str) -> str | None:
+        """The visible screen only, as the user would see it; None when the pane is gone."""
+        p = self.run("capture-pane", "-p", "-t", pane_id, check=False)
+        return p.stdout if p.returncode == 0 else None
+
+    def session_has_run(self, session: str, run_id: str) -> bool:
+        """Does this session hold a pane tagged with this run (not another run's session)?"""
+        p = self.run("list-panes", "-s", "-t", f"={session}:", "-F", "#{@agentmux_run}",
+                     check=False)
+        return p.returncode == 0 and run_id in p.stdout.split()
+
     def kill_session_of_run(self, session: str, run_id: str) -> bool:
         """Kill the session only if it holds this run's panes: never someone else's."""
-        p = self.run("list-panes", "-s", "-t", f"={session}", "-F", "#{@agentmux_run}",
-                     check=False)
-        if p.returncode != 0 or run_id not in p.stdout.split():
-            return False
-        return self.kill_session(session)
+        return self.session_has_run(session, run_id) and self.kill_session(session)
 
     def kill_session(self, session: str) -> bool:
-        return self.run("kill-session", "-t", f"={session}", check=False).returncode == 0
+        try:
+            self.lib_server().kill_session(f"={session}")
+        except lib_error():
+            return False
+        return True
+
+    def clients(self, session: str) -> list[str]:
+        """The names of the clients attached to this session (none when it is gone)."""
+        p = self.run("list-clients", "-t", f"={session}", "-F", "#{client_name}", check=False)
+        return p.stdout.split() if p.returncode == 0 else []
+
+    def paste(self, pane_id: str, text: str, buffer: str, step: str = "") -> None:
+        """Paste text into a pane as one bracketed paste, then Enter.
+
+        The text reaches tmux on stdin (`load-buffer -`), so no byte of it is parsed as a
+        command, key name or format; libtmux's `cmd` cannot feed stdin, hence this one plain
+        process. `paste-buffer -p` brackets only for programs that asked for it."""
+        argv = [*self.base, *chain_argv([
+            ["load-buffer", "-b", buffer, "-"],
+            ["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id],
+            ["send-keys", "-t", pane_id, "Enter"]])]
+        proc.run(argv, env=client_env(), input=text, step=step)
+
+    def switch_client(self, target: str, step: str = "") -> None:
+        """Move the client this process runs inside to target; its $TMUX names that client."""
+        try:
+            self.lib_server(keep_tmux=True).switch_client(target)
+        except lib_error() as e:
+            raise CommandFailed([*self.base, "switch-client", "-t", target], 1, str(e),
+                                step=step) from e
+
+    def exec_attach(self, session: str) -> None:
+        """Replace this process with a tmux client attached to the session (the terminal is
+        handed over, which libtmux's captured subprocess cannot do)."""
+        os.execvpe("tmux", [*self.base, "attach-session", "-t", f"={session}"], client_env())
 
     def build(
         self,
@@ -149,28 +249,8 @@ class Tmux:
         gets remain-on-exit, its tags and pipe-pane, so nothing the program does between its
         start and its exit can be missed. Returns pane name -> pane id.
         """
-        head: list[list[str]] = [
-            ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
-             "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
-             *watcher_argv],
-            ["set", "-p", "remain-on-exit", "on"],
-            ["set", "-p", "@agentmux_run", run_id],
-            ["set", "-p", "@agentmux_role", "watcher"],
-            # Scrollback for transcripts; applies to panes created after it, i.e. the agents.
-            ["set", "history-limit", str(history_limit)],
-        ]
-        # One group per pane: the command that creates it, then everything that arms it. A
-        # chain may end between groups only; the next chain then names its target explicitly.
-        groups: list[tuple[str, list[list[str]]]] = []
-        for win in windows:
-            for i, pane in enumerate(win.panes):
-                create = (
-                    ["new-window", "-n", fmt_escape(win.name)] if i == 0 else ["split-window"]
-                )
-                cmds = pane_commands(create, pane, run_id, wake if i == 0 else None)
-                groups.append((pane.name, cmds))
-        tail = ([["select-window", "-t", f"={session}:{fmt_escape(windows[0].name)}"]]
-                if windows else [])
+        head, groups, tail = session_commands(session, run_id, cwd, watcher_argv, windows, size,
+                                              wake, history_limit)
         step = "building the tmux session"
         ids: list[str] = []
         names: list[str] = []
@@ -201,9 +281,9 @@ class Tmux:
         """
         step = f"adding pane {pane.name!r} to session {session!r}"
         listed = self.run("list-windows", "-t", f"={session}", "-F",
-                          "#{window_id}" + _SEP + "#{window_name}", step=step)
+                          "#{window_id}" + SEP + "#{window_name}", step=step)
         ids = {name: wid for wid, _, name in
-               (line.partition(_SEP) for line in listed.stdout.splitlines())}
+               (line.partition(SEP) for line in listed.stdout.splitlines())}
         if window in ids:
             create = ["split-window", "-t", ids[window]]
             cmds = pane_commands(create, pane, run_id, None)
@@ -217,81 +297,77 @@ class Tmux:
             raise CommandFailed(self.base, 0, out.stdout, step=step)
         return new[0]
 
+    def respawn(self, pane_id: str, argv: Sequence[str], log: Path, step: str = "") -> None:
+        """Run argv again in a pane (dead or alive) and point its pipe-pane at log, in one chain.
 
-def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
-                  wake: str | None) -> list[list[str]]:
-    """Create one agent pane and, in the same chain, arm everything that must not miss its end.
+        A dead pane takes no pipe-pane: right after the respawn any old pipe is closed and a
+        new one armed, so the new program's first bytes are in the log."""
+        self.chain([["respawn-pane", "-k", "-t", pane_id, *argv],
+                    ["pipe-pane", "-t", pane_id],
+                    ["pipe-pane", "-t", pane_id, "cat >> " + fmt_escape(shlex.quote(str(log)))]],
+                   step=step)
 
-    `create` is new-window or split-window (without -d: the new pane is then the target of
-    the commands after it). With `wake`, the pane opens a window and sets its pane-died hook;
-    without, it joins a window that has the hook already, and the window is re-tiled.
+
+class Waker:
+    """Blocks until a tmux `wait-for` channel is signalled, or a timeout.
+
+    One `tmux wait-for` client stays pending across waits, so a wait that times out costs no
+    new process. A plain Popen: libtmux's `wait_for` blocks without a timeout.
     """
-    cmds = [
-        [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}", *pane.argv],
-        ["set", "-p", "remain-on-exit", "on"],
-        ["set", "-p", "remain-on-exit-format", ""],
-        ["set", "-p", "@agentmux_run", run_id],
-        ["set", "-p", "@agentmux_pane", pane.name],
-        ["pipe-pane", "-o", "cat >> " + fmt_escape(shlex.quote(str(pane.log)))],
-    ]
-    if wake is not None:
-        # pane-died is a window hook on 3.3a; a session-level one never fires.
-        cmds.append(["set-hook", "-w", "pane-died", f"wait-for -S {wake}"])
-    else:
-        cmds.append(["select-layout", "tiled"])
-    return cmds
 
+    def __init__(self, tmux: Tmux, channel: str) -> None:
+        self.argv = [*tmux.base, "wait-for", channel]
+        self.proc: subprocess.Popen[bytes] | None = None
 
-def chain_argv(commands: Sequence[Sequence[str]]) -> list[str]:
-    argv: list[str] = []
-    for i, cmd in enumerate(commands):
-        if i:
-            argv.append(";")
-        argv.extend(arg_escape(a) for a in cmd)
-    return argv
+    def wait(self, timeout: float) -> bool:
+        if self.proc is None:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=client_env(),
+            )
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        self.proc = None
+        return True
 
+    def close(self) -> None:
+        """Stop the pending wait-for client. Safe inside a signal handler (watch()'s SIGTERM).
 
-def chain_bytes(commands: Sequence[Sequence[str]]) -> int:
-    """The size of a chain as the tmux client packs it into its one message."""
-    return sum(len(a.encode(errors="surrogateescape")) + 1 for a in chain_argv(commands))
-
-
-def parse_pane(line: str) -> PaneObs:
-    f = dict(zip(FIELDS, line.split(_SEP), strict=False))
-
-    def num(key: str) -> int | None:
-        v = f.get(key, "")
-        return int(v) if v.lstrip("-").isdigit() else None
-
-    return PaneObs(
-        pane_id=f.get("pane_id", ""),
-        name=f.get("@agentmux_pane", ""),
-        dead=f.get("pane_dead") == "1",
-        dead_status=num("pane_dead_status"),
-        dead_signal=num("pane_dead_signal"),
-        pid=num("pane_pid"),
-        window_id=f.get("window_id", ""),
-        server_pid=num("pid"),
-    )
+        The handler can interrupt wait() while Popen holds its non-reentrant waitpid lock; a
+        blocking wait() here then deadlocks, and `down` reports that the watcher never
+        stopped. A wait with a timeout only tries that lock, so it cannot hang: if it cannot
+        reap the client, the interrupted wait() does, once the handler returns.
+        """
+        if self.proc is not None:
+            child, self.proc = self.proc, None
+            child.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(1.0)
 
 
 def check_version() -> tuple[int, int]:
     """tmux must exist and be 3.2 or newer (per-pane options, `-e`, window hooks)."""
-    if shutil.which("tmux") is None:
-        raise EnvironmentProblem(
-            "tmux is not installed or not on PATH; install it (Debian/Ubuntu: "
-            "sudo apt-get install tmux) — agentmux needs tmux 3.2 or newer"
-        )
-    out = proc.run(["tmux", "-V"], check=False).stdout.strip()
-    m = re.search(r"(\d+)\.(\d+)", out)
-    if not m:
-        raise EnvironmentProblem(f"cannot read the tmux version from {out!r}; agentmux needs 3.2+")
-    ver = (int(m.group(1)), int(m.group(2)))
-    if ver < MIN_VERSION:
-        raise EnvironmentProblem(
-            f"tmux {ver[0]}.{ver[1]} is too old: agentmux needs tmux 3.2 or newer ({out})"
-        )
-    return ver
+    found = shutil.which("tmux")
+    if found is None:
+        raise EnvironmentProblem(NOT_INSTALLED)
+    from libtmux.common import get_version, get_version_str, has_gte_version
+
+    want = ".".join(map(str, MIN_VERSION))
+    try:
+        raw = get_version_str(tmux_bin=found)
+        ok = has_gte_version(want, tmux_bin=found)
+        got = str(get_version(tmux_bin=found))
+    except (lib_error(), IndexError, ValueError, TypeError) as e:
+        # libtmux reads `tmux -V` as "tmux X.Y"; anything else is no tmux it can use.
+        raise EnvironmentProblem(f"cannot read the tmux version ({e}); agentmux needs "
+                                 f"{want}+") from e
+    if not ok:
+        raise EnvironmentProblem(f"tmux {raw} is too old: agentmux needs tmux {want} or newer "
+                                 f"(tmux {raw})")
+    m = re.match(r"(\d+)\.(\d+)", got)
+    return (int(m.group(1)), int(m.group(2))) if m else MIN_VERSION
 
 
 def terminal_size() -> tuple[int, int]:

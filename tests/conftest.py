@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -101,9 +102,36 @@ def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo", {"README.md": "hello\n", "src/app.py": "print('app')\n"})
 
 
+# Commands whose run in this process proves what a process would: they read the ledger, git or
+# tmux and print through click, hand no terminal over, start nothing that outlives them and
+# install no signal handler. Each saves a Python start-up and the imports (~0.2 s a call, and
+# the wait loops poll `status`). The rest (up, down, attach, watch, send, restart, add,
+# doctor, merge, clean, diff ...) run as a process, as a user runs them.
+IN_PROCESS = frozenset({"validate", "presets", "status", "runs", "review", "conflicts", "trust",
+                        "init", "logs"})
+_PROCESS_ONLY_FLAGS = frozenset({"--watch", "-f", "--follow"})  # they loop until interrupted
+_HELP = frozenset({"--help", "-h", "--version"})
+
+
+def _command(args: tuple[str, ...]) -> str | None:
+    """The subcommand in args, skipping the group's own options (--socket NAME, -v)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        opt = rest.pop(0)
+        if opt in ("--socket", "-L") and rest:
+            rest.pop(0)
+    return rest[0] if rest else None
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Result:
-    """agentmux as a user runs it: a whole process."""
+            timeout: float = 60, process: bool | None = None) -> Result:
+    """agentmux as a user runs it: a whole process, or in this process through click's
+    CliRunner for the commands in IN_PROCESS (`process` forces either way)."""
+    if process is None:
+        process = not (_HELP & set(args)) and (
+            _command(args) not in IN_PROCESS or bool(_PROCESS_ONLY_FLAGS & set(args)))
+    if not process:
+        return invoke(*args, cwd=cwd, env=env)
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
@@ -112,6 +140,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         capture_output=True, text=True, timeout=timeout, check=False,
     )
     return Result(p.returncode, p.stdout, p.stderr)
+
+
+def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
+    """`agentmux ARGS` in this process: the same `main` (its error messages and exit codes),
+    with stdout, stderr, os.environ and the working folder isolated by click's CliRunner."""
+    from click.testing import CliRunner
+
+    from agentmux.__main__ import main
+
+    runner = CliRunner()
+    with runner.isolation(env=env) as (out, err, _), contextlib.chdir(cwd or Path.cwd()):
+        # main's logging set-up is a no-op under pytest (its handler is already on the root
+        # logger); warnings still reach stderr as they would in a process.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("agentmux: %(levelname)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        try:
+            code = main(list(args))
+        finally:
+            logging.getLogger().removeHandler(handler)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return Result(code, out.getvalue().decode(errors="replace"),
+                      err.getvalue().decode(errors="replace"))
 
 
 @pytest.fixture

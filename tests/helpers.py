@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 
 from .conftest import run_cli, wait_until
@@ -69,3 +73,28 @@ def events(repo: Path) -> list[dict[str, Any]]:
     path = latest_run(repo) / "events.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
     return [json.loads(x) for x in lines if x.strip()]
+
+
+def count_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """Put a `tmux` first on PATH that logs its caller's pid and arguments, then execs the real
+    one; returns a reader of the argument lines of the tmux processes this process started.
+
+    Real processes are counted, whichever way they are started (libtmux finds tmux on PATH at
+    each call)."""
+    real = shutil.which("tmux")
+    assert real is not None
+    folder, log = tmp_path / "tmux-wrapper", tmp_path / "tmux-calls.log"
+    folder.mkdir()
+    w = folder / "tmux"
+    w.write_text("#!/bin/sh\n"
+                 f"printf '%s\\t%s\\n' \"$PPID\" \"$*\" >> {shlex.quote(str(log))}\n"
+                 f"exec {shlex.quote(real)} \"$@\"\n")
+    w.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+    def calls() -> list[str]:
+        lines = log.read_text().splitlines() if log.exists() else []
+        mine = [line.split("\t", 1) for line in lines]
+        return [args for pid, args in mine if pid == str(os.getpid())]
+
+    return calls

@@ -9,14 +9,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentmux import ledger
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
-from agentmux.watch import supervise
+from agentmux.watch import screen, supervise
 from agentmux.watch.state import replay
 
 from .conftest import run_cli, wait_until
-from .helpers import events, fake, latest_run, status, up, wait_states, write_layout
+from .helpers import count_tmux, events, fake, latest_run, status, up, wait_states, write_layout
 
 SOCK = "amx"
 POLL = 0.5
@@ -43,8 +45,8 @@ def output(repo: Path, pane: str) -> str:
 
 
 def test_screen_rules() -> None:
-    claude = supervise.compile_patterns({"agent": "claude"})
-    plain = supervise.compile_patterns({"agent": None, "waiting_patterns": ["^Token: $"]})
+    claude = screen.compile_patterns({"agent": "claude"})
+    plain = screen.compile_patterns({"agent": None, "waiting_patterns": ["^Token: $"]})
     cases: list[tuple[str, int | None, list[Any], bool]] = [
         (CLAUDE_DIALOG, None, claude, True),
         (CLAUDE_DIALOG, None, plain, False),       # a preset's pattern is its own
@@ -56,8 +58,8 @@ def test_screen_rules() -> None:
         ("was it ready?\nyes\n", 2, plain, False),   # a question in old output
         ("working...\n", 1, plain, False),
     ]
-    for screen, cursor, pats, want in cases:
-        assert supervise.screen_waiting(screen, cursor, pats) is want, screen
+    for text, cursor, pats, want in cases:
+        assert screen.screen_waiting(text, cursor, pats) is want, text
 
 
 def test_waiting_then_send_answers_it(repo: Path, tmp_path: Path) -> None:
@@ -217,7 +219,8 @@ def test_send_delivers_hostile_text_byte_for_byte(repo: Path) -> None:
     assert got == [f"got: {hostile}", "got: line one", "got: line two"]
 
 
-def test_an_idle_tick_costs_one_tmux_call(repo: Path, monkeypatch: Any) -> None:
+def test_an_idle_tick_costs_one_tmux_call(repo: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     layout = write_layout(repo, [{"name": f"p{i}", "command": fake("--print", "hi", "--sleep",
                                                                     "60")} for i in range(10)])
     up(layout, SOCK)
@@ -225,18 +228,10 @@ def test_an_idle_tick_costs_one_tmux_call(repo: Path, monkeypatch: Any) -> None:
     run_dir = ledger.RunDir(latest_run(repo))
     wait_until(lambda: all("hi" in output(repo, f"p{i}") for i in range(10)), 10, "output")
     tm = Tmux(SOCK)
-    calls: list[tuple[str, ...]] = []
-    real = Tmux.run
-
-    def counting(self: Tmux, *args: str, **kw: Any) -> Any:
-        calls.append(args)
-        return real(self, *args, **kw)
-
-    monkeypatch.setattr(Tmux, "run", counting)
     sup = supervise.Supervisor(tm, run_dir, "agents")
     names = watcher.pane_names(run_dir)
     state = replay(ledger.read_events(run_dir.events))
     state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)  # learns every screen
-    calls.clear()
+    calls = count_tmux(tmp_path, monkeypatch)
     state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)
-    assert [c[0] for c in calls] == ["list-panes"]
+    assert [c.split()[1] for c in calls()] == ["list-panes"], calls()

@@ -1,37 +1,21 @@
-"""One watcher tick costs one tmux call for all panes, through a logging `tmux` first on PATH."""
+"""One watcher tick costs one tmux process for all panes, counted by a logging `tmux` on PATH."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
 from agentmux import ledger
-from agentmux.tmux import Tmux
+from agentmux.tmux import Tmux, Waker
 from agentmux.watch import loop as watcher
 from agentmux.watch.state import PaneState, replay
 
 from .conftest import wait_until
-from .helpers import latest_run, up, write_layout
+from .helpers import count_tmux, latest_run, up, write_layout
 
 SOCK = "amx-cost"
-
-
-def tmux_wrapper(folder: Path, log: Path) -> Path:
-    """A `tmux` that logs its caller's pid and its arguments, then execs the real tmux."""
-    real = shutil.which("tmux")
-    assert real is not None
-    folder.mkdir()
-    w = folder / "tmux"
-    w.write_text("#!/bin/sh\n"
-                 f"printf '%s\\t%s\\n' \"$PPID\" \"$*\" >> {shlex.quote(str(log))}\n"
-                 f"exec {shlex.quote(real)} \"$@\"\n")
-    w.chmod(0o755)
-    return folder
 
 
 def test_one_tmux_call_per_tick_with_ten_panes(
@@ -50,18 +34,15 @@ def test_one_tmux_call_per_tick_with_ten_panes(
     wait_until(all_running, 30, "ten running panes")
     session = run_dir.read_run()["session"]
     state = replay(ledger.read_events(run_dir.events))
-    log = tmp_path / "calls.log"
-    monkeypatch.setenv("PATH", f"{tmux_wrapper(tmp_path / 'wrap', log)}{os.pathsep}"
-                       f"{os.environ['PATH']}")
+    calls = count_tmux(tmp_path, monkeypatch)
 
     new, obs = watcher.tick(Tmux(SOCK), run_dir, session, names, state)
 
-    calls = [line.split("\t", 1)[1] for line in log.read_text().splitlines()
-             if line.split("\t", 1)[0] == str(os.getpid())]
     assert obs.panes is not None and not watcher.nudge(obs)
     assert {n: s.state for n, s in new.items()} == dict.fromkeys(names, "running")
-    assert len(calls) == 1, calls
-    assert calls[0].startswith(f"-L {SOCK} list-panes ")
+    assert len(calls()) == 1, calls()
+    # libtmux passes the socket as one argument (`-Lname`).
+    assert calls()[0].startswith(f"-L{SOCK} list-panes "), calls()
 
 
 def test_waker_close_cannot_deadlock_inside_a_signal_handler() -> None:
@@ -69,7 +50,7 @@ def test_waker_close_cannot_deadlock_inside_a_signal_handler() -> None:
     # while Popen holds its waitpid lock. Simulate exactly that: the lock is held.
     tm = Tmux("amx-waker")
     tm.run("new-session", "-d", "-s", "w", "sleep", "600")
-    waker = watcher.Waker(tm, "never-signalled")
+    waker = Waker(tm, "never-signalled")
     assert waker.wait(0.05) is False
     proc = waker.proc
     assert proc is not None

@@ -102,11 +102,12 @@ def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), hidden=True)
 def watch(session: str | None, run_dir: Path | None) -> None:
     """The watcher itself (`up` starts it in the session's `agentmux` window)."""
-    from agentmux import ledger
+    from agentmux import ledger, status
     from agentmux.find import find_run
     from agentmux.watch import loop as watcher
 
-    watcher.watch(ledger.RunDir(run_dir) if run_dir else find_run(session))
+    watcher.watch(ledger.RunDir(run_dir) if run_dir else find_run(session),
+                  lambda rd, state: status.render_table(rd, state, colour=True))
 
 
 @click.command()

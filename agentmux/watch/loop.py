@@ -7,70 +7,33 @@ get one: it is `lost`, which is never counted as success.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from agentmux import ledger, snapshot
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
-from agentmux.tmux import Tmux
+from agentmux.tmux import Tmux, Waker
 from agentmux.watch import supervise
+from agentmux.watch.alive import pid_alive, read_status
 from agentmux.watch.state import TERMINAL, Observation, PaneState, replay, step
+
+# pid_alive and read_status moved to watch.alive; importers of this module still find them.
+__all__ = ["Render", "Waker", "final_tick", "nudge", "observe", "pane_entries", "pane_names",
+           "pid_alive", "read_status", "record", "tick", "watch"]
 
 log = logging.getLogger(__name__)
 
 REDRAW_S = 5.0
-def pid_alive(pid: object) -> bool:
-    """True while the process exists and is not a zombie."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
-# Status files are only ever replaced whole (rename), so inode, mtime and size name one version.
-# A running pane's file then costs one stat per tick, not an open, a read and a JSON parse: with
-# 50 panes at 1 s ticks that parsing was most of the watcher's CPU.
-_status_cache: dict[str, tuple[tuple[int, int, int], Mapping[str, Any] | None]] = {}
-
-
-def read_status(path: Path) -> Mapping[str, Any] | None:
-    """A runner's status.json; None when it is missing, and a damaged file is no status at all."""
-    key = str(path)
-    try:
-        st = os.stat(key)
-    except OSError:
-        _status_cache.pop(key, None)
-        return None
-    version = (st.st_ino, st.st_mtime_ns, st.st_size)
-    hit = _status_cache.get(key)
-    if hit is not None and hit[0] == version:
-        return hit[1]
-    try:
-        data: Mapping[str, Any] | None = ledger.read_json(path)
-    except Exception:
-        data = None
-    _status_cache[key] = (version, data)
-    return data
+# Draws the live table: (run, state) -> text. The `watch` command passes status's renderer, so
+# the loop never imports the layer that reads it.
+Render = Callable[[ledger.RunDir, Mapping[str, PaneState]], str]
 
 
 def observe(
@@ -119,47 +82,6 @@ def nudge(obs: Observation) -> bool:
                 return False
             return True
     return False
-
-
-class Waker:
-    """Blocks until the `pane-died` hook or a runner signals the run's channel, or a timeout.
-
-    One `tmux wait-for` client stays pending across ticks, so an idle tick costs no tmux call
-    beyond the one `list-panes`.
-    """
-
-    def __init__(self, tmux: Tmux, channel: str) -> None:
-        self.argv = [*tmux.base, "wait-for", channel]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def wait(self, timeout: float) -> bool:
-        if self.proc is None:
-            env = dict(os.environ)
-            env.pop("TMUX", None)
-            self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, env=env,
-            )
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        self.proc = None
-        return True
-
-    def close(self) -> None:
-        """Stop the pending wait-for client. Safe inside a signal handler (watch()'s SIGTERM).
-
-        The handler can interrupt wait() while Popen holds its non-reentrant waitpid lock; a
-        blocking wait() here then deadlocks, and `down` reports that the watcher never
-        stopped. A wait with a timeout only tries that lock, so it cannot hang: if it cannot
-        reap the client, the interrupted wait() does, once the handler returns.
-        """
-        if self.proc is not None:
-            proc, self.proc = self.proc, None
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(1.0)
 
 
 def record(
@@ -222,10 +144,11 @@ def pane_entries(run_dir: ledger.RunDir) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in _panes_of(run_dir)}
 
 
-def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
-    """The loop: runs until the session is gone, or SIGTERM (then one last tick)."""
-    from agentmux.status import render_table
+def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | None = None
+          ) -> int:
+    """The loop: runs until the session is gone, or SIGTERM (then one last tick).
 
+    With `render`, a terminal on `out` shows what it draws, redrawn on every change."""
     run = run_dir.read_run()
     lock = Lock(run_dir.watcher_lock)
     if not lock.acquire():
@@ -255,9 +178,9 @@ def watch(run_dir: ledger.RunDir, out: TextIO | None = None) -> int:
             # The table costs about a third of an idle tick: draw it on a change, and
             # otherwise only every REDRAW_S seconds to move the durations on.
             now = time.monotonic()
-            if out.isatty() and (drawn is None or drawn[0] != state
-                                 or now - drawn[1] >= REDRAW_S):
-                out.write("\x1b[H\x1b[2J" + render_table(run_dir, state, colour=True) + "\n")
+            if render is not None and out.isatty() and (
+                    drawn is None or drawn[0] != state or now - drawn[1] >= REDRAW_S):
+                out.write("\x1b[H\x1b[2J" + render(run_dir, state) + "\n")
                 out.flush()
                 drawn = (dict(state), now)
             if stopping or obs.panes is None:

@@ -7,14 +7,24 @@ get one: it is `lost`, which is never counted as success. Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentmux.tmux import PaneObs
+from agentmux.tmux_chain import PaneObs
 
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
 STATES = ("starting", "running", "waiting", "checking", "done", "failed", "killed", "lost")
+
+
+def summary_line(states: Iterable[str]) -> str:
+    """`2 running · 1 done`: how many panes are in each state, in the order of STATES.
+
+    The one summary line: under the status table, and in the session's tmux status bar."""
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s] = counts.get(s, 0) + 1
+    return " · ".join(f"{counts[s]} {s}" for s in STATES if s in counts)
 
 
 @dataclass(frozen=True)

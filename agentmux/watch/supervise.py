@@ -1,6 +1,6 @@
 """Supervision for the watcher: who needs a person, runaway agents, telling the user.
 
-Cost model (DESIGN: "one tmux query per tick, whatever N is"):
+Cost model (one tmux query per tick, whatever N is; docs/tmux.md):
 - the one `list-panes` of the tick carries the extra fields used here (cursor row, tty,
   attached clients), so an idle tick is still exactly one tmux call;
 - a pane's screen is captured only when its `output.log` grew since the last capture: the
@@ -14,32 +14,28 @@ import contextlib
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, presets, proc
-from agentmux.tmux import FIELDS, PaneObs, Tmux, parse_pane
-from agentmux.watch.state import STATES
+from agentmux import ledger, proc
+from agentmux.tmux import PaneObs, Tmux
+from agentmux.watch.alive import STOP_SIGNALS, send_stop
+from agentmux.watch.screen import ANSI, compile_patterns, screen_waiting
+from agentmux.watch.state import summary_line
+
+# ANSI stays importable from here for the readers of raw output that used it first.
+__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "timed_out"]
 
 log = logging.getLogger(__name__)
 
-# Generic prompts, for every pane including plain `command` panes.
-GENERIC_PATTERNS = (
-    r"(?i)[\[(]y(?:es)?/n(?:o)?[\])]",   # (y/n), [Y/n], (yes/no): read(1)-style confirmations
-    r"(?i)press enter to continue",
-)
 NOTIFY = frozenset({"waiting", "done", "failed", "killed", "lost"})
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 STOP_GRACE = 3.0  # seconds between the timeout's INT, TERM and KILL
+# Read in the tick's one list-panes, after tmux_chain.FIELDS.
 EXTRA = ("cursor_y", "pane_tty", "session_attached")
-_SEP = "\x1f"
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
 @dataclass(frozen=True)
@@ -47,64 +43,6 @@ class PaneExtra:
     cursor_y: int | None
     tty: str
     attached: int
-
-
-def query(tmux: Tmux, session: str) -> tuple[list[PaneObs], dict[str, PaneExtra]] | None:
-    """tmux.panes plus this module's fields, in the same single list-panes call."""
-    fmt = _SEP.join("#{" + f + "}" for f in (*FIELDS, *EXTRA))
-    p = tmux.run("list-panes", "-s", "-t", f"={session}", "-F", fmt, check=False)
-    if p.returncode != 0:
-        return None
-    panes, extra = [], {}
-    for line in p.stdout.splitlines():
-        if not line:
-            continue
-        obs = parse_pane(line)  # reads the first len(FIELDS) fields only
-        cy, tty, att = [*line.split(_SEP)[len(FIELDS):], "", "", ""][:3]
-        panes.append(obs)
-        extra[obs.pane_id] = PaneExtra(int(cy) if cy.isdigit() else None, tty,
-                                       int(att) if att.isdigit() else 0)
-    return panes, extra
-
-
-def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
-    """Generic + the built-in preset's + the layout's (pane, layout, [agents.x]) patterns."""
-    agent = entry.get("agent")
-    own = presets.BUILTINS[agent].waiting_patterns if agent in presets.BUILTINS else ()
-    out = []
-    for text in (*GENERIC_PATTERNS, *own, *entry.get("waiting_patterns", [])):
-        try:
-            out.append(re.compile(text, re.MULTILINE))
-        except re.error as e:  # layout.py validates; a ledger edited by hand must not crash us
-            log.warning("bad waiting pattern %r: %s", text, e)
-    return out
-
-
-def screen_waiting(screen: str, cursor_y: int | None, patterns: Iterable[re.Pattern[str]]
-                   ) -> bool:
-    """Is this rendered screen asking a person?"""
-    text = ANSI.sub("", screen)
-    if any(p.search(text) for p in patterns):
-        return True
-    # A question left on the cursor line: the last non-empty line ends with `?`, and the
-    # cursor sits on it (a prompt waiting for its answer, not a question in old output).
-    lines = text.split("\n")
-    filled = [i for i, line in enumerate(lines) if line.strip()]
-    return bool(filled and cursor_y == filled[-1] and lines[filled[-1]].rstrip().endswith("?"))
-
-
-def send_stop(status: Mapping[str, Any], sig: int) -> None:
-    """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
-    agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
-    runner still records it."""
-    target = status.get("agent_pid") if sig == signal.SIGKILL else status.get("pid")
-    if not isinstance(target, int) or target <= 0:
-        return
-    with contextlib.suppress(OSError):
-        if sig == signal.SIGKILL:
-            os.killpg(target, sig)
-        else:
-            os.kill(target, sig)
 
 
 def timed_out(events: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -116,14 +54,6 @@ def timed_out(events: Iterable[Mapping[str, Any]]) -> set[str]:
         elif ev.get("type") == "restart":
             out.discard(str(ev.get("pane")))
     return out
-
-
-def status_line(states: Iterable[str]) -> str:
-
-    counts: dict[str, int] = {}
-    for s in states:
-        counts[s] = counts.get(s, 0) + 1
-    return " · ".join(f"{counts[s]} {s}" for s in STATES if s in counts)
 
 
 @dataclass
@@ -179,11 +109,16 @@ class Supervisor:
         return names
 
     def query(self) -> list[PaneObs] | None:
-        got = query(self.tmux, self.session)
-        if got is None:
+        """tmux.panes plus this module's fields, in the same single list-panes call."""
+        panes = self.tmux.panes(self.session, EXTRA)
+        if panes is None:
             return None
-        self.extra = got[1]
-        return got[0]
+        self.extra = {}
+        for p in panes:
+            cy, tty, att = [*p.extra, "", "", ""][:3]
+            self.extra[p.pane_id] = PaneExtra(int(cy) if cy.isdigit() else None, tty,
+                                              int(att) if att.isdigit() else 0)
+        return panes
 
     def screens(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, Any],
                 entries: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
@@ -200,10 +135,10 @@ class Supervisor:
                 size = -1
             if size != w.log_size:
                 # Stat first, then capture: the screen is at least as new as the log.
-                cap = self.tmux.run("capture-pane", "-p", "-t", pane.pane_id, check=False)
-                if cap.returncode == 0:
+                cap = self.tmux.screen(pane.pane_id)
+                if cap is not None:
                     ex = self.extra.get(pane.pane_id)
-                    w.waiting = screen_waiting(cap.stdout, ex.cursor_y if ex else None,
+                    w.waiting = screen_waiting(cap, ex.cursor_y if ex else None,
                                                compile_patterns(entries.get(name, {})))
                     w.log_size = size
             out[name] = w.waiting
@@ -248,14 +183,12 @@ class Supervisor:
         # and a bare `=name` is looked up as a window (it fails on 3.3a).
         cmds: list[list[str]] = [
             ["set", "-t", f"={self.session}:", "status-right-length", "80"],
-            ["set", "-t", f"={self.session}:", "status-right", status_line(states) + " "],
+            ["set", "-t", f"={self.session}:", "status-right", summary_line(states) + " "],
         ]
         loud = [ev for ev in events if ev.get("state") in NOTIFY]
         if loud and any(x.attached for x in self.extra.values()):
-            got = self.tmux.run("list-clients", "-t", f"={self.session}", "-F",
-                                "#{client_name}", check=False)
             text = "agentmux: " + ", ".join(f"{ev['pane']} {ev['state']}" for ev in loud)
-            for client in got.stdout.split() if got.returncode == 0 else []:
+            for client in self.tmux.clients(self.session):
                 cmds.append(["display-message", "-c", client, text.replace("#", "##")])
         with contextlib.suppress(Exception):  # the session may be ending under us
             self.tmux.chain(cmds, step="notifying")
@@ -303,10 +236,3 @@ class Supervisor:
 
     def reap(self) -> None:
         self.children = [c for c in self.children if c.poll() is None]
-
-
-def pane_dir_files(pane_dir: Path) -> list[Path]:
-    """What belongs to one attempt: everything but the spec, the task and older attempts."""
-    keep = {"spec.json", "TASK.md"}
-    return [p for p in pane_dir.iterdir()
-            if p.name not in keep and not p.name.startswith("attempt-")]

@@ -1,0 +1,157 @@
+"""tmux command lines, built and read without running anything: escaping, the chain that
+creates and arms one agent pane, its size as tmux packs it, and the pane fields one
+`list-panes` returns. `agentmux.tmux` runs them (docs/tmux.md has the facts behind each rule).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FIELDS = (
+    "pane_id", "@agentmux_pane", "pane_dead", "pane_dead_status", "pane_dead_signal",
+    "pane_pid", "window_id", "pid",
+)
+SEP = "\x1f"  # between fields in -F formats: no name, path or number holds it
+# The tmux client sends its whole command line as one message of at most 16 KiB (MAX_IMSGSIZE);
+# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). Stay
+# well under it, counting each argument as tmux packs it: its bytes plus a NUL.
+CHAIN_BYTES = 12000
+
+
+def fmt_escape(text: str) -> str:
+    """Make text literal where tmux expands formats (`-n`, `-c`, `-s`, pipe-pane commands)."""
+    return text.replace("#", "##")
+
+
+def arg_escape(text: str) -> str:
+    """An argument ending in `;` would end the command in a chain; `\\;` makes it literal."""
+    return text[:-1] + "\\;" if text.endswith(";") else text
+
+
+@dataclass(frozen=True)
+class PaneObs:
+    """One pane as tmux sees it at one instant."""
+
+    pane_id: str
+    name: str              # @agentmux_pane, "" for panes that are not agents
+    dead: bool
+    dead_status: int | None
+    dead_signal: int | None
+    pid: int | None
+    window_id: str
+    server_pid: int | None
+    extra: tuple[str, ...] = ()  # the caller's own fields, in the order it asked for them
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One agent pane to create: its name, the argv tmux executes, where, and its output log."""
+
+    name: str
+    argv: Sequence[str]
+    cwd: Path
+    log: Path
+
+
+@dataclass
+class Window:
+    name: str
+    panes: list[Launch] = field(default_factory=list)
+
+
+def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
+                  wake: str | None) -> list[list[str]]:
+    """Create one agent pane and, in the same chain, arm everything that must not miss its end.
+
+    `create` is new-window or split-window (without -d: the new pane is then the target of
+    the commands after it). With `wake`, the pane opens a window and sets its pane-died hook;
+    without, it joins a window that has the hook already, and the window is re-tiled.
+    """
+    cmds = [
+        [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}", *pane.argv],
+        ["set", "-p", "remain-on-exit", "on"],
+        ["set", "-p", "remain-on-exit-format", ""],
+        ["set", "-p", "@agentmux_run", run_id],
+        ["set", "-p", "@agentmux_pane", pane.name],
+        ["pipe-pane", "-o", "cat >> " + fmt_escape(shlex.quote(str(pane.log)))],
+    ]
+    if wake is not None:
+        # pane-died is a window hook on 3.3a; a session-level one never fires.
+        cmds.append(["set-hook", "-w", "pane-died", f"wait-for -S {wake}"])
+    else:
+        cmds.append(["select-layout", "tiled"])
+    return cmds
+
+
+def session_commands(
+    session: str, run_id: str, cwd: Path, watcher_argv: Sequence[str],
+    windows: Sequence[Window], size: tuple[int, int], wake: str, history_limit: int,
+) -> tuple[list[list[str]], list[tuple[str, list[list[str]]]], list[list[str]]]:
+    """The build of a whole session: the commands that create it with the watcher's window,
+    one group per agent pane (its name, the command that creates it, then everything that
+    arms it), and the commands that end the build.
+
+    A chain may end between groups only; `Tmux.build` then names the next group's target.
+    """
+    head: list[list[str]] = [
+        ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
+         "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
+         *watcher_argv],
+        ["set", "-p", "remain-on-exit", "on"],
+        ["set", "-p", "@agentmux_run", run_id],
+        ["set", "-p", "@agentmux_role", "watcher"],
+        # Scrollback for transcripts; applies to panes created after it, i.e. the agents.
+        ["set", "history-limit", str(history_limit)],
+    ]
+    groups: list[tuple[str, list[list[str]]]] = []
+    for win in windows:
+        for i, pane in enumerate(win.panes):
+            create = ["new-window", "-n", fmt_escape(win.name)] if i == 0 else ["split-window"]
+            groups.append((pane.name, pane_commands(create, pane, run_id,
+                                                    wake if i == 0 else None)))
+    # A target is not format-expanded: the name goes in as it is ('#' and all).
+    tail = [["select-window", "-t", f"={session}:{windows[0].name}"]] if windows else []
+    return head, groups, tail
+
+
+def chain_argv(commands: Sequence[Sequence[str]]) -> list[str]:
+    argv: list[str] = []
+    for i, cmd in enumerate(commands):
+        if i:
+            argv.append(";")
+        argv.extend(arg_escape(a) for a in cmd)
+    return argv
+
+
+def chain_bytes(commands: Sequence[Sequence[str]]) -> int:
+    """The size of a chain as the tmux client packs it into its one message."""
+    return sum(len(a.encode(errors="surrogateescape")) + 1 for a in chain_argv(commands))
+
+
+def pane_format(extra: Sequence[str] = ()) -> str:
+    """The `-F` format of `list-panes` that parse_pane reads, with the caller's extra fields."""
+    return SEP.join("#{" + f + "}" for f in (*FIELDS, *extra))
+
+
+def parse_pane(line: str) -> PaneObs:
+    values = line.split(SEP)
+    f = dict(zip(FIELDS, values, strict=False))
+
+    def num(key: str) -> int | None:
+        v = f.get(key, "")
+        return int(v) if v.lstrip("-").isdigit() else None
+
+    return PaneObs(
+        pane_id=f.get("pane_id", ""),
+        name=f.get("@agentmux_pane", ""),
+        dead=f.get("pane_dead") == "1",
+        dead_status=num("pane_dead_status"),
+        dead_signal=num("pane_dead_signal"),
+        pid=num("pane_pid"),
+        window_id=f.get("window_id", ""),
+        server_pid=num("pid"),
+        extra=tuple(values[len(FIELDS):]),
+    )

@@ -1,0 +1,106 @@
+"""Is an agent still running, and how to stop it: read from its runner's status file and /proc.
+
+The runner's status.json (written whole, by rename) names the runner's pid and the agent's, and
+says whether the end was recorded. These readers cost a stat and a /proc read, no tmux call,
+except when a pane has no status file at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agentmux import ledger
+from agentmux.tmux import Tmux
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+
+
+def pid_alive(pid: object) -> bool:
+    """True while the process exists and is not a zombie."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+# Status files are only ever replaced whole (rename), so inode, mtime and size name one version.
+# A running pane's file then costs one stat per tick, not an open, a read and a JSON parse: with
+# 50 panes at 1 s ticks that parsing was most of the watcher's CPU.
+_status_cache: dict[str, tuple[tuple[int, int, int], Mapping[str, Any] | None]] = {}
+
+
+def read_status(path: Path) -> Mapping[str, Any] | None:
+    """A runner's status.json; None when it is missing, and a damaged file is no status at all."""
+    key = str(path)
+    try:
+        st = os.stat(key)
+    except OSError:
+        _status_cache.pop(key, None)
+        return None
+    version = (st.st_ino, st.st_mtime_ns, st.st_size)
+    hit = _status_cache.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    try:
+        data: Mapping[str, Any] | None = ledger.read_json(path)
+    except Exception:
+        data = None
+    _status_cache[key] = (version, data)
+    return data
+
+
+def is_running(run_dir: ledger.RunDir, pane: str) -> bool:
+    """Is this pane's agent still running? The one answer for "may I touch its work?".
+
+    - Its status file records an end: no.
+    - Its status file records no end: yes while the runner or the agent lives (an agent that
+      outlived a dead runner still writes into its worktree); a runner that died with its
+      agent left no end, and that pane is not running (the watcher calls it `lost`).
+    - No status file: the runner has not started yet, or never will. The pane in tmux
+      decides: alive and tagged with this run means it is starting, so yes. This is the
+      only case that costs a tmux call.
+    """
+    st = read_status(run_dir.status(pane))
+    if st is not None:
+        if st.get("ended_at"):
+            return False
+        return pid_alive(st.get("pid")) or pid_alive(st.get("agent_pid"))
+    run = run_dir.read_run()
+    entry: dict[str, Any] = next((p for p in run.get("panes", []) if p.get("name") == pane),
+                                 {})
+    pane_id = entry.get("pane_id")
+    if not pane_id:
+        return False
+    got = Tmux(run.get("socket")).run("display-message", "-p", "-t", str(pane_id),
+                                     "#{@agentmux_run} #{pane_dead}", check=False)
+    return got.returncode == 0 and got.stdout.split() == [run_dir.id, "0"]
+
+
+def send_stop(status: Mapping[str, Any], sig: int) -> None:
+    """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
+    agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
+    runner still records it."""
+    target = status.get("agent_pid") if sig == signal.SIGKILL else status.get("pid")
+    if not isinstance(target, int) or target <= 0:
+        return
+    with contextlib.suppress(OSError):
+        if sig == signal.SIGKILL:
+            os.killpg(target, sig)
+        else:
+            os.kill(target, sig)
