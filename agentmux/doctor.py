@@ -179,11 +179,6 @@ def check_branches(repo: Path, runs: list[ledger.RunDir]) -> list[Finding]:
             for b in names if b not in checked_out and b not in recorded]
 
 
-def _session_has_run(tm: Tmux, session: str, run_id: str) -> bool:
-    p = tm.run("list-panes", "-s", "-t", f"={session}", "-F", "#{@agentmux_run}", check=False)
-    return p.returncode == 0 and run_id in p.stdout.split()
-
-
 def check_sessions(runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
     out: list[Finding] = []
     for rd in runs:
@@ -198,7 +193,7 @@ def check_sessions(runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
         if not open_:
             continue
         tm = Tmux(run.get("socket") if isinstance(run.get("socket"), str) else None)
-        if _session_has_run(tm, session, rd.id):
+        if tm.session_has_run(session, rd.id):
             continue
         problem = (f"run {rd.id}: session '{session}' is gone, but {', '.join(open_)} never "
                    "recorded an end")
@@ -257,7 +252,7 @@ def check_locks(repo: Path, runs: list[ledger.RunDir], fix: bool) -> list[Findin
             continue
         tm = Tmux(socket)
         with contextlib.suppress(AgentmuxError):
-            if _session_has_run(tm, str(run.get("session")), rd.id) and _holder_gone(
+            if tm.session_has_run(str(run.get("session")), rd.id) and _holder_gone(
                     rd.watcher_lock):
                 sock = f" --socket {socket}" if socket else ""
                 out.append(Finding("locks", f"run {rd.id}: no watcher holds "

@@ -86,25 +86,3 @@ def pane_entry(run_dir: ledger.RunDir, name: str) -> dict[str, object]:
     panes = run_dir.read_run().get("panes", [])
     check_panes([str(p.get("name", "?")) for p in panes], [name], f"run {run_dir.id}")
     return dict(next(p for p in panes if p.get("name") == name))
-
-
-_NOT_DONE = {"starting", "running", "waiting"}
-
-
-def running(run_dir: ledger.RunDir, pane: str) -> bool:
-    """Whether the pane's agent is still at work: the runner's status file first, the watcher's
-    live view as a second opinion."""
-    from agentmux import status
-    from agentmux.watch.loop import pid_alive, read_status
-
-    st = read_status(run_dir.status(pane)) or {}
-    if st and not st.get("ended_at") and (pid_alive(st.get("pid"))
-                                          or pid_alive(st.get("agent_pid"))):
-        return True
-    if st.get("ended_at"):
-        return False
-    try:
-        live = status.live_state(run_dir).get(pane)
-    except AgentmuxError:
-        return False
-    return live is not None and live.state in _NOT_DONE

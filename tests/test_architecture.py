@@ -45,7 +45,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "units", "proc", "poll"),
     ("ledger", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook", "headless",
      "headless_parsers"),
-    ("git", "tmux"),
+    ("git", "tmux", "tmux_chain"),
     ("layout", "decompose", "trust"),
     ("worktrees", "snapshot", "brief", "find"),
     ("runner", "runspec", "runcheck"),
@@ -70,11 +70,8 @@ _REVIEW = ("the review JSON: review/results.py (GIT) to return records, then cli
            "and review/compare.py (HOUSE) take them")
 KNOWN: dict[str, dict[str, str]] = {
     "cycle": {
-        "agentmux.status agentmux.watch.loop": _LOOP_DRAWS,
     },
-    "upward": {"agentmux.watch.loop -> agentmux.status": _LOOP_DRAWS,
-               "agentmux.find -> agentmux.status": "integration: running() joins watch.alive",
-               "agentmux.find -> agentmux.watch.loop": "integration: running() joins watch.alive"},
+    "upward": {},
     "long": {},
     "any-dict": {
         **dict.fromkeys(["agentmux/cli/render.py", "agentmux/review/compare.py",
@@ -83,6 +80,7 @@ KNOWN: dict[str, dict[str, str]] = {
                          "agentmux/review/merge.py", "agentmux/runcheck.py",
                          "agentmux/runner.py", "agentmux/snapshot.py", "agentmux/status.py",
                          "agentmux/up.py", "agentmux/watch/loop.py", "agentmux/watch/state.py",
+                         "agentmux/watch/alive.py", "agentmux/watch/screen.py",
                          "agentmux/watch/supervise.py"], _RECORDS),
     },
 }

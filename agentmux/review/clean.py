@@ -29,7 +29,8 @@ from typing import Any
 
 from agentmux import git, ledger, snapshot, worktrees
 from agentmux.errors import BadInput, Refused
-from agentmux.find import check_panes, running
+from agentmux.find import check_panes
+from agentmux.watch.alive import is_running
 
 MANIFEST = "clean.json"
 
@@ -91,7 +92,7 @@ def _check(r: git.Repo, run_dir: ledger.RunDir, p: dict[str, Any], wts: dict[str
     name, branch = p["name"], p.get("branch")
     tree = Path(p["worktree"]) if p.get("worktree") else None
     why: list[str] = []
-    if running(run_dir, name):
+    if is_running(run_dir, name):
         why.append("its agent is still running; stop it first (`agentmux down`)")
     if tree is None or os.path.realpath(tree) == os.path.realpath(r.path):
         return Plan(name, None, None), why

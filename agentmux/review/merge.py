@@ -19,7 +19,8 @@ from typing import Any
 
 from agentmux import git, ledger, snapshot, worktrees
 from agentmux.errors import BadInput, Refused
-from agentmux.find import check_panes, running
+from agentmux.find import check_panes
+from agentmux.watch.alive import is_running
 
 STRATEGIES = ("merge", "squash", "rebase")
 # A checkout in the middle of one of these has state a fast-forward would tangle with.
@@ -203,7 +204,7 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
                 problems.append(f"pane '{p.name}': branch '{p.branch}' does not exist")
                 continue
             files = uncommitted(r, run_dir.id, p)
-            if files and running(run_dir, p.name):
+            if files and is_running(run_dir, p.name):
                 problems.append(f"pane '{p.name}': its agent is still running and has "
                                 f"uncommitted work")
             elif files:
