@@ -42,6 +42,15 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
             os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
 
 
+def intend_stop(run_dir: ledger.RunDir, names: list[str], reason: str) -> None:
+    """Records, before any signal, that agentmux is stopping these agents: however each one
+    then exits (many exit 0 on SIGINT), the watcher records it `stopped` with this reason."""
+    ended = replay(ledger.read_events(run_dir.events))
+    for n in names:
+        if not (n in ended and ended[n].terminal):
+            ledger.append_event(run_dir.events, {"type": "stop", "pane": n, "reason": reason})
+
+
 def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
     """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
 
@@ -59,6 +68,7 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
                 if text is not None:
                     run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
 
+    intend_stop(run_dir, names, "down")
     stop_panes(run_dir, names, grace)
     info = ledger.read_json(run_dir.path / "watcher.json") or {}
     pid = info.get("pid")

@@ -6,11 +6,12 @@ import secrets
 from pathlib import Path
 
 from agentmux import control, ledger, poll
-from agentmux.errors import Refused, WorkFailed
+from agentmux.errors import BadInput, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch.state import replay
+from agentmux.wiring import read_wiring
 
 STOP_GRACE = 3.0
 RECORD_WAIT = 10.0
@@ -45,16 +46,20 @@ def send(run_dir: ledger.RunDir, name: str, text: bytes) -> None:
              f"agentmux-send-{secrets.token_hex(6)}", step=f"sending text to pane '{name}'")
 
 
-def restart(run_dir: ledger.RunDir, name: str) -> int:
+def restart(run_dir: ledger.RunDir, name: str, resume: bool = False) -> int:
     """Runs the pane's agent again on the same worktree; returns the new attempt's number.
 
+    With `resume`, the agent resumes its last conversation with its CLI's documented flag
+    (Preset.resume, as wiring.json recorded it); a pane with none is refused, untouched.
     The ended attempt's files (status, output, transcript, check log, result) move to
     `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
-    end recorded before anything moves.
+    end recorded, as `stopped`, before anything moves.
     """
     tm, pane = _live_pane(run_dir, name)
+    command = _command(run_dir, name, resume)
     recorded = replay(ledger.read_events(run_dir.events)).get(name)
     if not (recorded and recorded.terminal):
+        control.intend_stop(run_dir, [name], "restart")
         control.stop_panes(run_dir, [name], STOP_GRACE)
         if not _wait_recorded(run_dir, name):
             raise Refused(f"pane '{name}' was stopped, but its end was not recorded within "
@@ -65,6 +70,10 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
+    if command is not None:
+        spec = ledger.read_json(run_dir.spec(name)) or {}
+        if spec.get("command") != command:
+            ledger.write_json(run_dir.spec(name), {**spec, "command": command})
     tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
                step=f"restarting pane '{name}'")
     # After the respawn: until this event the watcher still holds the old end and skips it.
@@ -73,9 +82,29 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     return attempt + 1
 
 
+def _command(run_dir: ledger.RunDir, name: str, resume: bool) -> str | None:
+    """The command the next attempt runs (None: the spec's as it is); checked before
+    anything is stopped, so a refusal changes nothing."""
+    wired = read_wiring(run_dir.pane_dir(name))
+    if not resume:
+        return wired.start
+    if wired.resume:
+        return wired.resume
+    if wired.mode == "headless":
+        why = "runs headless: its CLI's resume form is interactive"
+    elif wired.agent:
+        why = f"runs {wired.agent}, which has no documented way to resume a conversation"
+    else:
+        why = "runs a command of the layout's own, with no documented way to resume"
+    raise BadInput(f"restart --continue: pane '{name}' {why}; nothing was changed. "
+                   f"`agentmux restart {name}` starts it afresh")
+
+
 def pane_dir_files(pane_dir: Path) -> list[Path]:
-    """What belongs to one attempt: everything but the spec, the task and older attempts."""
-    keep = {"spec.json", "TASK.md"}
+    """What belongs to one attempt: everything but the spec, the wiring, what the agent's own
+    hook settings read, the task and older attempts."""
+    keep = {"spec.json", "TASK.md", "wiring.json",
+            *read_wiring(pane_dir).pane_files}
     return [p for p in pane_dir.iterdir()
             if p.name not in keep and not p.name.startswith("attempt-")]
 

@@ -12,6 +12,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["interactive", "one-shot", "shell"]
+# What a screen rule says: a person is needed, or the agent's turn ended.
+ScreenState = Literal["waiting", "idle"]
+
+
+@dataclass(frozen=True)
+class ScreenRule:
+    """A regex (Python `re`, MULTILINE) on the rendered visible screen, and what it means."""
+
+    state: ScreenState
+    reason: str       # shown to the person: "folder trust", "sign-in", "permission", ...
+    pattern: str
+
+
+def waiting(reason: str, *patterns: str) -> tuple[ScreenRule, ...]:
+    return tuple(ScreenRule("waiting", reason, p) for p in patterns)
 
 
 @dataclass(frozen=True)
@@ -22,15 +37,19 @@ class Preset:
     mode: Mode          # what happens once the task is handled
     description: str
     source: str         # the documentation the command form was checked against
-    # Regexes (Python `re`, MULTILINE) that mean "this agent is asking a person", matched on
-    # the rendered visible screen. Data, not code: each string cites where it was seen.
-    waiting_patterns: tuple[str, ...] = ()
+    # Screen rules, most specific first; the first that matches decides. Data, not code:
+    # each cites where it was seen. The agent's own hooks beat them (agentmux/wiring.py).
+    screens: tuple[ScreenRule, ...] = ()
     # The CLI's non-interactive form (`mode = "headless"`), with {task}; None: it has none.
     headless: str | None = None
     # Arguments that make the CLI approve its own actions (`approve = "auto"`); None: none.
     approve: tuple[str, ...] | None = None
     # The command that resumes the last conversation (`restart --continue`); None: none.
     resume: str | None = None
+
+    @property
+    def waiting_patterns(self) -> tuple[str, ...]:
+        return tuple(r.pattern for r in self.screens if r.state == "waiting")
 
 
 BUILTINS: dict[str, Preset] = {
@@ -43,17 +62,28 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="Claude Code; `claude \"query\"` starts the REPL with an initial prompt",
             source="https://code.claude.com/docs/en/cli-reference",
-            waiting_patterns=(
+            screens=(
+                # claude 2.1.197 (docs/agent-clis.md, tests/golden/claude-trust-prompt.raw): no
+                # hook fires for it.
+                *waiting("folder trust",
+                         r"Is this a project you created or one you trust\?",
+                         r"Yes, I trust this folder"),
+                *waiting("bypass-permissions confirmation", r"Bypass Permissions mode"),
                 # The third option of every permission dialog; claude-squad keys on exactly
                 # this (smtg-ai/claude-squad session/tmux/tmux.go, HasUpdated/hasPrompt).
-                r"No, and tell Claude what to do differently",
+                *waiting("permission", r"No, and tell Claude what to do differently"),
                 # ccmanager (kbwo/ccmanager src/services/stateDetector/claude.ts): "Do you
                 # want"/"Would you like" followed by options, and the "❯ 1." selection cursor.
-                r"(?i)^\W*(?:Do you want|Would you like) .+\?",
-                r"❯\s+\d+\.\s",
-                # ccmanager claude.ts: "esc to cancel" is shown only by dialogs waiting for input.
-                r"(?i)esc to cancel",
+                *waiting("question", r"(?i)^\W*(?:Do you want|Would you like) .+\?",
+                         r"❯\s+\d+\.\s",
+                         # ccmanager claude.ts: "esc to cancel" is shown only by dialogs.
+                         r"(?i)esc to cancel"),
+                # Signed out, the turn ends at once and claude sits at its prompt (verified).
+                ScreenRule("idle", "not logged in", r"Not logged in · Please run /login"),
             ),
+            headless="claude -p --output-format stream-json --verbose {task}",
+            approve=("--permission-mode", "bypassPermissions"),
+            resume="claude --continue",
         ),
         Preset(
             name="codex",
@@ -62,17 +92,27 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="OpenAI Codex CLI; `codex \"...\"` is the initial prompt for the TUI",
             source="https://developers.openai.com/codex/cli/features",
-            waiting_patterns=(
+            screens=(
+                # codex 0.171.0 offline (tests/golden/codex-*.raw): the sign-in menu, then the
+                # browser sign-in; after a login, the folder-trust dialog. No hook fires.
+                *waiting("folder trust", r"Trust this folder\?"),
+                *waiting("sign-in", r"Sign in with ChatGPT", r"Finish signing in via your browser",
+                         r"Sign in with Device Code", r"Press esc to cancel"),
                 # Codex's approval overlays (titles of its exec/patch approval requests, as
                 # quoted by several tmux dashboards, e.g. the find_string hits for
                 # "Would you like to run the following command?").
-                r"Would you like to run the following command\?",
-                r"Would you like to make the following edits\?",
-                r"Would you like to grant these permissions\?",
-                # ccmanager (kbwo/ccmanager src/services/stateDetector/codex.ts).
-                r"(?i)press enter to confirm or esc to cancel",
-                r"(?i)allow command\?",
+                *waiting("permission", r"Would you like to run the following command\?",
+                         r"Would you like to make the following edits\?",
+                         r"Would you like to grant these permissions\?",
+                         # ccmanager (kbwo/ccmanager src/services/stateDetector/codex.ts).
+                         r"(?i)press enter to confirm or esc to cancel",
+                         r"(?i)allow command\?"),
             ),
+            # stdin from /dev/null: otherwise `exec` says "Reading additional input from
+            # stdin..." and waits (verified).
+            headless="codex exec --json {task} </dev/null",
+            approve=("--dangerously-bypass-approvals-and-sandbox",),
+            resume="codex resume --last",
         ),
         Preset(
             name="aider",
@@ -82,12 +122,19 @@ BUILTINS: dict[str, Preset] = {
             mode="one-shot",
             description="Aider; `--message` sends one message, processes the reply, then exits",
             source="https://aider.chat/docs/config/options.html",
-            waiting_patterns=(
+            screens=(
                 # aider's io.confirm_ask renders "Question? (Y)es/(N)o [Yes]:", optionally with
                 # "/(A)ll/(S)kip all/(D)on't ask again"; claude-squad keys on
                 # "(Y)es/(N)o/(D)on't ask again" (smtg-ai/claude-squad session/tmux/tmux.go).
-                r"\(Y\)es/\(N\)o\b.*\[(?:Yes|No)\]:\s*$",
+                *waiting("question", r"\(Y\)es/\(N\)o\b.*\[(?:Yes|No)\]:\s*$"),
             ),
+            # Usage comes from --analytics-log (agentmux/wiring.py adds it): local JSON lines
+            # that --no-analytics still writes (docs/agent-clis.md).
+            headless="aider --message {task} --no-analytics --no-check-update "
+                     "--no-show-release-notes",
+            approve=("--yes-always",),
+            # A chat, not one message: the history is the repository's .aider.chat.history.md.
+            resume="aider --restore-chat-history",
         ),
         Preset(
             name="gemini",
@@ -96,15 +143,22 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="Gemini CLI; `-i` executes the prompt and continues interactively",
             source="https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/cli-reference.md",
-            waiting_patterns=(
+            screens=(
+                # gemini 0.61.0 offline (tests/golden/gemini-*.raw). agentmux trusts the
+                # worktrees it creates (agentmux/wiring.py), so the first is rare.
+                *waiting("folder trust", r"Do you trust the files in this folder\?"),
+                *waiting("sign-in", r"How would you like to authenticate"),
                 # ToolConfirmationMessage options; claude-squad keys on "Yes, allow once"
                 # (smtg-ai/claude-squad session/tmux/tmux.go).
-                r"Yes, allow once",
-                # ccmanager (kbwo/ccmanager src/services/stateDetector/gemini.ts), which cites
-                # gemini-cli packages/cli/src/ui/components/messages/ToolConfirmationMessage.tsx.
-                r"(?i)waiting for user confirmation",
-                r"│ (?:Apply this change|Allow execution|Do you want to proceed)",
+                *waiting("permission", r"Yes, allow once",
+                         # ccmanager (kbwo/ccmanager src/services/stateDetector/gemini.ts),
+                         # which cites gemini-cli's ToolConfirmationMessage.tsx.
+                         r"(?i)waiting for user confirmation",
+                         r"│ (?:Apply this change|Allow execution|Do you want to proceed)"),
             ),
+            headless="gemini -p {task} -o stream-json",
+            approve=("--approval-mode", "yolo"),
+            resume="gemini --resume latest",
         ),
         Preset(
             name="opencode",
@@ -113,6 +167,18 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="OpenCode TUI; `--prompt` is the prompt to use",
             source="https://opencode.ai/docs/cli/",
+            screens=(
+                # opencode 1.18.33 (tests/golden/opencode-error-idle.screen): at its input
+                # box the bottom line is the folder, then "tab agents  ctrl+p commands";
+                # while it works the same line starts with a spinner and "esc interrupt",
+                # or shows the retry message (verified).
+                ScreenRule("idle", "at its input box",
+                           r"^(?!.*(?:esc interrupt|retrying)).*\btab agents\s+ctrl\+p "
+                           r"commands\s*$"),
+            ),
+            headless="opencode run --format json {task}",
+            approve=("--auto",),
+            resume="opencode --continue",
         ),
         Preset(
             name="shell",
@@ -134,3 +200,39 @@ def names() -> tuple[str, ...]:
 
 def get(name: str) -> Preset:
     return BUILTINS[name]
+
+
+# Words that name a CLI's subcommand: arguments agentmux adds go after them (`codex exec -c …`,
+# `opencode run --auto …`), since the subcommand has options of its own.
+SUBCOMMANDS = frozenset({"exec", "resume", "run"})
+
+
+def insert_at(template: str) -> int:
+    """Where in a preset's command template added arguments go: after the program and its
+    subcommand. Computed on the template, never on a rendered command: a task may look like
+    a subcommand once substituted."""
+    words = template.split(" ")
+    n = 2 if len(words) > 1 and words[1] in SUBCOMMANDS else 1
+    return len(" ".join(words[:n]))
+
+
+def insert_args(template: str, rendered: str, args: str) -> str:
+    """`rendered` (the template with its placeholders filled) with `args` (already quoted for
+    the shell) added where `insert_at(template)` says."""
+    at = insert_at(template)
+    if not args or rendered[:at] != template[:at]:
+        return rendered
+    return rendered[:at] + " " + args + rendered[at:]
+
+
+def template(preset: Preset, mode: str, approve: str, has_task: bool) -> str:
+    """The command template a pane of this preset runs, for its mode and approval."""
+    import shlex
+
+    if mode == "headless" and preset.headless is not None:
+        form = preset.headless
+    else:
+        form = preset.command if has_task else preset.no_task
+    if approve == "auto" and preset.approve:
+        form = insert_args(form, form, shlex.join(preset.approve))
+    return form

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from agentmux import agentfiles
 from agentmux.ledger import now_iso, write_json
 from agentmux.runcheck import run_check
 from agentmux.runspec import Spec, SpecError, load_spec
@@ -295,8 +296,12 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
             # The agent runs already: losing this progress note must not orphan it.
             say(f"cannot update {status.path}: {e}")
 
-    code, sig = _run_child([shell, "-c", spec.command], spec.cwd, _build_env(spec, spec.cwd),
-                           take_tty, fwd, started)
+    placed = agentfiles.place(spec.files or {})  # the agent's own hook settings (agentfiles.py)
+    try:
+        code, sig = _run_child([shell, "-c", spec.command], spec.cwd,
+                               _build_env(spec, spec.cwd), take_tty, fwd, started)
+    finally:
+        agentfiles.remove(placed)
     if code != 0 or sig is not None or not spec.check:
         status.finish(code, sig)
         return code, sig

@@ -37,6 +37,7 @@ class Spec(NamedTuple):
     status: Path
     wake: str | None
     check: str | None = None
+    files: dict[str, str] | None = None  # placed in the worktree while the agent runs
 
 
 def _str_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
@@ -80,6 +81,9 @@ def load_spec(path: Path) -> Spec:
         if isinstance(data.get(key), str) and not data[key].startswith("/"):
             errors.append(f"{key}: expected an absolute path, got {data[key]!r}")
     env = _str_map(data.get("env", {}), "env", errors)
+    files = _str_map(data.get("files", {}), "files", errors)
+    if any(not k.startswith("/") for k in files):
+        errors.append("files: expected absolute paths")
     base_env = None
     if not errors and data.get("env_file"):
         base_env = _load_env_file(Path(data["env_file"]), errors)
@@ -89,7 +93,7 @@ def load_spec(path: Path) -> Spec:
     return Spec(run=run, pane=pane, command=data["command"], shell=data.get("shell"),
                 cwd=data["cwd"], worktree=data.get("worktree"), env=env, base_env=base_env,
                 setup=data.get("setup"), status=status, wake=data.get("wake"),
-                check=find_check(data, status, pane))
+                check=find_check(data, status, pane), files=files)
 
 
 def _load_env_file(path: Path, errors: list[str]) -> dict[str, str]:

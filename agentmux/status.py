@@ -20,7 +20,7 @@ from agentmux.units import fmt_duration
 from agentmux.watch import loop as watcher
 from agentmux.watch.alive import read_status
 from agentmux.watch.screen import ANSI
-from agentmux.watch.state import PaneState, replay, step, summary_line
+from agentmux.watch.state import KINDS, PaneState, replay, step, summary_line
 
 VERSION = 1
 
@@ -39,8 +39,9 @@ class Row:
     worktree: str | None
     pane_id: str | None
     since: str | None = None          # when the pane entered its state (its last event)
-    quiet_s: float | None = None      # running with no output for at least idle_after
+    quiet_s: float | None = None      # working with no output for at least idle_after
     check_exit_code: int | None = None
+    source: str | None = None         # where the state came from: hook | screen | process
 
 
 def run_info(run_dir: ledger.RunDir) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
             if end is not None:
                 duration = round(max(0.0, end - ledger.parse_iso(started)), 3)
         quiet = None
-        if st.state == "running":
+        if st.state == "working":
             with contextlib.suppress(OSError):
                 idle = now - run_dir.output(name).stat().st_mtime
                 if idle >= float(p.get("idle_after") or 20.0):
@@ -93,6 +94,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
             reason=st.reason, started_at=started, ended_at=ended, duration_s=duration,
             branch=p.get("branch"), worktree=p.get("worktree"), pane_id=p.get("pane_id"),
             since=since.get(name), quiet_s=quiet, check_exit_code=status.get("check_exit_code"),
+            source=st.source,
         ))
     return out
 
@@ -106,7 +108,7 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> dict[str, Any]:
              "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
              "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
-             "check_exit_code": r.check_exit_code}
+             "check_exit_code": r.check_exit_code, "source": r.source}
             for r in table
         ],
     }
@@ -120,8 +122,7 @@ def outcome(r: Row) -> str:
     return "-"
 
 
-COLOURS = {"running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
-           "failed": "1;31", "killed": "35", "lost": "1;31", "starting": "2"}
+COLOURS = {k.name: k.colour for k in KINDS}
 
 
 def state_text(r: Row) -> str:
@@ -150,14 +151,15 @@ def last_line(path: Path, width: int = 50) -> str:
 def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
                 colour: bool = False) -> str:
     """The table; `live` (pane -> last output line) adds the watcher's SINCE and OUTPUT."""
-    head: tuple[str, ...] = ("AGENT", "STATE", "EXIT", "STARTED", "DURATION", "BRANCH")
+    head: tuple[str, ...] = ("AGENT", "STATE", "FROM", "EXIT", "STARTED", "DURATION",
+                             "BRANCH")
     if live is not None:
         head = (*head, "SINCE", "LAST OUTPUT")
     now = time.time()
     body = []
     for r in table:
         started = r.started_at[11:19] if r.started_at else "-"
-        row: tuple[str, ...] = (r.name, state_text(r), outcome(r), started,
+        row: tuple[str, ...] = (r.name, state_text(r), r.source or "-", outcome(r), started,
                                 fmt_duration(r.duration_s), r.branch or "-")
         if live is not None:
             age = fmt_duration(now - ledger.parse_iso(r.since)) if r.since else "-"

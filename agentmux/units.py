@@ -24,3 +24,14 @@ def fence(text: str) -> str:
     (an agent's output, a context file) cannot close it early."""
     longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
     return "`" * max(3, longest + 1)
+
+
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh]?)\s*")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds from "90", "90s", "5m", "1.5h"; None when it is not such a duration (or <= 0)."""
+    m = _DURATION.fullmatch(text)
+    if not m or float(m[1]) <= 0:
+        return None
+    return float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[m[2]]

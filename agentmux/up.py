@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux import __version__, brief, layout, ledger, poll, trust, wiring, worktrees
 from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
 from agentmux.find import latest_of_session
 from agentmux.runner import argv as runner_argv
@@ -152,11 +152,14 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, task: str,
                shell: str, wake: str, new_tree: bool) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
+    # The agent's own hooks, headless and resume forms (agentmux/wiring.py).
+    wired = wiring.prepare(run_dir.pane_dir(pl.name),
+                           next(p for p in lay.panes if p.name == pl.name), pl)
     ledger.write_json(run_dir.spec(pl.name), {
-        "version": 1, "run": run_dir.id, "pane": pl.name, "command": pl.command,
-        "shell": shell, "cwd": str(pl.cwd),
+        "version": 1, "run": run_dir.id, "pane": pl.name, "command": wired.command,
+        "shell": shell, "cwd": str(pl.cwd), "files": wired.files,
         "worktree": str(pl.worktree) if pl.worktree else None,
-        "env": {**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
+        "env": {**pl.env, **wired.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
                 "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd),
                 "AGENTMUX_SESSION": lay.session},
         "env_file": str(run_dir.env_json),

@@ -15,9 +15,9 @@ import tomli_w
 
 from .conftest import run_cli, wait_until
 
-TERMINAL = {"done", "failed", "killed", "lost"}
-# "alive": an agent at a prompt may be `waiting` before a poll ever sees it `running`.
-ALIAS = {"alive": {"running", "waiting"}}
+TERMINAL = {"done", "failed", "stopped", "killed", "lost"}
+# "alive": an agent at a prompt may be `waiting` before a poll ever sees it `working`.
+ALIAS = {"alive": {"working", "waiting", "idle"}}
 
 
 def fake(*args: str) -> str:

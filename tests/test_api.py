@@ -45,7 +45,7 @@ def test_capture_a_pane_and_answer_it_through_libtmux(repo: Path) -> None:
     wait_until(ended, 20, "asker to end with 3")
     assert "got: Ada" in "\n".join(asker.capture_pane())
     rows = {r.name: r for r in run.status()}
-    assert rows["idle"].state in ("running", "waiting")
+    assert rows["idle"].state in ("working", "waiting")
     assert rows["asker"].branch == "agentmux/agents/asker"
 
 

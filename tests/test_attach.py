@@ -29,7 +29,7 @@ def test_attach_from_inside_another_server_then_detach(repo: Path) -> None:
         {"name": "tests", "command": fake("--print", "HELLO-FROM-TESTS", "--sleep", "60")},
     ])
     up(layout, INNER)
-    wait_states(repo, INNER, {"tests": "running", "other": "running"})
+    wait_states(repo, INNER, {"tests": "working", "other": "working"})
     # Nesting on purpose: inside the outer server $TMUX names the outer one.
     cmd = (f"env -u TMUX {shlex.quote(sys.executable)} -m agentmux --socket {INNER} "
            "attach tests --zoom")
@@ -50,7 +50,7 @@ def test_attach_from_inside_another_server_then_detach(repo: Path) -> None:
 def test_attach_to_private_server_from_inside_tmux_explains(repo: Path) -> None:
     layout = write_layout(repo, [{"name": "a", "command": fake("--sleep", "60")}])
     up(layout, INNER)
-    wait_states(repo, INNER, {"a": "running"})
+    wait_states(repo, INNER, {"a": "working"})
     r = run_cli("--socket", INNER, "attach", "a", cwd=repo,
                 env={"TMUX": "/tmp/some-other-server,1,0"})
     assert r.code == 4

@@ -45,7 +45,7 @@ def test_clean_refuses_whatever_would_lose_work_and_removes_nothing(repo: Path) 
         {"name": "busy", "command": fake("--sleep", "60")},
         {"name": "locked", "command": "true"},
     ])
-    wait_states(repo, SOCK, {"busy": "running"})
+    wait_states(repo, SOCK, {"busy": "working"})
     git(repo, "worktree", "lock", "--reason", "mine, hands off", str(tree_of(repo, "locked")))
     why = {
         "dirty": "modified, staged or untracked files: README.md",

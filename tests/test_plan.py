@@ -343,7 +343,7 @@ def test_add_joins_a_running_session_and_the_watcher_follows(repo: Path) -> None
         {"name": f"p{i}", "command": fake("--sleep", "60"), "scope": [f"p{i}/**"]}
         for i in range(1, 6)])
     up(layout, SOCK)
-    wait_states(repo, SOCK, {f"p{i}": "running" for i in range(1, 6)})
+    wait_states(repo, SOCK, {f"p{i}": "working" for i in range(1, 6)})
     r = run_cli("--socket", SOCK, "add", "p1b", "--task", "more", "--scope", "p1/x/**",
                 "--command", "true", cwd=repo)
     assert r.code == 2
@@ -361,7 +361,7 @@ def test_add_joins_a_running_session_and_the_watcher_follows(repo: Path) -> None
     text = (latest_run(repo) / "panes" / "extra" / "TASK.md").read_text()
     assert "one more" in text and "`extra/**`" in text
     r = run_cli("--socket", SOCK, "status", cwd=repo)
-    assert "1 done" in r.out and "5 running" in r.out
+    assert "1 done" in r.out and "5 working" in r.out
 
 
 def test_presets_lists_builtins_and_the_layouts_own(repo: Path) -> None:

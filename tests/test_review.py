@@ -158,6 +158,7 @@ def test_metrics_of_a_constructed_run_match_hand_computed_values(repo: Path) -> 
         "agent_time_s": 60.0 + 120 + 30 + 45 + 120,   # 375 s
         "speedup": round(375 / 180, 2),
         "out_of_scope_edits": 0,                      # no pane declared a scope
+        "tokens_in": None, "tokens_out": None, "cost_usd": None,   # no headless run
     }
     r = run_cli("runs", cwd=repo)
     assert r.code == 0, r.err
@@ -199,7 +200,7 @@ def test_diff_shows_untracked_file_of_running_agent_then_stat_after_it_ended(rep
     assert "+++ b/fresh.txt" in r.out and "+brand new" in r.out
     live = review_json(repo)["panes"][0]
     # Its "go? " prompt makes it `waiting` once the watcher has looked; alive either way.
-    assert live["state"] in ("running", "waiting") and live["source"] == "live"
+    assert live["state"] in ("working", "waiting") and live["source"] == "live"
     assert [f["path"] for f in live["files"]] == ["fresh.txt"]
     # Looking at a running agent takes no snapshot ref and leaves its index alone.
     assert git(repo, "for-each-ref", "refs/agentmux") == ""

@@ -88,8 +88,8 @@ def test_waiting_then_send_answers_it(repo: Path, tmp_path: Path) -> None:
     wait_states(repo, SOCK, {"asker": "done"})
     wait_until(lambda: pane_states(repo, "asker")[-1:] == ["done"], 10, "done recorded")
     # The first tick may already see the dialog (starting -> waiting).
-    assert pane_states(repo, "asker") in (["running", "waiting", "running", "done"],
-                                          ["waiting", "running", "done"])
+    assert pane_states(repo, "asker") in (["working", "waiting", "working", "done"],
+                                          ["waiting", "working", "done"])
     assert "got: 1" in output(repo, "asker")
 
 
@@ -100,8 +100,8 @@ def test_quiet_is_not_waiting(repo: Path) -> None:
     up(layout, SOCK)
     wait_until(lambda: status(repo, SOCK)["panes"][0]["quiet_s"] is not None, 20, "quiet")
     r = run_cli("--socket", SOCK, "status", cwd=repo)
-    assert re.search(r"thinker\s+running \(quiet \d+s\)", r.out), r.out
-    assert pane_states(repo, "thinker") == ["running"]
+    assert re.search(r"thinker\s+working \(quiet \d+s\)", r.out), r.out
+    assert pane_states(repo, "thinker") == ["working"]
 
 
 def test_timeout_stops_an_agent_that_ignores_sigint(repo: Path) -> None:
@@ -204,7 +204,7 @@ def test_send_delivers_hostile_text_byte_for_byte(repo: Path) -> None:
         "--wait-input", "first: ", "--wait-input", "second: ", "--wait-input", "third: ",
         "--sleep", "1")}], poll_interval=POLL)
     up(layout, SOCK)
-    wait_states(repo, SOCK, {"reader": "running"})
+    wait_states(repo, SOCK, {"reader": "working"})
     wait_until(lambda: "first: " in output(repo, "reader"), 10, "the first prompt")
     r = run_cli("--socket", SOCK, "send", "reader", hostile, cwd=repo)
     assert r.code == 0, r.err
@@ -224,7 +224,7 @@ def test_an_idle_tick_costs_one_tmux_call(repo: Path, tmp_path: Path,
     layout = write_layout(repo, [{"name": f"p{i}", "command": fake("--print", "hi", "--sleep",
                                                                     "60")} for i in range(10)])
     up(layout, SOCK)
-    wait_states(repo, SOCK, {f"p{i}": "running" for i in range(10)})
+    wait_states(repo, SOCK, {f"p{i}": "working" for i in range(10)})
     run_dir = ledger.RunDir(latest_run(repo))
     wait_until(lambda: all("hi" in output(repo, f"p{i}") for i in range(10)), 10, "output")
     tm = Tmux(SOCK)

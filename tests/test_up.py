@@ -59,7 +59,7 @@ def test_outcomes_are_recorded_exactly(repo: Path) -> None:
 def test_kill_pane_records_sighup_never_done(repo: Path) -> None:
     layout = write_layout(repo, [{"name": "victim", "command": fake("--sleep", "60")}])
     up(layout, SOCK)
-    panes = wait_states(repo, SOCK, {"victim": "running"})
+    panes = wait_states(repo, SOCK, {"victim": "working"})
     tmux("kill-pane", "-t", panes["victim"]["pane_id"])
     panes = wait_states(repo, SOCK)
     assert (panes["victim"]["state"], panes["victim"]["signal"]) == ("killed", "SIGHUP")
@@ -110,7 +110,7 @@ def test_server_killed_midrun_reports_nothing_done_that_was_not(repo: Path) -> N
         {"name": "busy", "command": fake("--sleep", "60")},
     ])
     up(layout, SOCK)
-    wait_states(repo, SOCK, {"finished": "done", "busy": "running"})
+    wait_states(repo, SOCK, {"finished": "done", "busy": "working"})
     wait_until(lambda: any(e["pane"] == "finished" for e in events(repo)
                            if e["state"] == "done"), 10, "finished's event")
     tmux("kill-server")
@@ -127,7 +127,7 @@ def test_up_again_on_live_session_duplicates_nothing_and_resumes_after_down(repo
         {"name": "b", "command": fake("--sleep", "60")},
     ])
     up(layout, SOCK)
-    wait_states(repo, SOCK, {"a": "running", "b": "running"})
+    wait_states(repo, SOCK, {"a": "working", "b": "working"})
     wait_until(lambda: git(repo, "log", "-1", "--format=%s", "agentmux/agents/a").strip()
                == "one", 10, "a's commit")
     runs_before = sorted(p.name for p in (repo / ".agentmux" / "runs").iterdir())
@@ -208,12 +208,14 @@ def test_down_stops_agents_and_kills_only_its_session(repo: Path) -> None:
         {"name": "polite", "command": fake("--sleep", "60")},
     ], session="agents")
     up(layout, SOCK)
-    wait_states(repo, SOCK, {"stubborn": "running", "polite": "running"})
+    wait_states(repo, SOCK, {"stubborn": "working", "polite": "working"})
     r = run_cli("--socket", SOCK, "down", "--grace", "1", cwd=repo)
     assert r.code == 0, r.err
     panes = wait_states(repo, SOCK)
-    assert (panes["polite"]["state"], panes["polite"]["signal"]) == ("killed", "SIGINT")
-    assert (panes["stubborn"]["state"], panes["stubborn"]["signal"]) == ("killed", "SIGTERM")
+    # agentmux stopped them: `stopped`, with the reason and the signal that did it.
+    assert (panes["polite"]["state"], panes["polite"]["reason"], panes["polite"]["signal"]) == (
+        "stopped", "down", "SIGINT")
+    assert (panes["stubborn"]["state"], panes["stubborn"]["signal"]) == ("stopped", "SIGTERM")
     assert tmux("has-session", "-t", "=agents").returncode != 0
     assert tmux("has-session", "-t", "=agents-other").returncode == 0
     assert (latest_run(repo) / "panes" / "polite" / "transcript.txt").exists()

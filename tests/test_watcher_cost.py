@@ -29,7 +29,7 @@ def test_one_tmux_call_per_tick_with_ten_panes(
 
     def all_running() -> bool:
         state = replay(ledger.read_events(run_dir.events))
-        return all(state.get(n, PaneState()).state == "running" for n in names)
+        return all(state.get(n, PaneState()).state == "working" for n in names)
 
     wait_until(all_running, 30, "ten running panes")
     session = run_dir.read_run()["session"]
@@ -39,7 +39,7 @@ def test_one_tmux_call_per_tick_with_ten_panes(
     new, obs = watcher.tick(Tmux(SOCK), run_dir, session, names, state)
 
     assert obs.panes is not None and not watcher.nudge(obs)
-    assert {n: s.state for n, s in new.items()} == dict.fromkeys(names, "running")
+    assert {n: s.state for n, s in new.items()} == dict.fromkeys(names, "working")
     assert len(calls()) == 1, calls()
     # libtmux passes the socket as one argument (`-Lname`).
     assert calls()[0].startswith(f"-L{SOCK} list-panes "), calls()

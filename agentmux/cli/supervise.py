@@ -30,14 +30,45 @@ def send(pane: str, text: str | None, file_: Path | None, session: str | None) -
 
 @click.command()
 @click.argument("pane")
+@click.option("--continue", "resume", is_flag=True,
+              help="Resume the agent's last conversation (its CLI's own resume flag).")
 @session_option
-def restart(pane: str, session: str | None) -> None:
+def restart(pane: str, resume: bool, session: str | None) -> None:
     """Run PANE's agent again on the same worktree; earlier attempts are kept in the ledger."""
     from agentmux import paneops
     from agentmux.find import find_run
 
-    attempt = paneops.restart(find_run(session), pane)
-    click.echo(f"pane '{pane}': attempt {attempt} started")
+    attempt = paneops.restart(find_run(session), pane, resume)
+    how = " (resuming its conversation)" if resume else ""
+    click.echo(f"pane '{pane}': attempt {attempt} started{how}")
 
 
-__all__ = ['restart', 'send']
+@click.command("wait")
+@click.argument("panes", nargs=-1, metavar="[PANE]...")
+@click.option("--for", "target", required=True, type=click.Choice(["idle", "waiting", "ended"]),
+              help="idle: its turn ended; waiting: it needs a person; ended: any final state.")
+@click.option("--timeout", metavar="DURATION", help="Give up after this long (90s, 5m, 1h).")
+@session_option
+def wait_(panes: tuple[str, ...], target: str, timeout: str | None,
+          session: str | None) -> None:
+    """Return when every PANE (all panes, with none named) reaches a state.
+
+    Exit 0 when they all got there; 1 when the timeout passed first, or a pane ended before
+    it could get there; 2 for bad input."""
+    from agentmux import waitfor
+    from agentmux.errors import BadInput
+    from agentmux.find import find_run
+    from agentmux.units import parse_duration
+
+    seconds = None
+    if timeout is not None:
+        seconds = parse_duration(timeout)
+        if seconds is None:
+            raise BadInput(f"wait --timeout: expected a duration such as 90s, 5m or 1h; got "
+                           f"{timeout!r}")
+    reached = waitfor.wait_for(find_run(session), list(panes), target, seconds)
+    for name, st in reached.items():
+        click.echo(f"{name}: {st.state}" + (f" ({st.reason})" if st.reason else ""))
+
+
+__all__ = ['restart', 'send', 'wait_']

@@ -99,7 +99,11 @@ def pane(c: Checker, at: str, t: Mapping[str, object], top: TopLevel,
                    f"{spec.agent!r} is the layout's own preset: write its headless "
                    "command with 'command' instead")
         if preset.headless is None:
-            c.fail(key("mode"), f"preset {spec.agent!r} has no headless form")
+            c.fail(key("mode"), f"preset {spec.agent!r} has no headless form; run it "
+                   "interactively, or give the pane a 'command' that runs to the end")
+        if not (spec.task or spec.brief):
+            c.fail(key("mode"), "'headless' runs one task to the end; this pane has no "
+                   "'task'")
     if not network and sandbox != "bwrap":
         c.fail(key("network"), "false needs sandbox = \"bwrap\" (only a sandbox can cut "
                "an agent's network)")
@@ -111,8 +115,12 @@ def pane(c: Checker, at: str, t: Mapping[str, object], top: TopLevel,
             c.fail(key("approve"), "'auto' lets the agent run anything without asking; it "
                    "needs sandbox = \"bwrap\", or approve_without_sandbox = true at the top "
                    "level to accept that knowingly")
-    return replace(spec, mode=mode, sandbox=sandbox, network=network, approve=approve,
-                   host=host)
+    command = spec.command
+    if preset is not None and spec.agent is not None:
+        # The preset's own form for this mode, with its auto-approve flag (presets.template).
+        command = presets.template(preset, mode, approve, bool(spec.task or spec.brief))
+    return replace(spec, command=command, mode=mode, sandbox=sandbox, network=network,
+                   approve=approve, host=host)
 
 
 def _choice(c: Checker, key: str, value: object, allowed: tuple[T, ...]) -> T:

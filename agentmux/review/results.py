@@ -52,6 +52,8 @@ class PaneReview:
     commit: str | None = None        # a commit holding its whole tree, when one exists
     commits: list[dict[str, str]] = field(default_factory=list)
     conflicts_with: list[str] = field(default_factory=list)
+    # A headless run's tokens, cost, turns, final message and error (result.json's "usage").
+    usage: dict[str, Any] | None = None
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -93,6 +95,15 @@ def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str,
         except CommandFailed:  # e.g. a worktree with no HEAD yet: nothing to show
             return None, "none"
     return None, "none"
+
+
+def read_usage(run_dir: ledger.RunDir, name: str) -> dict[str, Any] | None:
+    try:
+        res = ledger.read_json(run_dir.pane_dir(name) / "result.json")
+    except AgentmuxError:
+        return None
+    got = (res or {}).get("usage")
+    return got if isinstance(got, dict) else None
 
 
 def _resumed(repo: Path, run_id: str) -> bool:
@@ -217,6 +228,8 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
     panes = [PaneReview(rows[e["name"]], e.get("attempt_of"),
                         check_result(e.get("check"), rows[e["name"]]), res, src)
              for e, (res, src) in zip(entries, found, strict=True)]
+    for p in panes:
+        p.usage = read_usage(run_dir, p.row.name)
     ok = _existing(repo, (str(p.result["snapshot"]) for p in panes
                           if p.result and p.result.get("snapshot")))
     for p in panes:
@@ -266,7 +279,7 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
     starts = [ledger.parse_iso(p.row.started_at) for p in run.panes if p.row.started_at]
     ends = [ledger.parse_iso(p.row.ended_at) if p.row.ended_at else now
             for p in run.panes if p.row.started_at
-            and (p.row.ended_at or p.row.state in ("starting", "running", "waiting"))]
+            and (p.row.ended_at or p.row.state not in TERMINAL)]
     wall = round(max(ends) - min(starts), 3) if starts and ends else None
     durations = [p.row.duration_s for p in run.panes if p.row.duration_s is not None]
     agent_time = round(sum(durations), 3) if durations else None
@@ -281,7 +294,21 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
         "overlap_files": sorted(f for f, who in by_file.items() if len(who) > 1),
         "wall_clock_s": wall,
         "agent_time_s": agent_time,
-        "speedup": round(agent_time / wall, 2) if wall and agent_time is not None else None,
+        # Agent-time over wall-clock flatters a run in which nothing got done: none then.
+        "speedup": (round(agent_time / wall, 2) if done and wall and agent_time is not None
+                    else None),
+        **usage_totals(run.panes),
+    }
+
+
+def usage_totals(panes: list[PaneReview]) -> dict[str, Any]:
+    """Tokens and cost summed over the agents that reported them (headless runs)."""
+    got = [p.usage for p in panes if p.usage is not None]
+    costs = [u["cost_usd"] for u in got if isinstance(u.get("cost_usd"), int | float)]
+    return {
+        "tokens_in": sum(int(u.get("tokens_in") or 0) for u in got) if got else None,
+        "tokens_out": sum(int(u.get("tokens_out") or 0) for u in got) if got else None,
+        "cost_usd": round(sum(costs), 6) if costs else None,
     }
 
 
@@ -300,6 +327,7 @@ def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
         "added": sum(f.get("added") or 0 for f in files),
         "removed": sum(f.get("removed") or 0 for f in files),
         "conflicts_with": sorted(p.conflicts_with),
+        "state_source": r.source, "usage": p.usage,
         "tail": tail(run_dir, r.name),
     }
 

@@ -16,13 +16,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from agentmux import ledger, snapshot
+from agentmux import headless_result, ledger, snapshot
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
-from agentmux.tmux import Tmux, Waker
-from agentmux.watch import supervise
+from agentmux.tmux import PaneObs, Tmux, Waker
+from agentmux.watch import hooks, supervise
 from agentmux.watch.alive import pid_alive, read_status
-from agentmux.watch.state import TERMINAL, Observation, PaneState, replay, step
+from agentmux.watch.state import (
+    TERMINAL,
+    Observation,
+    PaneState,
+    Verdict,
+    replay,
+    step,
+    stops,
+)
+from agentmux.wiring import read_wiring
 
 # pid_alive and read_status moved to watch.alive; importers of this module still find them.
 __all__ = ["Render", "Waker", "final_tick", "nudge", "observe", "pane_entries", "pane_names",
@@ -61,13 +70,38 @@ def observe(
         alive[name] = (st is not None and (pane is None or pane.dead)
                        and pid_alive(st.get("pid")))
     if sup is None:
-        return Observation(panes, statuses, alive,
-                           timed_out=frozenset(supervise.timed_out(ledger.read_events(
-                               run_dir.events))))
+        evs = ledger.read_events(run_dir.events)
+        return Observation(panes, statuses, alive, hook_verdicts(run_dir, statuses, panes),
+                           timed_out=frozenset(supervise.timed_out(evs)), stops=stops(evs))
     entries = pane_entries(run_dir)
     sup.timeouts(statuses, entries, time.monotonic())
-    waiting = sup.screens(panes or {}, statuses, entries)
-    return Observation(panes, statuses, alive, waiting, frozenset(sup.timed_out))
+    verdicts = sup.verdicts(panes or {}, statuses, entries)
+    return Observation(panes, statuses, alive, verdicts, frozenset(sup.timed_out),
+                       dict(sup.stops))
+
+
+def hook_verdicts(run_dir: ledger.RunDir, statuses: Mapping[str, Mapping[str, Any] | None],
+                  panes: Mapping[str, PaneObs] | None) -> dict[str, Verdict]:
+    """Without the watcher's screens (`status`, `down`), what the agents' own hooks say now,
+    where the watcher would believe them too (hooks.merge)."""
+    out: dict[str, Verdict] = {}
+    for name, st in statuses.items():
+        pane = (panes or {}).get(name)
+        if not st or st.get("phase") != "agent" or pane is None or pane.dead:
+            continue
+        pane_dir = run_dir.pane_dir(name)
+        found = hooks.HookReader(pane_dir / hooks.FILE_NAME).poll()
+        if found is None:
+            continue
+        try:
+            mtime: float | None = run_dir.output(name).stat().st_mtime
+        except OSError:
+            mtime = None
+        v = hooks.merge(found, read_wiring(pane_dir).authoritative, None,
+                        mtime)
+        if v is not None:
+            out[name] = v
+    return out
 
 
 def nudge(obs: Observation) -> bool:
@@ -104,6 +138,11 @@ def record(
             except AgentmuxError as e:  # the event matters more than the snapshot
                 log.warning("snapshot of %s failed: %s", name, e)
                 ev = {**ev, "snapshot_error": str(e)}
+        if ev["state"] in TERMINAL:
+            try:  # a headless run: usage into result.json, its events into the transcript
+                headless_result.finish(run_dir, name)
+            except (AgentmuxError, OSError) as e:
+                log.warning("reading the headless output of %s failed: %s", name, e)
         ledger.append_event(run_dir.events, ev)
 
 
@@ -119,11 +158,21 @@ def tick(
     record(tmux, run_dir, obs, events)
     if sup is not None:
         run = run_dir.read_run() if events else {}
-        sup.notify(events, [s.state for s in new.values()], obs.panes or {},
+        sup.notify(_news(state, events), [s.state for s in new.values()], obs.panes or {},
                    pane_entries(run_dir) if events else {}, run.get("on_event"))
         sup.reap()
     nudge(obs)
     return new, obs
+
+
+def _news(old: Mapping[str, PaneState], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only what a person acts on: a new state or a new reason, not a new source of it."""
+    out = []
+    for ev in events:
+        was = old.get(ev["pane"])
+        if was is None or (was.state, was.reason) != (ev["state"], ev["reason"]):
+            out.append(ev)
+    return out
 
 
 def _panes_of(run_dir: ledger.RunDir) -> list[dict[str, Any]]:

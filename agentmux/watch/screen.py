@@ -1,10 +1,16 @@
-"""Is a pane's screen asking a person? Pure: a rendered screen and patterns in, a verdict out."""
+"""What a pane's screen says: a person is needed (and why), or the agent's turn ended.
+
+Pure: a rendered screen and rules in, a verdict out. The rules are data: each built-in
+preset's `screens` (most specific first, agentmux/presets.py), the layout's own
+`waiting_patterns`, then generic prompts any program shows.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agentmux import presets
@@ -12,34 +18,60 @@ from agentmux import presets
 log = logging.getLogger(__name__)
 
 # Generic prompts, for every pane including plain `command` panes.
-GENERIC_PATTERNS = (
-    r"(?i)[\[(]y(?:es)?/n(?:o)?[\])]",   # (y/n), [Y/n], (yes/no): read(1)-style confirmations
-    r"(?i)press enter to continue",
+GENERIC = (
+    ("question", r"(?i)[\[(]y(?:es)?/n(?:o)?[\])]"),   # (y/n), [Y/n], (yes/no): read(1)-style
+    ("prompt", r"(?i)press enter to continue"),
 )
+GENERIC_PATTERNS = tuple(p for _, p in GENERIC)
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
-def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
-    """Generic + the built-in preset's + the layout's (pane, layout, [agents.x]) patterns."""
+@dataclass(frozen=True)
+class Rule:
+    state: str                  # waiting | idle
+    reason: str
+    pattern: re.Pattern[str]
+
+
+def compile_rules(entry: Mapping[str, Any]) -> list[Rule]:
+    """The preset's own rules, then the layout's patterns (pane, layout, [agents.x]), then
+    the generic ones; the first that matches decides."""
     agent = entry.get("agent")
-    own = presets.BUILTINS[agent].waiting_patterns if agent in presets.BUILTINS else ()
+    own = presets.BUILTINS[agent].screens if agent in presets.BUILTINS else ()
+    raw = [(r.state, r.reason, r.pattern) for r in own]
+    raw += [("waiting", "prompt", p) for p in entry.get("waiting_patterns", [])]
+    raw += [("waiting", reason, p) for reason, p in GENERIC]
     out = []
-    for text in (*GENERIC_PATTERNS, *own, *entry.get("waiting_patterns", [])):
+    for state, reason, text in raw:
         try:
-            out.append(re.compile(text, re.MULTILINE))
+            out.append(Rule(state, reason, re.compile(text, re.MULTILINE)))
         except re.error as e:  # the layout is validated; a ledger edited by hand must not crash
-            log.warning("bad waiting pattern %r: %s", text, e)
+            log.warning("bad screen pattern %r: %s", text, e)
     return out
 
 
-def screen_waiting(screen: str, cursor_y: int | None, patterns: Iterable[re.Pattern[str]]
-                   ) -> bool:
-    """Is this rendered screen asking a person?"""
+def screen_verdict(screen: str, cursor_y: int | None, rules: Iterable[Rule]
+                   ) -> tuple[str, str] | None:
+    """(state, reason) when this rendered screen says `waiting` or `idle`, else None."""
     text = ANSI.sub("", screen)
-    if any(p.search(text) for p in patterns):
-        return True
+    for r in rules:
+        if r.pattern.search(text):
+            return r.state, r.reason
     # A question left on the cursor line: the last non-empty line ends with `?`, and the
     # cursor sits on it (a prompt waiting for its answer, not a question in old output).
     lines = text.split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    return bool(filled and cursor_y == filled[-1] and lines[filled[-1]].rstrip().endswith("?"))
+    if filled and cursor_y == filled[-1] and lines[filled[-1]].rstrip().endswith("?"):
+        return "waiting", "question"
+    return None
+
+
+# The waiting-only view, kept for callers that ask just "is a person needed?".
+def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
+    return [r.pattern for r in compile_rules(entry) if r.state == "waiting"]
+
+
+def screen_waiting(screen: str, cursor_y: int | None, patterns: Iterable[re.Pattern[str]]
+                   ) -> bool:
+    rules = [Rule("waiting", "prompt", p) for p in patterns]
+    return screen_verdict(screen, cursor_y, rules) is not None

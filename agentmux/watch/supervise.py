@@ -23,16 +23,17 @@ from typing import Any
 
 from agentmux import ledger, proc
 from agentmux.tmux import PaneObs, Tmux
+from agentmux.watch import hooks
 from agentmux.watch.alive import STOP_SIGNALS, send_stop
-from agentmux.watch.screen import ANSI, compile_patterns, screen_waiting
-from agentmux.watch.state import summary_line
+from agentmux.watch.screen import ANSI, compile_rules, screen_verdict
+from agentmux.watch.state import NOTIFY, Verdict, stops, summary_line
+from agentmux.wiring import read_wiring
 
 # ANSI stays importable from here for the readers of raw output that used it first.
 __all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "timed_out"]
 
 log = logging.getLogger(__name__)
-
-NOTIFY = frozenset({"waiting", "done", "failed", "killed", "lost"})
+WORKING = Verdict("working", None, "process")  # alive, and nothing says otherwise
 STOP_GRACE = 3.0  # seconds between the timeout's INT, TERM and KILL
 # Read in the tick's one list-panes, after tmux_chain.FIELDS.
 EXTRA = ("cursor_y", "pane_tty", "session_attached")
@@ -61,7 +62,9 @@ class Watch:
     """What the supervisor remembers about one pane's current attempt."""
 
     log_size: int | None = None  # output.log's size at the last capture
-    waiting: bool = False
+    screen: Verdict = WORKING    # what the screen said at the last capture
+    hooks: hooks.HookReader | None = None
+    authoritative: bool = False  # its hooks can say `working` again (wiring.json)
     stage: int = 0           # timeout signals sent so far
     next_at: float = 0.0     # monotonic time of the next timeout signal
 
@@ -76,10 +79,12 @@ class Supervisor:
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     extra: dict[str, PaneExtra] = field(default_factory=dict)
     offset: int = 0
+    stops: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         evs = ledger.read_events(self.run_dir.events)
         self.timed_out = timed_out(evs)
+        self.stops = stops(evs)
         with contextlib.suppress(OSError):
             self.offset = self.run_dir.events.stat().st_size
 
@@ -102,10 +107,18 @@ class Supervisor:
         return out
 
     def restarted(self) -> set[str]:
-        names = {str(e.get("pane")) for e in self.new_events() if e.get("type") == "restart"}
-        for n in names:
-            self.watches.pop(n, None)
-            self.timed_out.discard(n)
+        """Follows what other processes appended: restarts, and intents to stop (`down`)."""
+        names: set[str] = set()
+        for e in self.new_events():
+            pane = str(e.get("pane"))
+            if e.get("type") == "restart":
+                names.add(pane)
+                self.watches.pop(pane, None)
+                self.timed_out.discard(pane)
+                self.stops.pop(pane, None)
+            elif e.get("type") == "stop":
+                self.stops.update({k: v for k, v in stops([e]).items()
+                                   if k not in self.stops})
         return names
 
     def query(self) -> list[PaneObs] | None:
@@ -120,28 +133,37 @@ class Supervisor:
                                               int(att) if att.isdigit() else 0)
         return panes
 
-    def screens(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, Any],
-                entries: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
-        """Waiting verdicts for running agents; captures only panes whose output grew."""
-        out: dict[str, bool] = {}
+    def verdicts(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, Any],
+                 entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Verdict]:
+        """What each live agent is doing: its hooks merged with its screen (hooks.merge).
+
+        A screen is captured only when the pane's output grew; hooks cost a stat."""
+        out: dict[str, Verdict] = {}
         for name, st in statuses.items():
             pane = panes.get(name)
             if not st or st.get("phase") != "agent" or pane is None or pane.dead:
                 continue
             w = self.watches.setdefault(name, Watch())
+            if w.hooks is None:
+                pane_dir = self.run_dir.pane_dir(name)
+                w.hooks = hooks.HookReader(pane_dir / hooks.FILE_NAME)
+                w.authoritative = read_wiring(pane_dir).authoritative
             try:
-                size = self.run_dir.output(name).stat().st_size
+                out_st = self.run_dir.output(name).stat()
+                size, mtime = out_st.st_size, out_st.st_mtime
             except OSError:
-                size = -1
+                size, mtime = -1, None
             if size != w.log_size:
                 # Stat first, then capture: the screen is at least as new as the log.
                 cap = self.tmux.screen(pane.pane_id)
                 if cap is not None:
                     ex = self.extra.get(pane.pane_id)
-                    w.waiting = screen_waiting(cap, ex.cursor_y if ex else None,
-                                               compile_patterns(entries.get(name, {})))
+                    seen = screen_verdict(cap, ex.cursor_y if ex else None,
+                                          compile_rules(entries.get(name, {})))
+                    w.screen = WORKING if seen is None else Verdict(*seen, "screen")
                     w.log_size = size
-            out[name] = w.waiting
+            out[name] = hooks.merge(w.hooks.poll(), w.authoritative, w.screen,
+                                    mtime) or w.screen
         return out
 
     def timeouts(self, statuses: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]],

@@ -43,7 +43,7 @@ def agent_pgids() -> Iterator[list[int]]:
 
 def test_runner_sigkilled_is_lost_never_done(repo: Path, agent_pgids: list[int]) -> None:
     _up(repo, write_layout(repo, [{"name": "a", "command": "exec " + fake("--sleep", "30")}]))
-    wait_states(repo, SOCK, {"a": "running"})
+    wait_states(repo, SOCK, {"a": "working"})
     st = json.loads((latest_run(repo) / "panes" / "a" / "status.json").read_text())
     agent_pgids.append(st["agent_pid"])
     os.kill(st["pid"], signal.SIGKILL)
@@ -78,7 +78,7 @@ def test_down_touches_only_the_exact_session(repo: Path) -> None:
     assert r.code == 0, r.err
     assert tmux("list-sessions", "-F", "#{session_name}").stdout == "agents-x\n"
     r = run_cli("--socket", SOCK, "status", "--json", "--session", "agents-x", cwd=repo)
-    assert json.loads(r.out)["panes"][0]["state"] == "running"
+    assert json.loads(r.out)["panes"][0]["state"] == "working"
     # (`clean` is not in this branch; its half of this row is tested where it lives.)
 
 
@@ -91,7 +91,7 @@ def test_tmux_env_pointing_at_another_server(repo: Path) -> None:
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo, env=env)
     assert r.code == 0, r.err
     r = run_cli("--socket", SOCK, "status", "--json", cwd=repo, env=env)
-    assert json.loads(r.out)["panes"][0]["state"] in ("starting", "running")
+    assert json.loads(r.out)["panes"][0]["state"] in ("starting", "working")
     assert tmux("list-sessions", "-F", "#{session_name}").stdout == "agents\n"
     r = run_cli("--socket", SOCK, "down", "--grace", "1", cwd=repo, env=env)
     assert r.code == 0, r.err

@@ -38,7 +38,7 @@ def test_two_ups_of_the_same_session_one_wins(repo: Path) -> None:
     assert len(list((repo / ".agentmux" / "runs").iterdir())) == 1
     trees = git(repo, "worktree", "list", "--porcelain")
     assert trees.count("branch refs/heads/agentmux/agents/") == 2
-    wait_states(repo, SOCK, {"a": "running", "b": "running"})
+    wait_states(repo, SOCK, {"a": "working", "b": "working"})
 
 
 def test_two_ups_of_different_sessions_both_succeed(repo: Path) -> None:

@@ -35,7 +35,7 @@ def test_findings_are_reported_and_nothing_changes_without_fix(repo: Path, tmp_p
     layout = write_layout(repo, [{"name": "a", "command": "true"},
                                  {"name": "b", "command": fake("--sleep", "30")}])
     assert run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo).code == 0
-    wait_states(repo, SOCK, {"a": "done", "b": "running"})
+    wait_states(repo, SOCK, {"a": "done", "b": "working"})
     run = latest_run(repo)
     wait_until(lambda: any(e.get("pane") == "a" and e.get("state") == "done"
                            for e in ledger.read_events(run / "events.jsonl")), 15, "a's event")

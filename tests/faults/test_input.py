@@ -67,12 +67,12 @@ def test_repository_path_with_space_hash_semicolon_and_letters(tmp_path: Path) -
                                  {"name": "b", "command": fake("--sleep", "30")}])
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo)
     assert r.code == 0, r.err
-    panes = wait_states(repo, SOCK, {"a": "done", "b": "running"})
+    panes = wait_states(repo, SOCK, {"a": "done", "b": "working"})
     assert panes["a"]["worktree"] == str(repo / ".agentmux" / "worktrees" / "agents" / "a")
     r = run_cli("--socket", SOCK, "down", "--grace", "1", cwd=repo)
     assert r.code == 0, r.err
     r = run_cli("--socket", SOCK, "status", "--json", cwd=repo)
     got = {p["name"]: p["state"] for p in json.loads(r.out)["panes"]}
-    assert got == {"a": "done", "b": "killed"}
+    assert got == {"a": "done", "b": "stopped"}
     assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/a").strip() == "w"
     assert (repo / ".agentmux" / "worktrees" / "agents" / "a" / "out.txt").read_text() == "1\n"

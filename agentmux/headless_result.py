@@ -1,0 +1,64 @@
+"""The end of a headless run: its stream parsed into usage (result.json) and a readable transcript.
+
+The CLI's stream is the pane's raw output (output.log: what the program wrote to its
+terminal, so lines end in CRLF and may carry escapes), plus, for aider, the local analytics
+log its preset writes. `agentmux/headless.py` does the parsing; a line that is not JSON is kept
+as text and never stops it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from agentmux import headless, ledger
+from agentmux.errors import AgentmuxError
+from agentmux.watch.screen import ANSI
+from agentmux.wiring import read_wiring
+
+CHUNK = 1 << 20
+AIDER_LOG = "aider-analytics.jsonl"
+
+
+def _lines(path: Path) -> list[str]:
+    """Complete lines of a file read in chunks, escapes and carriage returns removed."""
+    out: list[str] = []
+    tail = ""
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                parts = (tail + chunk.decode(errors="replace")).split("\n")
+                tail = parts.pop()
+                out.extend(parts)
+    except OSError:
+        return out
+    if tail:
+        out.append(tail)
+    return [ANSI.sub("", line).replace("\r", "") for line in out]
+
+
+def finish(run_dir: ledger.RunDir, name: str) -> dict[str, object] | None:
+    """For a headless pane that ended: writes its usage into result.json and its rendered
+    transcript into transcript.txt; returns the usage (None for any other pane)."""
+    pane_dir = run_dir.pane_dir(name)
+    wired = read_wiring(pane_dir)
+    agent = wired.agent
+    if wired.mode != "headless" or agent is None or agent not in headless.PARSERS:
+        return None
+    stream = headless.Stream(agent)
+    rendered: list[str] = []
+    if agent == "aider":  # exact tokens and cost first: they win over aider's rounded text
+        for line in _lines(pane_dir / AIDER_LOG):
+            stream.line(line)
+    for line in _lines(run_dir.output(name)):
+        rendered.extend(stream.line(line))
+    rendered.extend(stream.close())
+    usage = dataclasses.asdict(stream.usage)
+    run_dir.transcript(name).write_text("\n".join(rendered) + "\n", errors="surrogateescape")
+    path = pane_dir / "result.json"
+    try:
+        result = ledger.read_json(path) or {"version": 1}
+    except AgentmuxError:
+        result = {"version": 1}
+    ledger.write_json(path, {**result, "usage": usage})
+    return usage

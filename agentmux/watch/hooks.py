@@ -1,0 +1,98 @@
+"""The agents' own hook records (`panes/<pane>/hooks.jsonl`, written by agentmux/hook.py), read
+by the watcher as they grow, and merged with the screen's evidence.
+
+Reading costs one stat per pane per tick while nothing new arrived; new bytes are read from
+the last offset, and a torn last line (a hook killed mid-write) is read again once whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentmux.watch.state import LIVE, Verdict
+
+FILE_NAME = "hooks.jsonl"       # agentmux/hook.py's FILE_NAME; that script imports nothing
+# A hook that cannot report `working` (aider's notification command, Codex's notify alone)
+# holds its `waiting` or `idle` only while the agent is quiet: output this long after the
+# record means a person answered and the agent moved on.
+STALE_S = 2.0
+
+
+@dataclass(frozen=True)
+class HookVerdict:
+    state: str
+    reason: str | None
+    t: float        # when the hook ran (its own clock: time.time())
+    event: str      # the CLI's raw event name
+
+
+class HookReader:
+    """One pane's hooks.jsonl, read incrementally; `latest` is its last state-bearing record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.ino: int | None = None
+        self.latest: HookVerdict | None = None
+        self.count = 0  # records read, state-bearing or not
+
+    def _reset(self, ino: int | None = None) -> None:
+        self.offset, self.ino, self.latest, self.count = 0, ino, None, 0
+
+    def poll(self) -> HookVerdict | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            # Gone: a restart moved it into attempt-N; the next attempt starts afresh.
+            self._reset()
+            return None
+        if st.st_ino != self.ino or st.st_size < self.offset:
+            self._reset(st.st_ino)
+        if st.st_size == self.offset:
+            return self.latest
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                raw = f.read(st.st_size - self.offset)
+        except OSError:
+            return self.latest
+        end = raw.rfind(b"\n") + 1
+        self.offset += end
+        for line in raw[:end].split(b"\n"):
+            rec = _record(line)
+            if rec is None:
+                continue
+            self.count += 1
+            t, reason = rec.get("t"), rec.get("reason")
+            if rec.get("state") in LIVE and isinstance(t, int | float):
+                self.latest = HookVerdict(str(rec["state"]),
+                                          reason if isinstance(reason, str) else None,
+                                          float(t), str(rec.get("raw_event") or ""))
+        return self.latest
+
+
+def _record(line: bytes) -> dict[str, object] | None:
+    if not line.strip():
+        return None
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def merge(hook: HookVerdict | None, authoritative: bool, screen: Verdict | None,
+          output_mtime: float | None) -> Verdict | None:
+    """The agent's own hooks beat its screen.
+
+    Hooks that can say `working` again (Claude, Codex hooks, Gemini, OpenCode) are believed
+    until their next record. Hooks that cannot hold only until the agent writes output well
+    after them; then the screen (or the process) speaks again.
+    """
+    if hook is not None and (authoritative or hook.state == "working" or output_mtime is None
+                             or output_mtime <= hook.t + STALE_S):
+        return Verdict(hook.state, hook.reason, "hook")
+    return screen
