@@ -9,6 +9,7 @@ as text and never stops it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from agentmux import headless, ledger
@@ -17,6 +18,7 @@ from agentmux.watch.screen import ANSI
 from agentmux.wiring import read_wiring
 
 CHUNK = 1 << 20
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 AIDER_LOG = "aider-analytics.jsonl"
 
 
@@ -34,7 +36,8 @@ def _lines(path: Path) -> list[str]:
         return out
     if tail:
         out.append(tail)
-    return [ANSI.sub("", line).replace("\r", "") for line in out]
+    # The runner's bell and other control bytes are the terminal's, not the stream's.
+    return [CONTROL.sub("", ANSI.sub("", line)) for line in out]
 
 
 def finish(run_dir: ledger.RunDir, name: str) -> dict[str, object] | None:

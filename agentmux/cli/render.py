@@ -23,11 +23,10 @@ def _pct(num: int, den: int) -> str:
 
 
 def _outcome(p: Mapping[str, Any]) -> str:
-    if p["signal"]:
-        return f"{p['state']} ({p['signal']})"
-    if p["exit_code"] is not None:
-        return f"{p['state']} (exit {p['exit_code']})"
-    return str(p["state"]) + (f" ({p['reason']})" if p.get("reason") else "")
+    """`stopped (down, exit 0)`: the state, why, and how the process ended."""
+    how = p["signal"] or (f"exit {p['exit_code']}" if p["exit_code"] is not None else None)
+    bits = [str(b) for b in (p.get("reason"), how) if b]
+    return str(p["state"]) + (f" ({', '.join(bits)})" if bits else "")
 
 
 def _lines(p: Mapping[str, Any]) -> str:
@@ -61,7 +60,29 @@ def metric_lines(m: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("agent-time", fmt_duration(m["agent_time_s"])),
         ("speed-up", _speedup(m)),
         ("out of scope", _n(m.get("out_of_scope_edits") or 0, "edit")),
+        *([("tokens", _tokens(m))] if m.get("tokens_in") is not None else []),
+        *([("cost", f"${m['cost_usd']:.4f}")] if m.get("cost_usd") is not None else []),
     ]
+
+
+def _tokens(u: Mapping[str, Any]) -> str:
+    return f"{u.get('tokens_in') or 0} in, {u.get('tokens_out') or 0} out"
+
+
+def usage_lines(u: Mapping[str, Any]) -> list[str]:
+    """A headless run's usage, for the review of its agent."""
+    parts = [_tokens(u)]
+    if u.get("cost_usd") is not None:
+        parts.append(f"${u['cost_usd']:.4f}")
+    if u.get("turns"):
+        parts.append(_n(int(u["turns"]), "turn"))
+    out = ["   usage: " + " · ".join(parts)]
+    if u.get("error"):
+        out.append(f"   ERROR reported by the agent: {u['error']}")
+    if u.get("final_message"):
+        first, *rest = str(u["final_message"]).strip().splitlines() or [""]
+        out.append(f"   final message: {first}" + (" …" if rest else ""))
+    return out
 
 
 def review_text(data: Mapping[str, Any], with_metrics: bool = True) -> str:
@@ -86,6 +107,8 @@ def review_text(data: Mapping[str, Any], with_metrics: bool = True) -> str:
             out.append("   CONFLICTS with: " + ", ".join(p["conflicts_with"]))
         if p.get("out_of_scope"):
             out.append("   OUT OF SCOPE: " + ", ".join(p["out_of_scope"]))
+        if p.get("usage"):
+            out += usage_lines(p["usage"])
         if p["tail"]:
             out.append("   last output:")
             out += [f"     │ {line}" for line in p["tail"]]

@@ -17,8 +17,10 @@ from agentmux.watch.state import LIVE, Verdict
 FILE_NAME = "hooks.jsonl"       # agentmux/hook.py's FILE_NAME; that script imports nothing
 # A hook that cannot report `working` (aider's notification command, Codex's notify alone)
 # holds its `waiting` or `idle` only while the agent is quiet: output this long after the
-# record means a person answered and the agent moved on.
+# record, or this much output since the watcher saw it, means a person answered and the agent
+# moved on. (Drawing the prompt that follows the hook writes far less.)
 STALE_S = 2.0
+STALE_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,19 @@ def _record(line: bytes) -> dict[str, object] | None:
 
 
 def merge(hook: HookVerdict | None, authoritative: bool, screen: Verdict | None,
-          output_mtime: float | None) -> Verdict | None:
+          output_mtime: float | None, grown: int = 0) -> Verdict | None:
     """The agent's own hooks beat its screen.
 
     Hooks that can say `working` again (Claude, Codex hooks, Gemini, OpenCode) are believed
     until their next record. Hooks that cannot hold only until the agent writes output well
-    after them; then the screen (or the process) speaks again.
+    after them (`grown`: bytes written since the watcher first saw the record); then the
+    screen (or the process) speaks again.
     """
-    if hook is not None and (authoritative or hook.state == "working" or output_mtime is None
-                             or output_mtime <= hook.t + STALE_S):
-        return Verdict(hook.state, hook.reason, "hook")
-    return screen
+    if hook is None:
+        return screen
+    mine = Verdict(hook.state, hook.reason, "hook")
+    if authoritative or hook.state == "working":
+        return mine
+    moved_on = grown > STALE_BYTES or (output_mtime is not None
+                                       and output_mtime > hook.t + STALE_S)
+    return screen if moved_on else mine

@@ -34,6 +34,9 @@ __all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "
 
 log = logging.getLogger(__name__)
 WORKING = Verdict("working", None, "process")  # alive, and nothing says otherwise
+# A screen that looks idle counts once the agent wrote nothing for this long: OpenCode shows
+# its idle input box for a moment before it submits the task (seen: 0.5 s, 15 s after start).
+IDLE_SETTLE = 3.0
 STOP_GRACE = 3.0  # seconds between the timeout's INT, TERM and KILL
 # Read in the tick's one list-panes, after tmux_chain.FIELDS.
 EXTRA = ("cursor_y", "pane_tty", "session_attached")
@@ -64,6 +67,7 @@ class Watch:
     log_size: int | None = None  # output.log's size at the last capture
     screen: Verdict = WORKING    # what the screen said at the last capture
     hooks: hooks.HookReader | None = None
+    hook_seen: tuple[float, int] = (0.0, 0)  # the latest hook record's time, output size then
     authoritative: bool = False  # its hooks can say `working` again (wiring.json)
     stage: int = 0           # timeout signals sent so far
     next_at: float = 0.0     # monotonic time of the next timeout signal
@@ -162,8 +166,14 @@ class Supervisor:
                                           compile_rules(entries.get(name, {})))
                     w.screen = WORKING if seen is None else Verdict(*seen, "screen")
                     w.log_size = size
-            out[name] = hooks.merge(w.hooks.poll(), w.authoritative, w.screen,
-                                    mtime) or w.screen
+            screen = w.screen
+            if screen.state == "idle" and mtime is not None and time.time() - mtime < IDLE_SETTLE:
+                screen = WORKING  # not settled yet: a TUI draws its idle look while starting
+            got = w.hooks.poll()
+            if got is not None and got.t != w.hook_seen[0]:
+                w.hook_seen = (got.t, size)
+            out[name] = hooks.merge(got, w.authoritative, screen, mtime,
+                                    size - w.hook_seen[1]) or screen
         return out
 
     def timeouts(self, statuses: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]],
