@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,31 @@ def test_a_hook_that_hangs_or_fails_does_not_block_the_agent(
         assert len(took) == 2 and max(took) < 5, output(repo, name)
     hung = [float(s) for s in re.findall(r"exit 0 in ([\d.]+)s", output(repo, "hangs"))]
     assert min(hung) >= 0.4  # it did wait for the stdin that never closed, up to its deadline
+
+
+def test_waiting_and_idle_tell_the_person(repo: Path, tmp_path: Path,
+                                           personas: dict[str, str]) -> None:
+    log = tmp_path / "events.log"
+    layout = write_layout(repo, [
+        {"name": "claude", "agent": "claude", "task": "t", "env": steps(
+            "--hook", "UserPromptSubmit", "--hook", "Notification:permission_prompt",
+            "--wait-input", "Allow? ", "--hook", "PreToolUse", "--hook", "Stop",
+            "--wait-input", "> ")},
+    ], poll_interval=0.3, on_event=f'echo "$AGENTMUX_STATE|$AGENTMUX_REASON" >> {log}')
+    r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo, env=personas)
+    assert r.code == 0, r.err
+    assert cli(repo, "wait", "--for", "waiting", "--timeout", "20").code == 0
+    assert cli(repo, "send", "claude", "y").code == 0
+    assert cli(repo, "wait", "--for", "idle", "--timeout", "20").code == 0
+
+    def told() -> list[str]:
+        return log.read_text().splitlines() if log.exists() else []
+
+    wait_until(lambda: "idle|" in told(), 10, "on_event for idle")
+    assert told() == ["waiting|permission_prompt", "idle|"]
+    shown = subprocess.run(["tmux", "-L", SOCK, "show", "-v", "-t", "=agents:", "status-right"],
+                           capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "1 idle"
+    table = cli(repo, "status").out.splitlines()
+    assert table[0].split()[:3] == ["AGENT", "STATE", "FROM"]
+    assert table[1].split()[:3] == ["claude", "idle", "hook"]
