@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from agentmux import decompose, git, presets, scope
 from agentmux.errors import LayoutError
-from agentmux.layout import runkeys
+from agentmux.layout import limits, preflight, runkeys
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import (
     ISOLATIONS,
@@ -48,13 +48,19 @@ BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 DEFAULT_DISPOSABLE = ("node_modules/", ".venv/", "__pycache__/", "target/", "dist/", "build/")
 
 
-def load(path: Path) -> Layout:
-    return parse(_read(path, str(path)), path)
+def load(path: Path, *, here: bool = True) -> Layout:
+    """The layout file, checked; with `here`, also against this repository and machine
+    (preflight: branches, the worktree folder, the exec's size), as `validate` and `up` do."""
+    c = Checker(str(path))
+    lay, index = _layout(c, path.absolute(), _read(path, str(path)))
+    if here:
+        preflight.check(c, lay, index)
+    return lay
 
 
 def parse(data: dict[str, object], path: Path) -> Layout:
     """A layout from TOML data already read, such as a run's snapshot with a pane added."""
-    return _layout(Checker(str(path)), path.absolute(), data)
+    return _layout(Checker(str(path)), path.absolute(), data)[0]
 
 
 # --- the file ---------------------------------------------------------------------------------
@@ -107,7 +113,7 @@ class _Presets:
     patterns: Mapping[str, tuple[str, ...]]
 
 
-def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
+def _layout(c: Checker, path: Path, d: dict[str, object]) -> tuple[Layout, dict[str, int]]:
     c.known(d, TOP_KEYS, "")
     version = d.get("version", 1)
     if version != 1 or isinstance(version, bool):
@@ -124,9 +130,9 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
     branch = c.template("branch", c.string(
         "branch", d.get("branch", "agentmux/{session}/{pane}"), empty=False),
         ("session", "pane"))
-    root = c.template("worktree_root", c.string(
+    root = limits.worktree_root(c, c.template("worktree_root", c.string(
         "worktree_root", d.get("worktree_root", ".agentmux/worktrees/{session}"),
-        empty=False), ("session",))
+        empty=False), ("session",)), session)
     copy = d.get("copy", [])
     if not isinstance(copy, list):
         c.expected("copy", "a list of relative globs", copy)
@@ -164,7 +170,7 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
     _check_branches(c, layout)
     if layout.isolation == "directory":
         _check_dirs(c, layout)
-    return decompose.finish(layout, index, c.fail)
+    return limits.arguments(c, decompose.finish(layout, index, c.fail), index), index
 
 
 def _session(c: Checker, path: Path, d: dict[str, object]) -> str:
