@@ -6,10 +6,11 @@ big one argument of the agent's exec may be.
   Whether git ignores it is a question for git: `preflight` asks it.
 - Linux refuses an exec whose one argument or environment entry is MAX_ARG_STRLEN (32 pages,
   128 KiB) or longer (E2BIG), and the pane's command line is one argument (`sh -c COMMAND`).
-  A task too long for it goes through the pane's brief file when the pane runs an agent
-  preset: `{task}` then reads "Read your task brief at <path> and follow it." (as with
-  `brief = true`), and `validate` says so. A `command` pane is refused instead: its program
-  may not read a brief, and agentmux will not guess.
+  A task too long for it goes through the pane's brief file when the pane runs a built-in
+  agent preset (an agent CLI, which reads files): `{task}` then reads "Read your task brief at
+  <path> and follow it." (as with `brief = true`), and `validate` says so. Any other pane (a
+  `command`, the layout's own preset, the `shell` preset, whose task is a command line) is
+  refused instead: its program may not read a brief, and agentmux will not guess.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
-from agentmux import ledger
+from agentmux import ledger, presets
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import Layout, PaneSpec, fill
 from agentmux.layout.plan import plan
@@ -103,7 +104,8 @@ def arguments(c: Checker, lay: Layout, index: Mapping[str, int]) -> Layout:
         if spec.brief or bare > limit or not spec.task:
             c.fail(at + ".command", _too_big(size, limit, f"pane {spec.name!r}: its command "
                    "line") + "; shorten it, for example with a script that holds it")
-        if spec.agent is None:
+        preset = presets.BUILTINS.get(spec.agent or "")
+        if preset is None or preset.mode == "shell":
             c.fail(at + ".task", _too_big(size, limit, f"pane {spec.name!r}: its command line "
                    f"with the task ({_size(spec.task)} bytes) in {{task}}") + "; pass the task "
                    "through the brief file: set brief = true ({task} then reads \"Read your "

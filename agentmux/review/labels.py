@@ -22,7 +22,7 @@ def source_note(state: str, source: str) -> str | None:
             return "live (still running)"
         if state == "checking":
             return "live (its check is running)"
-        return f"read from its worktree as it is now; no snapshot was taken (the agent is {state})"
+        return f"read from its worktree as it is now, not from a snapshot (the agent is {state})"
     if source == "none":
         return "no snapshot and no worktree: changes unknown"
     return None
