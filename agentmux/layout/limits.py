@@ -11,6 +11,7 @@ big one argument of the agent's exec may be.
   <path> and follow it." (as with `brief = true`), and `validate` says so. Any other pane (a
   `command`, the layout's own preset, the `shell` preset, whose task is a command line) is
   refused instead: its program may not read a brief, and agentmux will not guess.
+- All of an exec (argv, environment, their pointers) must fit ARG_MAX (about 2 MiB).
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from pathlib import Path, PurePosixPath
 from agentmux import ledger, presets
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import Layout, PaneSpec, fill
-from agentmux.layout.plan import plan
+from agentmux.layout.plan import PanePlan, plan
 
 ROOT_EXAMPLE = '".agentmux/worktrees/{session}"'
+# The runner adds AGENTMUX_* variables, and a sandbox puts bwrap's own arguments before the
+# command: room kept for them in the ARG_MAX sum (an estimate, generous on purpose).
+EXEC_HEADROOM = 32 * 1024
+_POINTER = 8
 
 
 def max_arg() -> int:
@@ -91,7 +96,8 @@ def arguments(c: Checker, lay: Layout, index: Mapping[str, int]) -> Layout:
             c.fail(key, _too_big(_size(text), limit, "the command"))
     files = task_files(lay)
     panes = list(lay.panes)
-    for i, (spec, pl) in enumerate(zip(lay.panes, plan(lay, files), strict=True)):
+    plans = plan(lay, files)
+    for i, (spec, pl) in enumerate(zip(lay.panes, plans, strict=True)):
         at = f"pane[{index.get(spec.attempt_of or spec.name, i + 1)}]"
         _env(c, at + ".env", spec.env, limit)
         if spec.check is not None and _size(spec.check) > limit:
@@ -111,9 +117,42 @@ def arguments(c: Checker, lay: Layout, index: Mapping[str, int]) -> Layout:
                    "through the brief file: set brief = true ({task} then reads \"Read your "
                    "task brief at <path> and follow it.\"), or give the program {task_file}")
         panes[i] = brief_instead(spec)
-    return replace(lay, panes=tuple(panes)) if panes != list(lay.panes) else lay
+    if panes != list(lay.panes):
+        lay = replace(lay, panes=tuple(panes))
+        plans = plan(lay, files)
+    _exec_size(c, lay, plans, index)
+    return lay
 
 
 def brief_instead(spec: PaneSpec) -> PaneSpec:
     return replace(spec, brief=True, brief_auto=True)
 
+
+def _entries(env: Mapping[str, str]) -> int:
+    return sum(_size(k) + _size(v) + 2 + _POINTER for k, v in env.items())
+
+
+def _exec_size(c: Checker, lay: Layout, plans: tuple[PanePlan, ...],
+               index: Mapping[str, int]) -> None:
+    """argv and environment of each local agent's exec, pointers included, against ARG_MAX.
+
+    The environment is this process's: `up` hands its own to the runner (env.json).
+    """
+    try:
+        arg_max = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):
+        return
+    base = _entries({k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")})
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    for i, (spec, pl) in enumerate(zip(lay.panes, plans, strict=True), 1):
+        if spec.host is not None or arg_max <= 0:
+            continue   # another machine: its own environment and limits
+        argv = sum(_size(a) + 1 + _POINTER for a in (shell, "-c", pl.command))
+        total = base + _entries(pl.env) + argv + EXEC_HEADROOM
+        if total > arg_max:
+            c.fail(f"pane[{index.get(spec.attempt_of or spec.name, i)}]",
+                   f"pane {pl.name!r}: its command line and environment come to about {total} "
+                   f"bytes, over this system's limit of {arg_max} for one program start "
+                   f"(ARG_MAX): it could never start (E2BIG). The layout's env adds "
+                   f"{_entries(pl.env)} bytes, your environment {base}, the command {argv}; "
+                   "make the large ones smaller, or pass them through files")

@@ -49,18 +49,18 @@ DEFAULT_DISPOSABLE = ("node_modules/", ".venv/", "__pycache__/", "target/", "dis
 
 
 def load(path: Path, *, here: bool = True) -> Layout:
-    """The layout file, checked; with `here`, also against this repository and machine
-    (preflight: branches, the worktree folder, the exec's size), as `validate` and `up` do."""
+    """The layout file, checked; with `here`, also against this repository (preflight: the
+    worktree folder, the branches), as `validate` and `up` do."""
     c = Checker(str(path))
-    lay, index = _layout(c, path.absolute(), _read(path, str(path)))
+    lay = _layout(c, path.absolute(), _read(path, str(path)))
     if here:
-        preflight.check(c, lay, index)
+        preflight.check(c, lay)
     return lay
 
 
 def parse(data: dict[str, object], path: Path) -> Layout:
     """A layout from TOML data already read, such as a run's snapshot with a pane added."""
-    return _layout(Checker(str(path)), path.absolute(), data)[0]
+    return _layout(Checker(str(path)), path.absolute(), data)
 
 
 # --- the file ---------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ class _Presets:
     patterns: Mapping[str, tuple[str, ...]]
 
 
-def _layout(c: Checker, path: Path, d: dict[str, object]) -> tuple[Layout, dict[str, int]]:
+def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
     c.known(d, TOP_KEYS, "")
     version = d.get("version", 1)
     if version != 1 or isinstance(version, bool):
@@ -170,7 +170,7 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> tuple[Layout, dict[
     _check_branches(c, layout)
     if layout.isolation == "directory":
         _check_dirs(c, layout)
-    return limits.arguments(c, decompose.finish(layout, index, c.fail), index), index
+    return limits.arguments(c, decompose.finish(layout, index, c.fail), index)
 
 
 def _session(c: Checker, path: Path, d: dict[str, object]) -> str:

@@ -11,7 +11,6 @@
   (`up` after `down` resumes its own branches, never someone else's): one that a run of this
   session recorded, or one checked out in the very worktree the pane would use; a branch whose
   name is a folder of the agent's, or the other way round (git cannot have both).
-- The whole exec: argv and environment together must fit ARG_MAX.
 
 Panes that run on a `[hosts.NAME]` use that host's clone and environment: not checked here.
 """
@@ -20,29 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from agentmux import git, ledger
 from agentmux.errors import AgentmuxError
 from agentmux.layout.checker import Checker
-from agentmux.layout.limits import ROOT_EXAMPLE, task_files
+from agentmux.layout.limits import ROOT_EXAMPLE
 from agentmux.layout.model import Layout, PaneSpec, fill
-from agentmux.layout.plan import plan
 
-# The runner adds AGENTMUX_* variables, and a sandbox puts bwrap's own arguments before the
-# command: room kept for them in the ARG_MAX sum (an estimate, generous by design).
-EXEC_HEADROOM = 32 * 1024
-_POINTER = 8
 _OTHER_BRANCHES = ("main", "master", "trunk", "develop")
 
 
-def check(c: Checker, lay: Layout, index: Mapping[str, int]) -> None:
+def check(c: Checker, lay: Layout) -> None:
     local = [p for p in lay.panes if p.host is None]
     if lay.isolation == "worktree" and local:
         _worktree_root(c, lay)
         _branches(c, lay, local)
-    _exec_size(c, lay, local, index)
 
 
 def _worktree_root(c: Checker, lay: Layout) -> None:
@@ -105,14 +97,14 @@ def _branches(c: Checker, lay: Layout, panes: list[PaneSpec]) -> None:
                    f"branch there first: `{how}`")
     clashes = []
     own: set[str] | None = None
-    paths = {p.name: p.worktree for p in plan(lay) if p.worktree is not None}
+    root = lay.repo / fill(lay.worktree_root, {"session": lay.session})
     for name, branch in wanted.items():
         if branch in heads:
             own = _recorded(lay) if own is None else own
             # Checked out at this pane's own worktree path: agentmux's, even when the run
             # that made it can no longer be read (a damaged run.json).
             there = on.get(branch)
-            if there and os.path.realpath(there) == os.path.realpath(paths.get(name, "")):
+            if there and os.path.realpath(there) == os.path.realpath(root / name):
                 own.add(branch)
             if branch not in own:
                 desc = _describe(lay.repo, heads[branch], on.get(branch))
@@ -135,35 +127,3 @@ def _branches(c: Checker, lay: Layout, panes: list[PaneSpec]) -> None:
             "with the `branch` template, such as \"agentmux/{session}-2/{pane}\", or delete "
             f"the branch if nobody needs it: `git branch -d {first}`"]))
 
-
-def _entries(env: Mapping[str, str]) -> int:
-    return sum(len(k.encode()) + len(v.encode("utf-8", "surrogateescape")) + 2 + _POINTER
-               for k, v in env.items())
-
-
-def _exec_size(c: Checker, lay: Layout, panes: list[PaneSpec],
-               index: Mapping[str, int]) -> None:
-    """argv and environment of each agent's exec against ARG_MAX (argv + envp, with pointers)."""
-    try:
-        arg_max = os.sysconf("SC_ARG_MAX")
-    except (ValueError, OSError):
-        return
-    if arg_max <= 0:
-        return
-    base = _entries({k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")})
-    shell = os.environ.get("SHELL") or "/bin/sh"
-    names = {p.name for p in panes}
-    for i, pl in enumerate(plan(lay, task_files(lay)), 1):
-        if pl.name not in names:
-            continue
-        argv = sum(len(a.encode("utf-8", "surrogateescape")) + 1 + _POINTER
-                   for a in (shell, "-c", pl.command))
-        total = base + _entries(pl.env) + argv + EXEC_HEADROOM
-        if total > arg_max:
-            spec = next(p for p in panes if p.name == pl.name)
-            at = f"pane[{index.get(spec.attempt_of or spec.name, i)}]"
-            c.fail(at, f"pane {pl.name!r}: its command line and environment come to about "
-                   f"{total} bytes, over this system's limit of {arg_max} for one program "
-                   f"start (ARG_MAX): it could never start (E2BIG). The layout's env adds "
-                   f"{_entries(pl.env)} bytes, your environment {base}, the command "
-                   f"{argv}; make the large ones smaller, or pass them through files")

@@ -209,6 +209,10 @@ def test_a_run_is_reached_from_outside_its_repository(repo: Path, tmp_path: Path
                     cwd=elsewhere, env=env, process=False)
         assert r.code == 0, (args, r.err)
         assert [p["state"] for p in json.loads(r.out)["panes"]] == ["running"]
+    for command in (["runs", "--json"], ["review", "--json"], ["doctor"]):
+        r = run_cli("--socket", SOCK, "--repo", "../repo", *command, cwd=elsewhere,
+                    process=False)
+        assert r.code == 0, (command, r.out, r.err)
     r = run_cli("--repo", str(tmp_path / "nowhere"), "status", cwd=elsewhere, process=False)
     assert r.code == 2 and "'--repo'" in r.err and "does not exist" in r.err
     _down(elsewhere, "--repo", "../repo")
