@@ -237,7 +237,9 @@ def _reboot(repo: Path) -> None:
     recorded by any of them on the way out (all SIGKILLed, the server last)."""
     run = latest_run(repo)
     server = int(tmux("display-message", "-p", "#{pid}").stdout.strip())
-    watcher = json.loads((run / "watcher.json").read_text())["pid"]
+    record = run / "watcher.json"
+    wait_until(record.exists, 15, "the watcher's record")   # it starts in its own window
+    watcher = json.loads(record.read_text())["pid"]
     pids = [watcher]
     for st in sorted((run / "panes").glob("*/status.json")):
         pids.append(json.loads(st.read_text())["pid"])           # runners before agents
