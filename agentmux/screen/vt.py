@@ -106,7 +106,8 @@ class TextScreen(pyte.Screen):
             if width == 0 and unicodedata.combining(ch) and 0 < cursor.x <= self.columns:
                 line = self.buffer[cursor.y]
                 before = line[cursor.x - 1]
-                line[cursor.x - 1] = before._replace(data=before.data + ch)
+                line[cursor.x - 1] = before._replace(
+                    data=unicodedata.normalize("NFC", before.data + ch))
             return
         if cursor.x + width > self.columns:
             self._wrap()
