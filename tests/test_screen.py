@@ -48,6 +48,8 @@ def assert_clean(out: str) -> None:
     pytest.param("日本語 text", "日本語 text", id="wide"),
     pytest.param(f"abc{E}[1;2;3A{E}[1;2;3Bd", "abcd", id="extra-parameters"),
     pytest.param(f"abc{E}[2Gx{E}[3b", "axxxx", id="REP"),
+    pytest.param("price [agentm", "price [agentm", id="held-back-for-a-marker-at-the-end"),
+    pytest.param(f"keep{E}[3J", "keep", id="ED3-erases-saved-lines-only"),
 ])
 def test_one_line(stream: str, want: str) -> None:
     out = render(stream)
@@ -205,3 +207,11 @@ def test_pyte_is_loaded_only_when_something_is_rendered() -> None:
     importers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                        if re.search(r"^\s*(import pyte|from pyte)", p.read_text(), re.M))
     assert importers == ["screen/vt.py"]
+
+
+def test_screen_text_after_a_full_screen_program_left_is_the_main_screen(tmp_path: Path) -> None:
+    log = _write(tmp_path / "out.log", (f"$ tui\r\n{E}[?1049h{E}[2J{E}[1;1Hmenu{E}[?1049l"
+                                        + "".join(f"out {i}\r\n" for i in range(100))
+                                        + "$ ").encode())
+    want = ["out 96", "out 97", "out 98", "out 99", "$"]
+    assert screen.screen_text(log, 40, 5).splitlines() == want

@@ -36,6 +36,7 @@ SCREEN_BYTES = 4 * 1024 * 1024
 _ALT_SWITCH = re.compile(rb"\x1b\[\?(?:[0-9;]*;)?(?:1049|1047|47)(?:;[0-9;]*)?([hl])")
 _FULL_REDRAWS = (b"\x1b[?1049h", b"\x1b[?1047h", b"\x1b[2J", b"\x1b[H\x1b[J",
                  b"\x1b[1;1H\x1b[J", b"\x1bc")
+_LEAVES = (b"\x1b[?1049l", b"\x1b[?1047l")
 
 
 def renderer(width: int = WIDTH, height: int = HEIGHT, max_lines: int = MAX_LINES) -> Renderer:
@@ -109,7 +110,8 @@ def tail_renderer(path: str, width: int = WIDTH, height: int = HEIGHT,
     want = max(nbytes, SCREEN_BYTES) if from_redraw else nbytes
     data = capture.read_tail(str(path), want + 1)
     redraw = max((data.rfind(s) for s in _FULL_REDRAWS), default=-1) if from_redraw else -1
-    if redraw >= 0:
+    # A full-screen program that has left since: the main screen shows, and a tail does.
+    if redraw >= 0 and max(data.rfind(s) for s in _LEAVES) < redraw:
         data = data[redraw:]
     else:
         data = data[-nbytes - 1:]
