@@ -98,18 +98,29 @@ def raw_size(path: str) -> int:
     return total
 
 
-def read_tail(path: str, nbytes: int) -> bytes:
-    """The last `nbytes` of the stitched stream (fewer if it is shorter)."""
+def snapshot(path: str) -> list[tuple[str, int]]:
+    """The parts of the stream that exist now, each with its size now."""
+    out = []
+    for part in parts(path):
+        try:
+            out.append((part, os.stat(part).st_size))
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def read_tail(path: str, nbytes: int, upto: list[tuple[str, int]] | None = None) -> bytes:
+    """The last `nbytes` of the stitched stream (fewer if it is shorter); with `upto` (a
+    snapshot()), of the stream as it was then, whatever was written since."""
     pieces: list[bytes] = []
     need = nbytes
-    for part in reversed(parts(path)):
+    for part, size in reversed(snapshot(path) if upto is None else upto):
         if need <= 0:
             break
         try:
             with open(part, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
                 f.seek(max(0, size - need))
-                data = f.read(need)
+                data = f.read(min(need, size))
         except FileNotFoundError:
             continue
         pieces.append(data)

@@ -18,8 +18,9 @@ import re
 from agentmux import capture
 from agentmux.screen.renderer import ALT_FOOTER, ALT_HEADER, Renderer
 
-__all__ = ["ALT_FOOTER", "ALT_HEADER", "Renderer", "last_lines", "render_bytes", "render_file",
-           "renderer", "richer", "screen_text", "tail_renderer"]
+__all__ = ["ALT_FOOTER", "ALT_HEADER", "Renderer", "feed", "last_lines", "render_bytes",
+           "render_file", "renderer", "richer", "screen_text", "starts_on_alt", "tail_bytes",
+           "tail_renderer"]
 
 WIDTH = 200
 HEIGHT = 50
@@ -47,7 +48,7 @@ def renderer(width: int = WIDTH, height: int = HEIGHT, max_lines: int = MAX_LINE
 def render_bytes(data: bytes, width: int = WIDTH, height: int = HEIGHT,
                  max_lines: int = MAX_LINES) -> str:
     r = renderer(width, height, max_lines)
-    _feed(r, data)
+    feed(r, data)
     return r.transcript()
 
 
@@ -73,12 +74,12 @@ def render_file(path: str, width: int = WIDTH, height: int = HEIGHT,
             break
     if fed < total:
         tail = _resync(capture.read_tail(path, max_bytes - fed))
-        r.skip(max(0, total - fed - len(tail)), _starts_on_alt(tail))
-        _feed(r, tail)
+        r.skip(max(0, total - fed - len(tail)), starts_on_alt(tail))
+        feed(r, tail)
     return r.transcript()
 
 
-def _feed(r: Renderer, data: bytes) -> None:
+def feed(r: Renderer, data: bytes) -> None:
     for i in range(0, len(data), capture.CHUNK):
         r.feed(data[i:i + capture.CHUNK])
 
@@ -89,38 +90,43 @@ def _resync(data: bytes) -> bytes:
     return data[min(starts):] if starts else b""
 
 
-def _starts_on_alt(data: bytes) -> bool:
+def starts_on_alt(data: bytes) -> bool:
     """Whether a piece cut out of a stream starts on the alternate screen: its first switch
     is a leave."""
     first = _ALT_SWITCH.search(data)
     return first is not None and first.group(1) == b"l"
 
 
-def tail_renderer(path: str, width: int = WIDTH, height: int = HEIGHT,
-                  max_lines: int = MAX_LINES, nbytes: int = TAIL_BYTES,
-                  from_redraw: bool = False) -> Renderer:
-    """A renderer fed only the end of the log: the last `nbytes`, from a point safe to resync.
+def tail_bytes(path: str, nbytes: int = TAIL_BYTES, from_redraw: bool = False,
+               upto: list[tuple[str, int]] | None = None) -> bytes:
+    """The end of the log, cut where a renderer can start: the last `nbytes` from a point
+    safe to resync, or with `from_redraw`, from the last full redraw in SCREEN_BYTES.
 
     The cut moves to the first ESC or line feed after it: a sequence or a UTF-8 character
-    cut in half would spill as text. With `from_redraw`, the last SCREEN_BYTES are searched
-    for the last full redraw (a clear, the switch to the alternate screen) to start from
-    instead. When the first alternate-screen switch after the start is a leave, the stream
-    began on the alternate screen, and is played there.
+    cut in half would spill as text. A full redraw (a clear, the switch to the alternate
+    screen) is a better start for diff-drawing programs (Codex, OpenCode), which repaint
+    only changed cells after it, so that a plain tail may hold just a spinner.
     """
     want = max(nbytes, SCREEN_BYTES) if from_redraw else nbytes
-    data = capture.read_tail(str(path), want + 1)
+    data = capture.read_tail(str(path), want + 1, upto)
     redraw = max((data.rfind(s) for s in _FULL_REDRAWS), default=-1) if from_redraw else -1
     # A full-screen program that has left since: the main screen shows, and a tail does.
     if redraw >= 0 and max(data.rfind(s) for s in _LEAVES) < redraw:
-        data = data[redraw:]
-    else:
-        data = data[-nbytes - 1:]
-        if len(data) > nbytes:
-            data = _resync(data)
+        return data[redraw:]
+    data = data[-nbytes - 1:]
+    return _resync(data) if len(data) > nbytes else data
+
+
+def tail_renderer(path: str, width: int = WIDTH, height: int = HEIGHT,
+                  max_lines: int = MAX_LINES, nbytes: int = TAIL_BYTES,
+                  from_redraw: bool = False) -> Renderer:
+    """A renderer fed only the end of the log (tail_bytes). When the first alternate-screen
+    switch in it is a leave, it began on the alternate screen, and is played there."""
+    data = tail_bytes(path, nbytes, from_redraw)
     r = renderer(width, height, max_lines)
-    if _starts_on_alt(data):
+    if starts_on_alt(data):
         r.start_on_alt()
-    _feed(r, data)
+    feed(r, data)
     return r
 
 

@@ -195,7 +195,7 @@ class Renderer:
             elif m.group(4):
                 self._reset()
             else:
-                self._gap(int(m.group(5)))
+                self.gap(int(m.group(5)))
 
     def _skip_string(self, text: str, pos: int) -> int:
         """Past the string's terminator (ESC \\), or to the end, holding back a final ESC."""
@@ -266,14 +266,15 @@ class Renderer:
         self._flush_sections()
         self.main.reset()
 
-    def _gap(self, dropped: int) -> None:
-        """capture.py dropped bytes here: a sequence may have been cut in half."""
+    def gap(self, dropped: int | None) -> None:
+        """Output was dropped here (`dropped` bytes, if known): a sequence may have been cut
+        in half, so the parsers start again, and the transcript says so."""
         self.gaps += 1
         self._main_stream.restart()
         if self._alt_stream is not None:
             self._alt_stream.restart()
-        self._sections.append((self._cursor_row(),
-                               ["", f"[agentmux: {dropped} bytes dropped here]", ""]))
+        what = "output" if dropped is None else f"{dropped} bytes"
+        self._sections.append((self._cursor_row(), ["", f"[agentmux: {what} dropped here]", ""]))
 
     def skip(self, nbytes: int, on_alt: bool) -> None:
         """The next `nbytes` of the stream are not fed: what is on the screens goes with them.
