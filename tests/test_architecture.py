@@ -42,9 +42,9 @@ PACKAGE = ROOT / "agentmux"
 # (layout files) with layout, brief and find (read git and the ledger) with worktrees,
 # runspec and runcheck with the runner they belong to, init (a command's core) with up.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "units", "proc", "poll", "atomic"),
-    ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook", "headless",
-     "headless_parsers"),
+    ("__init__", "errors", "units", "proc", "poll", "atomic", "capture"),
+    ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook",
+     "headless", "headless_parsers", "screen"),
     ("git", "tmux", "tmux_chain"),
     ("layout", "decompose", "trust"),
     ("worktrees", "snapshot", "brief", "find"),
