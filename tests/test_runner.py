@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agentmux.ledger import write_json
-from agentmux.runner import signal_name
+from agentmux.runproc import signal_name
 
 from .conftest import ROOT, git, wait_until
 
