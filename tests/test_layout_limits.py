@@ -302,3 +302,18 @@ def test_trust_and_presets_do_not_look_at_the_repository(repo: Path) -> None:
     layout = _write(repo, [{"name": "a", "command": "true"}])
     assert run_cli("trust", str(layout), cwd=repo).code == 0
     assert run_cli("presets", "--layout", str(layout), cwd=repo).code == 0
+
+
+def test_check_here_holds_a_parsed_layout_to_the_same_rules(repo: Path) -> None:
+    # For `add`, which builds its layout with `parse` from the run's snapshot plus one pane.
+    from agentmux import errors, layout
+
+    git(repo, "branch", "agentmux/agents/new")
+    path = repo / "agents.toml"
+    lay = layout.parse({"pane": [{"name": "a", "command": "true"},
+                                 {"name": "new", "command": "true"}]}, path)
+    with pytest.raises(errors.LayoutError) as e:
+        layout.check_here(lay)
+    assert str(e.value).startswith(f"{path}: branch: this branch already exists, and no "
+                                   "earlier run of session 'agents' made it:\n"
+                                   "  agentmux/agents/new (pane 'new'): at ")

@@ -30,6 +30,12 @@ from agentmux.layout.model import Layout, PaneSpec, fill
 _OTHER_BRANCHES = ("main", "master", "trunk", "develop")
 
 
+def check_here(lay: Layout) -> None:
+    """The same checks for a layout built by `parse` (such as `add`'s): LayoutError naming
+    lay's file."""
+    check(Checker(str(lay.path)), lay)
+
+
 def check(c: Checker, lay: Layout) -> None:
     local = [p for p in lay.panes if p.host is None]
     if lay.isolation == "worktree" and local:
