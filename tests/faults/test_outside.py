@@ -77,7 +77,8 @@ def test_up_refuses_before_creating_anything(repo: Path, setup: Setup, pane: dic
     layout = write_layout(repo, [{"name": "a", **pane}], **top)
     before = snapshot_state(repo)
     files = sorted(p.name for p in repo.iterdir())
-    r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo)
+    # In this process: `up` refuses while it loads the layout, before tmux or any handler.
+    r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo, process=False)
     assert r.code == 2, r.err
     assert r.err.startswith(f"agentmux: {layout}: {says}"), r.err
     assert snapshot_state(repo) == before
