@@ -5,13 +5,15 @@ runner places such files just before the agent starts and removes them once it e
 worktree keeps them: `clean` would otherwise find ignored files and refuse. A file that is
 already there is never overwritten, and one the agent changed is left as it is.
 
-Stdlib only: the runner imports it at every pane start.
+Only `os` (and the runner's own `suppress`): the runner imports it at a pane's start, when
+the spec has such files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+
+from agentmux.runproc import suppress
 
 Placed = list[tuple[str, str, bool]]  # (path, content, made its folder)
 
@@ -36,12 +38,12 @@ def place(files: dict[str, str]) -> Placed:
 
 def remove(placed: Placed) -> None:
     for path, text, _ in reversed(placed):
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             with open(path, "rb") as f:
                 same = f.read() == text.encode()
             if same:
                 os.unlink(path)
     for path, _, made in reversed(placed):
         if made:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.rmdir(os.path.dirname(path))  # only when empty

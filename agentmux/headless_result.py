@@ -1,4 +1,5 @@
-"""The end of a headless run: its stream parsed into usage (result.json) and a readable transcript.
+"""The end of a headless run: its stream parsed into usage (usage.json, and result.json when
+the pane has one) and a readable transcript.
 
 The CLI's stream is the pane's raw output (output.log: what the program wrote to its
 terminal, so lines end in CRLF and may carry escapes), plus, for aider, the local analytics
@@ -20,6 +21,7 @@ from agentmux.wiring import read_wiring
 CHUNK = 1 << 20
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 AIDER_LOG = "aider-analytics.jsonl"
+USAGE_FILE = "usage.json"
 
 
 def _lines(path: Path) -> list[str]:
@@ -56,12 +58,25 @@ def finish(run_dir: ledger.RunDir, name: str) -> dict[str, object] | None:
     for line in _lines(run_dir.output(name)):
         rendered.extend(stream.line(line))
     rendered.extend(stream.close())
-    usage = dataclasses.asdict(stream.usage)
+    usage: dict[str, object] = dataclasses.asdict(stream.usage)
     run_dir.transcript(name).write_text("\n".join(rendered) + "\n", errors="surrogateescape")
-    path = pane_dir / "result.json"
+    # Its own file, whatever happens to result.json (a pane with no worktree has none, and
+    # `clean --force` takes a new snapshot); result.json carries a copy for its readers.
+    ledger.write_json(pane_dir / USAGE_FILE, {"version": 1, "usage": usage})
     try:
-        result = ledger.read_json(path) or {"version": 1}
+        result = run_dir.result_of(name)
     except AgentmuxError:
-        result = {"version": 1}
-    ledger.write_json(path, {**result, "usage": usage})
+        result = None
+    if result is not None:
+        run_dir.write_result(dataclasses.replace(result, extra={**result.extra, "usage": usage}))
     return usage
+
+
+def read_usage(pane_dir: Path) -> dict[str, object] | None:
+    """A headless run's usage (usage.json), None for any other pane."""
+    try:
+        data = ledger.read_json(pane_dir / USAGE_FILE)
+    except AgentmuxError:
+        return None
+    got = (data or {}).get("usage")
+    return dict(got) if isinstance(got, dict) else None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
-from agentmux import control, ledger, poll
+from agentmux import control, find, ledger, poll
 from agentmux.errors import BadInput, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
@@ -24,7 +25,7 @@ def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     live = tm.panes(run["session"])
     if live is None:
         raise WorkFailed(f"session '{run['session']}' is not running (run {run_dir.id}); "
-                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+                         + find.restart_hint(run_dir))
     found = [p for p in live if p.name == name]
     if not found:
         raise WorkFailed(f"pane '{name}' is no longer in session '{run['session']}'")
@@ -70,10 +71,9 @@ def restart(run_dir: ledger.RunDir, name: str, resume: bool = False) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    if command is not None:
-        spec = ledger.read_json(run_dir.spec(name)) or {}
-        if spec.get("command") != command:
-            ledger.write_json(run_dir.spec(name), {**spec, "command": command})
+    spec = run_dir.spec_of(name) if command is not None else None
+    if spec is not None and command is not None and spec.command != command:
+        run_dir.write_spec(dataclasses.replace(spec, command=command))
     tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
                step=f"restarting pane '{name}'")
     # After the respawn: until this event the watcher still holds the old end and skips it.

@@ -231,10 +231,13 @@ def record(p: Pane, w: Wiring, start: str, resume: str | None) -> dict[str, obje
 
 def write_pane_files(p: Pane, w: Wiring, start: str, resume: str | None) -> None:
     from agentmux import ledger
+    from agentmux.atomic import LIVE
 
     for path, text in w.pane_files.items():
         Path(path).write_text(text, encoding="utf-8")
-    ledger.write_json(p.pane_dir / WIRING_FILE, record(p, w, start, resume))
+    # Not fsynced: `up` makes a fixed number of fsyncs whatever N (docs/performance.md); a
+    # crash before the run's record is written loses the run, this file with it.
+    ledger.write_json(p.pane_dir / WIRING_FILE, record(p, w, start, resume), sync=LIVE)
 
 
 @dataclass(frozen=True)

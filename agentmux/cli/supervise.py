@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agentmux.cli.options import session_option
+from agentmux.cli.options import run_of, session_option
 
 
 @click.command()
@@ -19,13 +19,12 @@ def send(pane: str, text: str | None, file_: Path | None, session: str | None) -
     """Type a reply into PANE's agent (a bracketed paste, then Enter) without attaching."""
     from agentmux import paneops
     from agentmux.errors import BadInput
-    from agentmux.find import find_run
 
     if (text is None) == (file_ is None):
         raise BadInput("send: give either TEXT or --file PATH")
     data = file_.read_bytes() if file_ is not None else (text or "").encode(
         errors="surrogateescape")
-    paneops.send(find_run(session), pane, data)
+    paneops.send(run_of(session), pane, data)
 
 
 @click.command()
@@ -36,9 +35,8 @@ def send(pane: str, text: str | None, file_: Path | None, session: str | None) -
 def restart(pane: str, resume: bool, session: str | None) -> None:
     """Run PANE's agent again on the same worktree; earlier attempts are kept in the ledger."""
     from agentmux import paneops
-    from agentmux.find import find_run
 
-    attempt = paneops.restart(find_run(session), pane, resume)
+    attempt = paneops.restart(run_of(session), pane, resume)
     how = " (resuming its conversation)" if resume else ""
     click.echo(f"pane '{pane}': attempt {attempt} started{how}")
 
@@ -57,7 +55,6 @@ def wait_(panes: tuple[str, ...], target: str, timeout: str | None,
     it could get there; 2 for bad input."""
     from agentmux import waitfor
     from agentmux.errors import BadInput
-    from agentmux.find import find_run
     from agentmux.units import parse_duration
 
     seconds = None
@@ -66,7 +63,7 @@ def wait_(panes: tuple[str, ...], target: str, timeout: str | None,
         if seconds is None:
             raise BadInput(f"wait --timeout: expected a duration such as 90s, 5m or 1h; got "
                            f"{timeout!r}")
-    reached = waitfor.wait_for(find_run(session), list(panes), target, seconds)
+    reached = waitfor.wait_for(run_of(session), list(panes), target, seconds)
     for name, st in reached.items():
         click.echo(f"{name}: {st.state}" + (f" ({st.reason})" if st.reason else ""))
 

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 from agentmux import git, ledger, snapshot, status
 from agentmux.errors import AgentmuxError, BadInput, CommandFailed
 from agentmux.find import pane_entry
+from agentmux.headless_result import read_usage
+from agentmux.review.labels import run_state, source_note
 from agentmux.scope import out_of_scope
 from agentmux.watch.state import TERMINAL
 from agentmux.watch.supervise import ANSI
@@ -95,15 +97,6 @@ def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str,
         except CommandFailed:  # e.g. a worktree with no HEAD yet: nothing to show
             return None, "none"
     return None, "none"
-
-
-def read_usage(run_dir: ledger.RunDir, name: str) -> dict[str, Any] | None:
-    try:
-        res = ledger.read_json(run_dir.pane_dir(name) / "result.json")
-    except AgentmuxError:
-        return None
-    got = (res or {}).get("usage")
-    return got if isinstance(got, dict) else None
 
 
 def _resumed(repo: Path, run_id: str) -> bool:
@@ -229,7 +222,7 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
                         check_result(e.get("check"), rows[e["name"]]), res, src)
              for e, (res, src) in zip(entries, found, strict=True)]
     for p in panes:
-        p.usage = read_usage(run_dir, p.row.name)
+        p.usage = read_usage(run_dir.pane_dir(p.row.name))
     ok = _existing(repo, (str(p.result["snapshot"]) for p in panes
                           if p.result and p.result.get("snapshot")))
     for p in panes:
@@ -320,7 +313,7 @@ def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
         "name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
         "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
         "duration_s": r.duration_s, "branch": r.branch, "attempt_of": p.attempt_of,
-        "check": p.check, "source": p.source,
+        "check": p.check, "source": p.source, "source_note": source_note(r.state, p.source),
         "head": res.get("head"), "snapshot": res.get("snapshot"),
         "commits_ahead": res.get("commits_ahead"), "dirty": res.get("dirty"),
         "commits": p.commits, "files": files,
@@ -392,6 +385,10 @@ def runs(run_dirs: Iterable[ledger.RunDir]) -> Iterator[dict[str, Any]]:
         info = {}
         with contextlib.suppress(AgentmuxError):
             info = rd.read_run()
+        states: dict[str, int] = {}
+        for p in run.panes:
+            states[p.row.state] = states.get(p.row.state, 0) + 1
         yield {"id": rd.id, "session": run.info.get("session"),
-               "created_at": run.info.get("created_at"), "state": info.get("state"),
+               "created_at": run.info.get("created_at"),
+               "state": run_state(info.get("state"), states), "states": states,
                "metrics": metrics(run)}
