@@ -57,6 +57,7 @@ class Pane:
     cwd: Path
     worktree: Path | None      # None unless isolation = "worktree"
     base_env: Mapping[str, str] = field(default_factory=dict)  # the environment of `up`
+    local: bool = True         # False on another host: its pane folder and Python are not there
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def hook_command(*args: str) -> str:
 
 def wire(p: Pane) -> Wiring:
     base = {"AGENTMUX_PANE_DIR": str(p.pane_dir), "AGENTMUX_HOOK": hook_command()}
-    w = _WIRE[p.agent](p) if p.agent in _WIRE else Wiring()
+    # On another host there is no pane folder for hooks to write into: the screen alone.
+    w = _WIRE[p.agent](p) if p.agent in _WIRE and p.local else Wiring()
     return Wiring(w.args, {**base, **w.env}, w.pane_files, w.tree_files, w.hooks,
                   w.authoritative)
 
@@ -252,7 +254,7 @@ def prepare(pane_dir: Path, spec: PaneSpec, plan: PanePlan) -> Prepared:
     what its spec.json needs."""
     p = Pane(agent=spec.agent if spec.agent in presets.BUILTINS else None, mode=spec.mode,
              approve=spec.approve, sandbox=spec.sandbox, pane_dir=pane_dir, cwd=plan.cwd,
-             worktree=plan.worktree, base_env=dict(os.environ))
+             worktree=plan.worktree, base_env=dict(os.environ), local=spec.host is None)
     w = wire(p)
     start, resume = commands(spec.command, plan.command, p, w)
     write_pane_files(p, w, start, resume)
