@@ -50,9 +50,9 @@ def diff(pane: str, session: str | None, stat: bool) -> None:
     from agentmux.find import find_run
     from agentmux.review import results as rv
 
-    repo, base, commit = rv.diff_target(find_run(session), pane)
+    repo, base, commit, hidden = rv.diff_target(find_run(session), pane)
     sys.stdout.flush()
-    git.show_diff(repo, base, commit, stat)
+    git.show_diff(repo, base, commit, stat, exclude=hidden)
 
 
 @click.command()
