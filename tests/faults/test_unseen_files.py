@@ -134,11 +134,15 @@ CASES = [
          ("git does not list src/app.py (changed, but marked assume-unchanged, so git does "
           f"not compare it){_TAIL}",), (("src/app.py", "assume-unchanged", True),),
          in_snapshot=("src/app.py",)),
-    # git lists these (it clears the bits of files back on disk), but `git add` skipped the
-    # edit without an error: --force used to keep the old README.md and reset the new one away.
-    Case("sparse-checkout", fake("--write", "README.md=edited", "--write", "notes/n.txt=mine"),
-         ("modified, staged or untracked files: README.md, notes/n.txt",), (),
-         in_snapshot=("README.md", "notes/n.txt"), setup=_sparse(False)),
+    # git lists it (status clears the bit of a file back on disk), but `git add -A` kept the
+    # old content without a word: --force snapshotted the old README.md, then reset the edit.
+    Case("sparse-checkout-edit", fake("--write", "README.md=edited"),
+         ("modified, staged or untracked files: README.md",), (),
+         in_snapshot=("README.md",), setup=_sparse(False)),
+    # Listed too, but `git add -A` exits 1 on it without --sparse: no snapshot at all.
+    Case("sparse-checkout-new-file", fake("--write", "notes/n.txt=mine"),
+         ("modified, staged or untracked files: notes/n.txt",), (),
+         in_snapshot=("notes/n.txt",), setup=_sparse(False)),
     Case("sparse-checkout-files-expected-outside", fake("--write", "README.md=edited"),
          ("git does not list README.md (changed, outside the sparse checkout, so git does not "
           f"compare it){_TAIL}",), (("README.md", "sparse", True),),
