@@ -73,7 +73,8 @@ def take_full(worktree: Path, ref: str | None, message: str,
         else:
             os.unlink(tmp)
         tree = git.write_tree_of_worktree(
-            worktree, tmp, exclude=[*provisioned, *scan.exclude], unflag=scan.flagged,
+            worktree, tmp, unflag=scan.flagged,
+            exclude=[*(p for p in provisioned if p not in scan.ignored_copies), *scan.exclude],
             as_at_head=[p for p in provisioned if p in scan.in_index])
         commit = git.commit_tree(worktree, tree, [head], message, env=_IDENTITY)
         if ref is not None:

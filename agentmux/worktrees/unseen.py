@@ -64,6 +64,9 @@ class Scan:
     flagged: tuple[tuple[str, str], ...] = ()
     in_index: frozenset[str] = field(default_factory=frozenset)
     initialised_submodules: tuple[str, ...] = ()
+    # Provisioned paths git ignores: `git add` skips them anyway, and fails (exit 1) when one
+    # is named in a pathspec, even an exclude.
+    ignored_copies: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def exclude(self) -> list[str]:
@@ -118,6 +121,7 @@ def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
     listed = {p for _, p in entries}
     ignored_dirs = {p.rstrip("/") for xy, p in entries if xy == "!!" and p.endswith("/")}
     untracked_dirs = {p.rstrip("/") for xy, p in entries if xy == "??" and p.endswith("/")}
+    untracked = {p for xy, p in entries if xy == "??"}
     gitlinks = {p for _, mode, _, p in index if mode == "160000"}
     in_index = frozenset(p for _, _, _, p in index)
     unseen: list[Unseen] = []
@@ -149,7 +153,7 @@ def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
                     stack.append(rel + "/")
             elif e.is_file(follow_symlinks=False) or e.is_symlink():
                 if rel in listed:
-                    if bad_name(rel):
+                    if rel in untracked and bad_name(rel):
                         unseen.append(Unseen(rel, "bad-name"))
                 elif rel not in in_index:
                     unseen.append(Unseen(rel, "bad-name" if bad_name(rel) else "hidden"))
@@ -162,8 +166,16 @@ def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
     changed = tuple((xy, p) for xy, p in entries if xy != "!!" and p not in provisioned
                     and not p.endswith("/") and p not in refused)
     ignored = tuple(p for xy, p in entries if xy == "!!" and p not in provisioned)
+    ignored_copies = frozenset(c for c in provisioned if c in listed and c not in untracked
+                               and c not in in_index or _under(c, ignored_dirs))
     return Scan(changed, ignored, tuple(sorted(unseen, key=lambda u: u.path)),
-                tuple((tag, p) for tag, p, _ in flagged), in_index, tuple(initialised))
+                tuple((tag, p) for tag, p, _ in flagged), in_index, tuple(initialised),
+                ignored_copies)
+
+
+def _under(path: str, folders: set[str]) -> bool:
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in folders for i in range(1, len(parts)))
 
 
 def _changed_flagged(tree: Path, flagged: list[tuple[str, str, str]]) -> list[Unseen]:
