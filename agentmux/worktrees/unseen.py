@@ -165,10 +165,10 @@ def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
     refused = {u.path for u in unseen if u.kind == "bad-name"}
     changed = tuple((xy, p) for xy, p in entries if xy != "!!" and p not in provisioned
                     and not p.endswith("/") and p not in refused)
-    ignored = tuple(p for xy, p in entries if xy == "!!" and p not in provisioned)
-    ignored_copies = frozenset(c for c in provisioned if c in listed and c not in untracked
-                               and c not in in_index or _under(c, ignored_dirs))
-    return Scan(changed, ignored, tuple(sorted(unseen, key=lambda u: u.path)),
+    ignored = tuple(p for xy, p in entries if xy == "!!")
+    ignored_copies = frozenset(c for c in provisioned if c in ignored or _under(c, ignored_dirs))
+    return Scan(changed, tuple(p for p in ignored if p not in provisioned),
+                tuple(sorted(unseen, key=lambda u: u.path)),
                 tuple((tag, p) for tag, p, _ in flagged), in_index, tuple(initialised),
                 ignored_copies)
 

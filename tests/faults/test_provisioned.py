@@ -133,7 +133,7 @@ def test_a_branch_that_commits_a_provisioned_file_is_never_merged(repo: Path) ->
     main = git(repo, "rev-parse", "main")
     r = amx(repo, "merge", "a")
     assert r.code == 3
-    assert (f"  pane 'a': its branch commits .env, which `copy` placed in its worktree (it may "
+    assert ("  pane 'a': its branch commits .env, which `copy` placed in its worktree (it may "
             "hold a secret); agentmux never merges a provisioned file: take it out of the "
             "branch's history first") in r.err, r.err
     assert git(repo, "rev-parse", "main") == main
