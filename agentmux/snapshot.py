@@ -57,10 +57,10 @@ def take(worktree: Path, ref: str | None, message: str,
 
 
 def take_full(worktree: Path, ref: str | None, message: str,
-              provisioned: Sequence[str] = ()) -> Taken:
+              provisioned: Sequence[str] = (), live: bool = False) -> Taken:
     # One call for the index path, HEAD and its tree: review runs this for every live pane.
     index, head, head_tree = git.index_and_head(worktree)
-    scan = unseen_files.scan(worktree, provisioned)
+    scan = unseen_files.scan(worktree, provisioned, live)
     left_out = [u for u in scan.unseen if not u.storable]
     if left_out:
         message += "\n\nNot in this snapshot (git cannot store them):\n" + "\n".join(
@@ -175,6 +175,6 @@ def record(run_dir: ledger.RunDir, pane: str, worktree: Path, base: str) -> dict
 def live(worktree: Path, base: str, pane: str, ledger_root: Path) -> dict[str, Any]:
     """The same as result.json for an agent still at work, with no ref taken and nothing written."""
     copies = prov.read(ledger_root, worktree)
-    taken = take_full(worktree, None, f"agentmux live view of {pane}", copies.paths)
+    taken = take_full(worktree, None, f"agentmux live view of {pane}", copies.paths, live=True)
     return {"version": 1, "pane": pane, "taken_at": ledger.now_iso(), "base": base,
             "snapshot": taken.commit, "ref": None, **describe(worktree, base, taken, copies)}

@@ -51,14 +51,16 @@ def worktree_prune(repo: Path) -> None:
 
 # --- working tree state ----------------------------------------------------------------------
 
-def status(tree: Path, *, untracked: bool = True, ignored: bool = False) -> list[tuple[str, str]]:
+def status(tree: Path, *, untracked: bool = True, ignored: bool = False,
+           live: bool = False) -> list[tuple[str, str]]:
     """(XY, path) of each changed, untracked (and ignored) file; a rename's source is dropped.
 
     An ignored folder is one entry, `dir/` (`--ignored=matching`), and so is a nested repository.
-    `--no-optional-locks`: a status never takes the index lock, which an agent still at work
-    in that worktree may need for its own `git add` or `git commit`.
+    live: an agent may be at work in tree, so `--no-optional-locks`: status must not take the
+    index lock its own `git add` or `git commit` needs. Otherwise status may write the index it
+    refreshed, which spares the next status re-reading every racily clean file (docs/git.md).
     """
-    args = ["--no-optional-locks", "status", "--porcelain=v1", "-z",
+    args = [*(["--no-optional-locks"] if live else []), "status", "--porcelain=v1", "-z",
             "--untracked-files=all" if untracked else "--untracked-files=no"]
     parts = run(tree, *args, *(["--ignored=matching"] if ignored else []),
                 step="reading the worktree's status").stdout.split("\0")

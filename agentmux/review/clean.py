@@ -181,10 +181,13 @@ FORCE_KEEPS = ("uncommitted and untracked files go into a snapshot ref, ignored 
                "branches are kept")
 
 
-def _hint(command: str, plans: list[Plan], why: dict[str, list[Why]], force: bool) -> str:
-    """What to run instead: clean the panes nothing refused, or --force when it would do."""
+def _hint(r: git.Repo, command: str, plans: list[Plan], why: dict[str, list[Why]],
+          force: bool) -> str:
+    """What to run instead: clean the panes nothing refused (and that still have a worktree
+    or a branch), or --force when it would lift every refusal."""
     out = []
-    fine = [p.name for p in plans if not why[p.name]]
+    fine = [p.name for p in plans if not why[p.name] and (
+        p.tree is not None or (p.branch and r.rev(f"refs/heads/{p.branch}") is not None))]
     if fine:
         out.append(f"to remove the others now: {command} {' '.join(fine)}")
     refused = [w for ws in why.values() for w in ws]
@@ -213,7 +216,7 @@ def clean(run_dir: ledger.RunDir, names: Sequence[str] = (), force: bool = False
         refusals = [f"  {name}: {w.text}" for name, ws in why.items() for w in ws]
         if refusals:
             raise Refused("nothing was removed:\n" + "\n".join(refusals)
-                          + _hint(command, plans, why, force))
+                          + _hint(r, command, plans, why, force))
         return [_clean_one(r, run_dir, plan, force, keep_branches) for plan in plans]
 
 

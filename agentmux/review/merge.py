@@ -119,16 +119,17 @@ def copies_of(run_dir: ledger.RunDir, pane: MergeCandidate) -> prov.Provisioned:
 
 
 def uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate,
-                copies: prov.Provisioned | None = None) -> list[str]:
+                copies: prov.Provisioned | None = None, live: bool = False) -> list[str]:
     """Files of the agent's work that are not on its branch; provisioned copies are not.
 
     The live worktree decides while it exists (the snapshot may be older than what the user
     did there since), files git does not compare (skip-worktree, assume-unchanged, sparse)
-    included; once it is gone, the snapshot against the branch head decides.
+    included; once it is gone, the snapshot against the branch head decides. live: its agent
+    is at work (git.status takes no lock then).
     """
     ours = (copies or prov.Provisioned()).paths
     if pane.worktree is not None and pane.worktree.is_dir():
-        look = scan(pane.worktree, ours)
+        look = scan(pane.worktree, ours, live)
         return [path for _, path in look.changed] + [u.path for u in look.unseen
                                                      if u.storable]
     snap = r.rev(snapshot.ref_for(run_id, pane.name))
@@ -227,8 +228,9 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
                                 "which `copy` placed in its worktree (it may hold a secret); "
                                 "agentmux never merges a provisioned file: take it out of the "
                                 "branch's history first")
-            files = uncommitted(r, run_dir.id, p, copies[p.name])
-            if files and is_running(run_dir, p.name):
+            busy = is_running(run_dir, p.name)
+            files = uncommitted(r, run_dir.id, p, copies[p.name], busy)
+            if files and busy:
                 problems.append(f"pane '{p.name}': its agent is still running and has "
                                 f"uncommitted work")
             elif files:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,14 +111,18 @@ def _files_below(root: Path, rel: str) -> list[str]:
     return out
 
 
-def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
+def scan(tree: Path, provisioned: Collection[str] = (), live: bool = False) -> Scan:
     """What git lists for tree, and every file it would lose unseen.
 
     Provisioned paths (files `copy` placed) are left out of both: they are not the agent's.
+    live: an agent may be at work there (git.status).
     """
     provisioned = set(provisioned)
-    entries = git.status(tree, ignored=True)
-    index = git.index_entries(tree)
+    # Two processes that read the same tree: at once, they cost the slower one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(git.index_entries, tree)
+        entries = git.status(tree, ignored=True, live=live)
+        index = later.result()
     listed = {p for _, p in entries}
     ignored_dirs = {p.rstrip("/") for xy, p in entries if xy == "!!" and p.endswith("/")}
     untracked_dirs = {p.rstrip("/") for xy, p in entries if xy == "??" and p.endswith("/")}
@@ -126,12 +131,13 @@ def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
     in_index = frozenset(p for _, _, _, p in index)
     unseen: list[Unseen] = []
     initialised: list[str] = []
+    top = str(tree)
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         try:
-            with os.scandir(tree / rel_dir if rel_dir else tree) as it:
-                found = sorted(it, key=lambda e: e.name)
+            with os.scandir(os.path.join(top, rel_dir)) as it:
+                found = list(it)
         except OSError:
             continue
         for e in found:
@@ -157,7 +163,6 @@ def scan(tree: Path, provisioned: Collection[str] = ()) -> Scan:
                         unseen.append(Unseen(rel, "bad-name"))
                 elif rel not in in_index:
                     unseen.append(Unseen(rel, "bad-name" if bad_name(rel) else "hidden"))
-    top = str(tree)
     flagged = [(tag, p, blob) for tag, mode, blob, p in index
                if (tag == "S" or tag.islower()) and mode != "160000" and p not in provisioned
                and os.path.lexists(os.path.join(top, p))]
