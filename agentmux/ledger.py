@@ -2,7 +2,16 @@
 
 Everything here is written so that another process may read it at any moment: snapshots
 are replaced atomically, events are appended one `os.write` per record, and a reader
-skips a torn last line.
+skips a torn last line. How durable each write is, and why, is in `agentmux.atomic`.
+
+Two ways in, the same files:
+- typed: `RunDir.run()`, `.spec_of(pane)`, `.status_of(pane)`, `.events_of()`,
+  `.result_of(pane)`, `.env()`, `.watcher()` return the records of `agentmux.records`, and
+  `.write_run(...)`, `.write_spec(...)`, `.append(event)`... write them. Reading a file that
+  does not exist gives None (`run()` raises: a run folder without run.json is no run); a
+  file that is not its record raises DamagedRecord, one from a newer agentmux NewerRecord.
+- untyped (until every caller is converted): `read_json`, `write_json`, `read_events`,
+  `append_event` and `RunDir.read_run()`, with plain dicts.
 """
 
 from __future__ import annotations
@@ -11,25 +20,33 @@ import errno
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from agentmux import atomic
+from agentmux.atomic import DURABLE as DURABLE
+from agentmux.atomic import LIVE as LIVE
+from agentmux.atomic import WHOLE as WHOLE
+from agentmux.atomic import now_iso as now_iso
 from agentmux.errors import AgentmuxError, BadInput, LedgerWriteFailed
+from agentmux.records import AddedPane as AddedPane
+from agentmux.records import DamagedRecord as DamagedRecord
+from agentmux.records import EnvRecord as EnvRecord
+from agentmux.records import EventRecord as EventRecord
+from agentmux.records import FileChange as FileChange
+from agentmux.records import NewerRecord as NewerRecord
+from agentmux.records import PaneRecord as PaneRecord
+from agentmux.records import Record as Record
+from agentmux.records import ResultRecord as ResultRecord
+from agentmux.records import RunRecord as RunRecord
+from agentmux.records import SpecRecord as SpecRecord
+from agentmux.records import StatusRecord as StatusRecord
+from agentmux.records import WatcherRecord as WatcherRecord
 
 VERSION = 1
 LEDGER_DIR = ".agentmux"
-
-
-# Every runner imports this module, once per pane start: datetime, tempfile, secrets and
-# dataclasses stay out of its import path (together about 30 ms of each start).
-
-
-def now_iso(ts: float | None = None) -> str:
-    """ISO 8601 in UTC, to the millisecond."""
-    t = time.time() if ts is None else ts
-    ms = int(t * 1000)  # truncated, as isoformat(timespec="milliseconds") does
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+R = TypeVar("R", bound=Record)
 
 
 def parse_iso(text: str) -> float:
@@ -38,54 +55,20 @@ def parse_iso(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _temp_beside(path: Path) -> tuple[int, str]:
-    """A new, exclusive temp file in path's folder (what tempfile.mkstemp does)."""
-    while True:
-        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}")
-        try:
-            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
-        except FileExistsError:
-            continue
-
-
-def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
-    """Atomic: temp file in the same folder, fsync, replace, fsync the folder.
+def write_json(path: Path, data: Mapping[str, object], *, mode: int = 0o644,
+               sync: int = DURABLE) -> None:
+    """Atomic: temp file in the same folder, then rename; `sync` as in agentmux.atomic.
 
     On a full disk the temp file goes and the previous version stays, whole.
     """
-    body = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
+    body = (json.dumps(data, indent=2) + "\n").encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _temp_beside(path)
+        atomic.replace(str(path), body, mode=mode, sync=sync)
     except OSError as e:
+        if isinstance(e, LedgerWriteFailed):
+            raise
         raise LedgerWriteFailed(path, e) from e
-    try:
-        os.fchmod(fd, mode)
-        _write_all(fd, body)
-        os.fsync(fd)
-    except BaseException as e:
-        os.close(fd)
-        os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, LedgerWriteFailed):
-            raise LedgerWriteFailed(path, e) from e
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def _write_all(fd: int, body: bytes) -> None:
-    # os.write may write part of the body and return without an error when the disk fills up.
-    view = memoryview(body)
-    while view:
-        n = os.write(fd, view)
-        if n <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[n:]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -103,24 +86,60 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def append_event(path: Path, event: dict[str, Any]) -> None:
+def read_record(cls: type[R], path: Path) -> R | None:
+    """The record at path, None when the file does not exist.
+
+    DamagedRecord when it is not JSON or not that record; NewerRecord when a newer agentmux
+    wrote it. Both name the file.
+    """
+    try:
+        data = read_json(path)
+    except AgentmuxError as e:
+        raise DamagedRecord(str(e)) from e
+    if data is None:
+        return None
+    try:
+        return cls.from_json(data)
+    except DamagedRecord as e:
+        raise DamagedRecord(f"{path}: {e}; the ledger file is damaged") from None
+    except NewerRecord as e:
+        raise NewerRecord(f"{path}: {e}") from None
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so the entries made in it (a new run folder) survive a power loss."""
+    try:
+        atomic.fsync_dir(str(folder))
+    except OSError as e:
+        raise LedgerWriteFailed(folder, e, kept=False) from e
+
+
+def write_record(path: Path, record: Record, *, mode: int = 0o644, sync: int = DURABLE) -> None:
+    write_json(path, record.to_json(), mode=mode, sync=sync)
+
+
+def append_event(path: Path, event: Mapping[str, object]) -> None:
     """One os.write per record on an O_APPEND file, so concurrent writers never interleave.
 
     A writer killed mid-line leaves a torn last line; the next record starts on a line of its
-    own, or it would be glued to the torn one and lost with it.
+    own, or it would be glued to the torn one and lost with it. Not fsynced: the watcher
+    re-derives a lost state event from status.json and tmux after a crash.
     """
     record = {"version": VERSION, "ts": now_iso(), **event}
-    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    _append_line(path, json.dumps(record, separators=(",", ":")))
+
+
+def _append_line(path: Path, text: str) -> None:
+    line = (text + "\n").encode()
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as e:
         raise LedgerWriteFailed(path, e, kept=False) from e
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line
-        n = os.write(fd, line)
-        if n != len(line):
+        if os.write(fd, line) != len(line):
             # Half a record is a torn line that readers skip; the rest must not follow it.
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     except OSError as e:
@@ -164,7 +183,7 @@ def ledger_root(repo: Path) -> Path:
 
 
 class RunDir:
-    """Paths of one run's folder. It holds no state of its own: the files are the state."""
+    """Paths of one run's folder, and its records. It holds no state: the files are the state."""
 
     __slots__ = ("_files", "path")
 
@@ -190,6 +209,8 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({self.path!r})"
 
+    # --- paths ---------------------------------------------------------------------------
+
     @property
     def id(self) -> str:
         return self.path.name
@@ -207,6 +228,10 @@ class RunDir:
         return self.path / "env.json"
 
     @property
+    def watcher_json(self) -> Path:
+        return self.path / "watcher.json"
+
+    @property
     def watcher_lock(self) -> Path:
         return self.path / "watcher.lock"
 
@@ -219,11 +244,83 @@ class RunDir:
     def status(self, pane: str) -> Path:
         return self._file(pane, "status.json")
 
+    def result(self, pane: str) -> Path:
+        return self._file(pane, "result.json")
+
     def output(self, pane: str) -> Path:
         return self._file(pane, "output.log")
 
     def transcript(self, pane: str) -> Path:
         return self._file(pane, "transcript.txt")
+
+    def task_file(self, pane: str) -> Path:
+        return self._file(pane, "TASK.md")
+
+    # --- typed records -------------------------------------------------------------------
+
+    def run(self) -> RunRecord:
+        """run.json. BadInput when it is missing: this folder is then no complete run."""
+        found = read_record(RunRecord, self.run_json)
+        if found is None:
+            raise BadInput(f"{self.run_json}: missing; this is not a complete agentmux run")
+        return found
+
+    def write_run(self, run: RunRecord, *, sync: int = DURABLE) -> None:
+        """Replace run.json (DURABLE by default: review reads it after everything is gone)."""
+        write_record(self.run_json, run, sync=sync)
+
+    def spec_of(self, pane: str) -> SpecRecord | None:
+        return read_record(SpecRecord, self.spec(pane))
+
+    def write_spec(self, spec: SpecRecord) -> None:
+        """LIVE: its one reader is the runner that tmux starts after this returns; after a
+        crash that runner is gone, and nothing reads the spec again."""
+        write_record(self.spec(spec.pane), spec, sync=LIVE)
+
+    def status_of(self, pane: str) -> StatusRecord | None:
+        """The runner's status.json: None until the runner has written one."""
+        return read_record(StatusRecord, self.status(pane))
+
+    def write_status(self, status: StatusRecord, *, sync: int = DURABLE) -> None:
+        """What the runner does itself, without this module: for tests and tools."""
+        if status.pane is None:
+            raise ValueError("a status of no pane has no place in a run folder")
+        write_record(self.status(status.pane), status, sync=sync)
+
+    def events_of(self) -> list[EventRecord]:
+        """Every whole event, oldest first; torn lines and lines that are no event skipped."""
+        out = []
+        for data in read_events(self.events):
+            try:
+                out.append(EventRecord.from_json(data))
+            except DamagedRecord:
+                continue
+        return out
+
+    def append(self, event: EventRecord) -> None:
+        """Append one event to events.jsonl (one write: concurrent writers never mix)."""
+        _append_line(self.events, json.dumps(event.to_json(), separators=(",", ":")))
+
+    def result_of(self, pane: str) -> ResultRecord | None:
+        return read_record(ResultRecord, self.result(pane))
+
+    def write_result(self, result: ResultRecord) -> None:
+        write_record(self.result(result.pane), result)
+
+    def env(self) -> EnvRecord | None:
+        return read_record(EnvRecord, self.env_json)
+
+    def write_env(self, env: EnvRecord) -> None:
+        """Mode 0600, LIVE: read by the runners `up` starts, like the specs."""
+        write_record(self.env_json, env, mode=0o600, sync=LIVE)
+
+    def watcher(self) -> WatcherRecord | None:
+        return read_record(WatcherRecord, self.watcher_json)
+
+    def write_watcher(self, watcher: WatcherRecord) -> None:
+        write_record(self.watcher_json, watcher)
+
+    # --- untyped, until every caller uses run() ------------------------------------------
 
     def read_run(self) -> dict[str, Any]:
         data = read_json(self.run_json)

@@ -1,47 +1,37 @@
-"""The pane's own process: `python -m agentmux.runner SPEC_PATH`.
+"""The pane's own process: `python -I -S -c BOOT PACKAGE_PARENT SPEC_PATH` (see `argv`).
 
 tmux starts this in every agent pane. It checks the folder, runs the setup, starts the agent
 in its own process group, forwards HUP/INT/TERM to it and records in status.json exactly how
 it ended: `tmux kill-pane` keeps no status at all, so only a parent can say what happened.
 
-Stdlib only (plus agentmux.ledger): it runs once per pane, so it must import fast.
+It must start fast: N runners start at once on 2 cores while `up` builds the session, so
+every millisecond of a runner's start is N milliseconds of `up` (docs/performance.md). From
+exec to the agent's fork the budget is 20 ms. Hence stdlib only, and on its import path only
+os, time, errno and the C modules `_signal` and `_json`: no pathlib, subprocess, typing,
+dataclasses, contextlib, or the `signal` and `json` packages (their enums and regular
+expressions cost 6 and 10 ms). The agent is started with os.fork and os.execvpe.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import resource
-import signal
-import subprocess
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from types import FrameType
-from typing import Any
 
-from agentmux.ledger import now_iso, write_json
-from agentmux.runcheck import run_check
-from agentmux.runspec import Spec, SpecError, load_spec
+from agentmux.atomic import DURABLE, LIVE, now_iso, replace
+from agentmux.runproc import Forwarder, exit_like, run_child, signal_name, suppress, wake
+from agentmux.runspec import Spec, SpecError, dumps_flat, load_spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    import _signal  # the C half of `signal` (see agentmux.runproc)
 
 VERSION = 1
 EXIT_SPEC = 96  # the spec is missing or garbage
 EXIT_CWD = 97  # the folder is not the expected one: the agent never started
 EXIT_RUNNER_ERROR = 98  # the runner itself failed; status.json says why
-FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
-WAKE_TIMEOUT = 2.0
 FALLBACK_SHELL = "/bin/sh"
-
-
-def signal_name(n: int) -> str:
-    """`SIGTERM` for 15; realtime and unknown numbers get a name that still says the number."""
-    try:
-        return signal.Signals(n).name
-    except ValueError:
-        pass
-    if signal.SIGRTMIN < n < signal.SIGRTMAX:
-        return f"SIGRTMIN+{n - signal.SIGRTMIN}"
-    return f"SIG{n}"
 
 
 def say(text: str) -> None:
@@ -55,65 +45,31 @@ def say(text: str) -> None:
 
 
 class Status:
-    """status.json, rewritten atomically so a reader never sees half of it."""
+    """status.json (the shape of records.StatusRecord), rewritten atomically.
 
-    def __init__(self, path: Path, run: str | None, pane: str | None) -> None:
+    Only the final version is fsynced: until then a crash kills the runner too, and a pane
+    whose runner is gone without a final status is `lost` whatever the file said before.
+    """
+
+    def __init__(self, path: str, run: str | None, pane: str | None) -> None:
         self.path = path
-        self.data: dict[str, Any] = {
+        self.data: dict[str, object] = {
             "version": VERSION, "run": run, "pane": pane, "pid": os.getpid(),
             "agent_pid": None, "phase": "starting", "started_at": now_iso(), "ended_at": None,
             "exit_code": None, "signal": None, "reason": None, "message": None,
         }
         self.final = False
 
-    def write(self, **changes: Any) -> None:
+    def write(self, sync: int = LIVE, **changes: object) -> None:
         self.data.update(changes)
-        write_json(self.path, self.data)
+        replace(self.path, dumps_flat(self.data), sync=sync)
 
     def finish(self, exit_code: int | None, sig: int | None, reason: str | None = None,
-               message: str | None = None, **extra: Any) -> None:
-        self.write(phase="ended", ended_at=now_iso(), exit_code=exit_code,
+               message: str | None = None, **extra: object) -> None:
+        self.write(DURABLE, phase="ended", ended_at=now_iso(), exit_code=exit_code,
                    signal=None if sig is None else signal_name(sig), reason=reason,
                    message=message, **extra)
         self.final = True
-
-
-class Forwarder:
-    """Passes HUP/INT/TERM on to the child's process group.
-
-    A signal that comes while no child runs (before the agent starts, between setup and
-    agent) is kept and delivered to the next child as soon as it exists.
-    """
-
-    def __init__(self) -> None:
-        self.pgid: int | None = None
-        self.pending: list[int] = []
-        self.received: list[int] = []
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signum)
-        if self.pgid is None:
-            self.pending.append(signum)
-        else:
-            _killpg(self.pgid, signum)
-
-    def attach(self, pgid: int) -> None:
-        self.pgid = pgid
-        while self.pending:
-            _killpg(pgid, self.pending.pop(0))
-
-    def detach(self) -> None:
-        # Once the child is reaped its pgid may be reused: never signal it again.
-        self.pgid = None
-
-    def install(self) -> None:
-        for s in FORWARDED:
-            signal.signal(s, self.handle)
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _owns_terminal() -> bool:
@@ -137,12 +93,12 @@ def _check_cwd(spec: Spec) -> str | None:
         return f"cannot enter folder {spec.cwd}: {e.strerror}; the agent was not started"
     if spec.worktree is None:
         return None
-    here = Path(os.getcwd()).resolve()
-    root = Path(spec.worktree).resolve()
-    if here != root and root not in here.parents:
+    here = os.path.realpath(os.getcwd())
+    root = os.path.realpath(spec.worktree)
+    if os.path.commonpath([here, root]) != root:
         return (f"folder {spec.cwd} is not inside the worktree {spec.worktree}; "
                 "the agent was not started")
-    if not (root / ".git").exists():
+    if not os.path.exists(os.path.join(root, ".git")):
         return (f"worktree {spec.worktree} has no .git: it is not a git worktree; "
                 "the agent was not started")
     return None
@@ -162,84 +118,14 @@ def _build_env(spec: Spec, pwd: str) -> dict[str, str]:
     return env
 
 
-def _spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
-           stdout: int | None = None) -> int:
-    def in_child() -> None:
-        # The child takes the terminal itself too, as shells do: otherwise an agent that
-        # touches the tty before the parent's tcsetpgrp would be stopped by SIGTTOU/SIGTTIN.
-        if take_tty:
-            with contextlib.suppress(OSError):
-                os.tcsetpgrp(0, os.getpgrp())
-            signal.signal(signal.SIGTTOU, signal.SIG_DFL)
-        for s in FORWARDED:
-            signal.signal(s, signal.SIG_DFL)
-
-    # With stdout given (the check), stdin is not the terminal either: it never reads it.
-    stdin = None if stdout is None else subprocess.DEVNULL
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0, preexec_fn=in_child,
-                            stdin=stdin, stdout=stdout, stderr=stdout)
-    if take_tty:
-        # It may have exited already, or taken the terminal itself.
-        with contextlib.suppress(OSError):
-            os.tcsetpgrp(0, proc.pid)
-    # The Popen object is only for starting: the runner reaps with waitpid itself.
-    proc.returncode = 0
-    return proc.pid
-
-
-def _wait(pid: int) -> tuple[int | None, int | None]:
-    """(exit code, None) or (None, signal number). waitpid retries EINTR itself (PEP 475)."""
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return None, os.WTERMSIG(status)
-    return os.WEXITSTATUS(status), None
-
-
-def _run_child(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
-               fwd: Forwarder, started: Callable[[int], None] | None = None,
-               stdout: int | None = None) -> tuple[int | None, int | None]:
-    pid = _spawn(argv, cwd, env, take_tty, stdout)
-    fwd.attach(pid)
-    try:
-        if started is not None:
-            started(pid)
-        return _wait(pid)
-    finally:
-        fwd.detach()
-
-
-def _wake(channel: str | None) -> None:
-    if not channel or "TMUX" not in os.environ:
-        return
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(["tmux", "wait-for", "-S", channel], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=WAKE_TIMEOUT, check=False)
-
-
 def _bell() -> None:
     # The pane's window gets tmux's bell flag: an ended pane has no terminal left for the
     # watcher to ring, so the runner rings it on its way out.
-    with contextlib.suppress(OSError, ValueError):
+    try:
         sys.stdout.write("\a")
         sys.stdout.flush()
-
-
-def _exit_like(code: int | None, sig: int | None) -> int:
-    """The runner ends the way the agent did, so tmux's pane_dead_signal agrees."""
-    if sig is None:
-        return code if code is not None else EXIT_RUNNER_ERROR
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-    # SIGSEGV/SIGABRT would otherwise leave a core file of the runner in the worktree.
-    with contextlib.suppress(OSError, ValueError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # SIGKILL and SIGSTOP cannot be reset (OSError), yet must still be sent.
-    with contextlib.suppress(OSError, ValueError):
-        signal.signal(sig, signal.SIG_DFL)
-    with contextlib.suppress(OSError):
-        os.kill(os.getpid(), sig)
-    return 128 + sig
+    except (OSError, ValueError):
+        pass
 
 
 def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
@@ -252,26 +138,27 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
     take_tty = _owns_terminal()
     if take_tty:
         # To take the terminal back once the agent has it, the runner is a background job.
-        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        _signal.signal(_signal.SIGTTOU, _signal.SIG_IGN)
     try:
         code, sig = _setup_then_agent(spec, status, fwd, _pick_shell(spec.shell), take_tty)
         _bell()
-        _wake(spec.wake)
+        wake(spec.wake)
     finally:
         if take_tty:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.tcsetpgrp(0, os.getpgrp())
-    return _exit_like(code, sig)
+    return exit_like(EXIT_RUNNER_ERROR if code is None else code, sig)
 
 
 def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
                       take_tty: bool) -> tuple[int | None, int | None]:
     """Runs both and writes the final status; returns how the last one ended."""
     # A restart (`agentmux restart` kept an attempt-1) reuses a worktree already set up.
-    if spec.setup and not (spec.status.parent / "attempt-1").exists():
+    if spec.setup and not os.path.exists(os.path.join(os.path.dirname(spec.status),
+                                                      "attempt-1")):
         where = spec.worktree or spec.cwd
         status.write(phase="setup")
-        code, sig = _run_child([shell, "-c", spec.setup], where, _build_env(spec, where),
+        code, sig = run_child([shell, "-c", spec.setup], where, _build_env(spec, where),
                                take_tty, fwd)
         if code != 0 or sig is not None:
             what = f"exit {code}" if sig is None else signal_name(sig)
@@ -295,7 +182,7 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
             # The agent runs already: losing this progress note must not orphan it.
             say(f"cannot update {status.path}: {e}")
 
-    code, sig = _run_child([shell, "-c", spec.command], spec.cwd, _build_env(spec, spec.cwd),
+    code, sig = run_child([shell, "-c", spec.command], spec.cwd, _build_env(spec, spec.cwd),
                            take_tty, fwd, started)
     if code != 0 or sig is not None or not spec.check:
         status.finish(code, sig)
@@ -308,11 +195,13 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
     if fwd.received:  # stopped (e.g. by its timeout) as the agent ended: no check now
         status.finish(code, sig)
         return code, sig
+    from agentmux.runcheck import run_check
+
     status.write(phase="check")
     tree = spec.worktree
     ccode, csig = run_check(
-        spec.check, tree, spec.status.parent / "check.log", shell,
-        lambda argv, cwd, out: _run_child(argv, cwd, _build_env(spec, tree), False, fwd,
+        spec.check, tree, os.path.join(os.path.dirname(spec.status), "check.log"), shell,
+        lambda argv, cwd, out: run_child(argv, cwd, _build_env(spec, tree), False, fwd,
                                           stdout=out))
     check_code = ccode if csig is None else 128 + csig
     status.finish(code, sig, None if check_code == 0 else "check", check_exit_code=check_code)
@@ -322,14 +211,14 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # A reaped-by-the-kernel child (SIGCHLD ignored by whoever started us) has no status.
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     fwd = Forwarder()
     fwd.install()
     if len(args) != 1:
         say("usage: python -m agentmux.runner SPEC_PATH")
         return EXIT_SPEC
     try:
-        spec = load_spec(Path(args[0]))
+        spec = load_spec(args[0])
     except SpecError as e:
         say(str(e))
         if e.status is not None:
@@ -352,17 +241,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNNER_ERROR
 
 
-def argv(spec: Path) -> list[str]:
+BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "from agentmux.runner import main; sys.exit(main())")
+
+
+def argv(spec: str | os.PathLike[str]) -> list[str]:
     """How tmux starts the runner for one pane.
 
     `-S` skips site-packages (the runner is stdlib only) and with it the `.pth` hooks of
     editable installs: about 20 ms of every pane's start. The package folder is put on
-    sys.path by hand instead.
+    sys.path by hand instead. `-I` keeps PYTHON* variables and the pane's folder (which an
+    agent may write) off the runner's imports, and lets it cache its bytecode even where
+    PYTHONDONTWRITEBYTECODE is set: compiling its modules again costs every start ~15 ms.
+    `-c` rather than a script path: only imported modules are cached as bytecode.
     """
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-            "from agentmux.runner import main; sys.exit(main())")
-    return [sys.executable, "-S", "-c", boot, package_parent, str(spec)]
+    package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, os.fspath(spec)]
 
 
 if __name__ == "__main__":

@@ -1,21 +1,22 @@
-"""The runner's spec: what `up` wrote for one pane, read and checked by the runner.
+"""The runner's files: spec.json in (what `up` wrote for one pane), status.json out.
 
-Stdlib only, like the runner: it is imported once per pane start.
+Stdlib only and cheap to import, like the runner: from tmux's exec of the runner to the
+agent's fork, the budget is 20 ms, and `python -S -I` alone takes 8 to 9 of them here. The
+`json` package costs ~10 ms of CPU to import (it compiles regular expressions and builds
+`re`'s enums), so the runner parses with `json`'s own C scanner from `_json` and writes its
+flat status object by hand; the `json` package is the fallback where `_json` is missing or
+differs. The shapes are `agentmux.records.SpecRecord` and `StatusRecord` (tests/test_records.py
+checks both sides).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import NamedTuple
-
-from agentmux.runcheck import find_check
-
 VERSION = 1
+_WS = " \t\n\r"
 
 
 class SpecError(Exception):
-    def __init__(self, message: str, status: Path | None = None, run: str | None = None,
+    def __init__(self, message: str, status: str | None = None, run: str | None = None,
                  pane: str | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -23,20 +24,102 @@ class SpecError(Exception):
         self.pane = pane
 
 
-# A NamedTuple, not a dataclass: importing dataclasses costs a runner start ~18 ms.
-class Spec(NamedTuple):
-    run: str
-    pane: str
-    command: str
-    shell: str | None
-    cwd: str
-    worktree: str | None
-    env: dict[str, str]
-    base_env: dict[str, str] | None  # from env_file: the environment `up` was called with
-    setup: str | None
-    status: Path
-    wake: str | None
-    check: str | None = None
+class _Context:
+    """What `_json.make_scanner` reads from `json.JSONDecoder`: its defaults, strict."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    array_hook = None  # read by Python 3.15's scanner
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity, as json.loads takes them
+
+
+def _scanner() -> object:
+    try:
+        from _json import make_scanner
+
+        return make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed, as json's own
+    except Exception:  # not CPython, or a scanner that wants more: json.loads below
+        return None
+
+
+_SCAN = _scanner()
+
+
+def loads(raw: bytes) -> object:
+    """json.loads for the runner's files; ValueError for anything that is not one JSON value."""
+    text = raw.decode("utf-8")
+    if not callable(_SCAN):
+        import json
+
+        return json.loads(text)
+    start = len(text) - len(text.lstrip(_WS))
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration as e:  # how the scanner says "no value starts here"
+        raise ValueError(f"expecting a value at offset {e.value}") from None
+    if text[end:].strip(_WS):
+        raise ValueError(f"extra data at offset {end}")
+    return value
+
+
+def _quote_py(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+try:
+    from _json import encode_basestring_ascii as _quote
+except ImportError:  # not CPython
+    _quote = _quote_py
+
+
+def dumps_flat(obj: dict[str, object]) -> bytes:
+    """JSON for an object of strings, integers, booleans and nulls, the way json.dumps would
+    write it with indent=2."""
+    lines = []
+    for key, value in obj.items():
+        if value is None:
+            text = "null"
+        elif value is True or value is False:
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(int(value))
+        elif isinstance(value, str):
+            text = _quote(value)
+        else:
+            raise TypeError(f"{key}: {type(value).__name__} is not a flat JSON value")
+        lines.append(f"  {_quote(key)}: {text}")
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+
+class Spec:
+    """A checked spec.json, plus the environment of its env_file."""
+
+    __slots__ = ("base_env", "check", "command", "cwd", "env", "pane", "run", "setup", "shell",
+                 "status", "wake", "worktree")
+
+    def __init__(self, data: dict[str, object], env: dict[str, str],
+                 base_env: dict[str, str] | None) -> None:
+        def opt(key: str) -> str | None:
+            v = data.get(key)
+            return v if isinstance(v, str) else None
+
+        self.run = str(data["run"])
+        self.pane = str(data["pane"])
+        self.command = str(data["command"])
+        self.cwd = str(data["cwd"])
+        self.status = str(data["status"])
+        self.shell = opt("shell")
+        self.worktree = opt("worktree")
+        self.setup = opt("setup")
+        self.wake = opt("wake")
+        self.check = opt("check") or None
+        self.env = env
+        self.base_env = base_env  # from env_file: the environment `up` was called with
 
 
 def _str_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
@@ -48,9 +131,14 @@ def _str_map(value: object, where: str, errors: list[str]) -> dict[str, str]:
     return dict(value)
 
 
-def load_spec(path: Path) -> Spec:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def load_spec(path: str) -> Spec:
     try:
-        data = json.loads(path.read_bytes())
+        data = loads(_read(path))
     except OSError as e:
         raise SpecError(f"cannot read spec {path}: {e.strerror}") from e
     except ValueError as e:
@@ -58,9 +146,7 @@ def load_spec(path: Path) -> Spec:
     if not isinstance(data, dict):
         raise SpecError(f"spec {path}: expected a JSON object")
     status_raw = data.get("status")
-    status = None
-    if isinstance(status_raw, str) and status_raw.startswith("/"):
-        status = Path(status_raw)
+    status = status_raw if isinstance(status_raw, str) and status_raw.startswith("/") else None
     run = data.get("run") if isinstance(data.get("run"), str) else None
     pane = data.get("pane") if isinstance(data.get("pane"), str) else None
 
@@ -82,19 +168,15 @@ def load_spec(path: Path) -> Spec:
     env = _str_map(data.get("env", {}), "env", errors)
     base_env = None
     if not errors and data.get("env_file"):
-        base_env = _load_env_file(Path(data["env_file"]), errors)
+        base_env = _load_env_file(str(data["env_file"]), errors)
     if errors:
         raise SpecError(f"spec {path}: " + "; ".join(errors), status, run, pane)
-    assert status is not None and run is not None and pane is not None
-    return Spec(run=run, pane=pane, command=data["command"], shell=data.get("shell"),
-                cwd=data["cwd"], worktree=data.get("worktree"), env=env, base_env=base_env,
-                setup=data.get("setup"), status=status, wake=data.get("wake"),
-                check=find_check(data, status, pane))
+    return Spec(data, env, base_env)
 
 
-def _load_env_file(path: Path, errors: list[str]) -> dict[str, str]:
+def _load_env_file(path: str, errors: list[str]) -> dict[str, str]:
     try:
-        data = json.loads(path.read_bytes())
+        data = loads(_read(path))
     except OSError as e:
         errors.append(f"env_file: cannot read {path}: {e.strerror}")
         return {}

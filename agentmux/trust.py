@@ -9,9 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmux import ledger
+from agentmux.records import JSON, VERSION, Record
+from agentmux.records.base import Fields
+
+
+@dataclass(frozen=True)
+class TrustStore(Record):
+    """trusted.json: the SHA-256 of each trusted layout, by its absolute path."""
+
+    KIND = "trusted.json"
+
+    layouts: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def _read(cls, f: Fields) -> TrustStore:
+        return cls(f.text_map("layouts"))
+
+    def to_json(self) -> JSON:
+        return {"version": VERSION, "layouts": dict(self.layouts)}
 
 
 def store() -> Path:
@@ -23,13 +42,15 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _load() -> TrustStore:
+    return ledger.read_record(TrustStore, store()) or TrustStore()
+
+
 def is_trusted(path: Path) -> bool:
-    data = ledger.read_json(store()) or {}
-    return bool(data.get("layouts", {}).get(str(path.resolve())) == digest(path))
+    return _load().layouts.get(str(path.resolve())) == digest(path)
 
 
 def trust(path: Path) -> None:
-    target = store()
-    data = ledger.read_json(target) or {"version": 1, "layouts": {}}
-    data.setdefault("layouts", {})[str(path.resolve())] = digest(path)
-    ledger.write_json(target, data, mode=0o600)
+    found = _load()
+    layouts = {**found.layouts, str(path.resolve()): digest(path)}
+    ledger.write_record(store(), TrustStore(layouts), mode=0o600)

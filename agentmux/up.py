@@ -3,6 +3,13 @@
 Each step that creates something registers its undo on an ExitStack before the next step
 runs, so a failure halfway through removes exactly what this `up` created: the run folder,
 the worktrees and branches it added (never reused ones), and the session if it made it.
+
+Crash consistency with the fewest fsyncs (each costs 3 to 5 ms here; `up` used to make
+2N + 6 of them, see docs/performance.md): env.json, the specs and the task briefs are read
+only by the runners this `up` starts, which a crash ends too, so they are written LIVE
+(atomic, no fsync). run.json is the record review reads after everything else is gone: its
+first version is WHOLE (after a crash it is absent or whole, never empty), its last DURABLE,
+and the runs folder is synced once so the run folder itself survives. Four fsyncs, any N.
 """
 
 from __future__ import annotations
@@ -10,17 +17,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import tomllib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux.atomic import WHOLE
 from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
 from agentmux.find import latest_of_session
+from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
 
@@ -74,31 +80,34 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
            socket: str | None) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
+    prev_run = None
+    if previous is not None:
+        try:
+            prev_run = previous.run()
+        except ledger.DamagedRecord as e:  # JSON, but not a run record: start afresh
+            log.warning("ignoring the previous run: %s", e)
     if tm.has_session(lay.session):
-        prev_run = previous.read_run() if previous else None
-        if previous is None or prev_run is None or prev_run.get("socket") != socket:
+        if previous is None or prev_run is None or prev_run.socket != socket:
             raise Refused(
                 f"a tmux session named '{lay.session}' already exists on this server and is not "
                 f"an agentmux run of {repo}; set `session` in {path} to another name"
             )
         return UpResult(previous, lay.session, socket, False, {
-            p["name"]: p.get("pane_id", "") for p in prev_run.get("panes", [])})
+            p.name: p.pane_id or "" for p in prev_run.panes})
 
     with contextlib.ExitStack() as undo:
         step = "resolving base"
         try:
             base_sha = worktrees.resolve_base(repo, lay.base)
-            if previous is not None:
-                prev = previous.read_run()
-                if prev.get("base_ref") == lay.base and prev.get("base"):
-                    # Reused worktrees started from the recorded base; diffs stay against it.
-                    base_sha = prev["base"]
+            if prev_run is not None and prev_run.base_ref == lay.base and prev_run.base:
+                # Reused worktrees started from the recorded base; diffs stay against it.
+                base_sha = prev_run.base
             step = "creating the run folder"
             run_dir = ledger.RunDir(ledger.runs_dir(repo) / ledger.new_run_id(lay.session))
             ledger.ledger_root(repo)
             run_dir.path.mkdir(parents=True)
-            undo.callback(shutil.rmtree, run_dir.path, True)
-            task_files = {p.name: run_dir.pane_dir(p.name) / "TASK.md" for p in lay.panes}
+            undo.callback(_remove, run_dir.path)
+            task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
             wanted = {p.name for p in panes}
             plans = [pl for pl in layout.plan(lay, task_files) if pl.name in wanted]
 
@@ -114,10 +123,11 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
             env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-            ledger.write_json(run_dir.env_json, {"version": 1, "env": env}, mode=0o600)
+            run_dir.write_env(EnvRecord(env))
             run = run_record(lay, path, run_dir, socket, base_sha, plans, prepared, wake,
                              previous)
-            ledger.write_json(run_dir.run_json, run)
+            # The watcher, started in the chain below, reads it first thing.
+            run_dir.write_run(run, sync=WHOLE)
             shell = os.environ.get("SHELL") or "/bin/sh"
             by_name = {p.name: p for p in panes}
             step = "writing the task briefs"
@@ -129,7 +139,7 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, by_name[pl.name].task, shell, wake, new_tree))
+                    run_dir, lay, pl, shell, wake, new_tree))
 
             step = "building the tmux session"
             undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
@@ -138,10 +148,10 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
                 list(windows.values()), terminal_size(), wake,
             )
-            for p in run["panes"]:
-                p["pane_id"] = ids.get(p["name"])
-            run["state"] = "running"
-            ledger.write_json(run_dir.run_json, run)
+            run = replace(run, state="running", panes=tuple(
+                replace(p, pane_id=ids.get(p.name)) for p in run.panes))
+            run_dir.write_run(run)
+            ledger.sync_folder(run_dir.path.parent)
         except AgentmuxError as e:
             e.args = (f"up failed while {step}: {e}",)
             raise
@@ -149,22 +159,16 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
     return UpResult(run_dir, lay.session, socket, True, ids)
 
 
-def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, task: str,
-               shell: str, wake: str, new_tree: bool) -> Launch:
+def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
+               wake: str, new_tree: bool) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
-    ledger.write_json(run_dir.spec(pl.name), {
-        "version": 1, "run": run_dir.id, "pane": pl.name, "command": pl.command,
-        "shell": shell, "cwd": str(pl.cwd),
-        "worktree": str(pl.worktree) if pl.worktree else None,
-        "env": {**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
-                "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd),
-                "AGENTMUX_SESSION": lay.session},
-        "env_file": str(run_dir.env_json),
-        "setup": lay.setup if new_tree else None,
-        "status": str(run_dir.status(pl.name)),
-        "wake": wake,
-        "task": task,
-    })
+    run_dir.write_spec(SpecRecord(
+        run=run_dir.id, pane=pl.name, command=pl.command, shell=shell, cwd=str(pl.cwd),
+        worktree=str(pl.worktree) if pl.worktree else None,
+        env={**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
+             "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
+        env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
+        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
                   pl.cwd, run_dir.output(pl.name))
 
@@ -177,6 +181,12 @@ def write_brief(path: Path, pl: layout.PanePlan, task: str,
                                  where, base_sha), encoding="utf-8")
 
 
+def _remove(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
     for problem in worktrees.undo(repo, got):
         log.warning("undo: %s", problem)
@@ -186,43 +196,28 @@ def run_record(
     lay: layout.Layout, path: Path, run_dir: ledger.RunDir, socket: str | None, base_sha: str,
     plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared], wake: str,
     previous: ledger.RunDir | None,
-) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "id": run_dir.id,
-        "session": lay.session,
-        "socket": socket,
-        "socket_path": Tmux(socket).socket_path(),
-        "repo": str(lay.repo),
-        "base": base_sha,
-        "base_ref": lay.base,
-        "isolation": lay.isolation,
-        "layout": str(path.resolve()),
-        "layout_snapshot": path.read_text(encoding="utf-8", errors="replace"),
-        "poll_interval": lay.poll_interval,
-        "on_event": lay.on_event,
-        "disposable": list(lay.disposable),
-        "wake": wake,
-        "created_at": ledger.now_iso(),
-        "resumes": previous.id if previous else None,
-        "agentmux_version": __version__,
-        "state": "starting",
-        "panes": [pane_record(pl, prepared.get(pl.name)) for pl in plans],
-    }
+) -> RunRecord:
+    return RunRecord(
+        id=run_dir.id, session=lay.session, socket=socket,
+        socket_path=Tmux(socket).socket_path(), repo=str(lay.repo), base=base_sha,
+        base_ref=lay.base, isolation=lay.isolation, layout=str(path.resolve()),
+        layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
+        poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
+        wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
+        agentmux_version=__version__, state="starting",
+        panes=tuple(pane_record(pl, prepared.get(pl.name)) for pl in plans))
 
 
-def pane_record(pl: layout.PanePlan, prepared: worktrees.Prepared | None) -> dict[str, Any]:
-    return {
-        "name": pl.name, "window": pl.window, "branch": pl.branch,
-        "worktree": str(pl.worktree) if pl.worktree else None, "cwd": str(pl.cwd),
-        "command": pl.command, "agent": pl.agent, "check": pl.check,
-        "timeout": pl.timeout, "idle_after": pl.idle_after,
-        "waiting_patterns": list(pl.waiting_patterns),
-        "scope": list(pl.scope), "context": list(pl.context), "attempt_of": pl.attempt_of,
-        "created_worktree": bool(prepared and prepared.created_worktree),
-        "head_at_start": prepared.head if prepared else None,
-        "pane_id": None,
-    }
+def pane_record(pl: layout.PanePlan, prepared: worktrees.Prepared | None,
+                added_at: str | None = None) -> PaneRecord:
+    return PaneRecord(
+        name=pl.name, window=pl.window, branch=pl.branch,
+        worktree=str(pl.worktree) if pl.worktree else None, cwd=str(pl.cwd),
+        command=pl.command, agent=pl.agent, check=pl.check, timeout=pl.timeout,
+        idle_after=pl.idle_after, waiting_patterns=pl.waiting_patterns, scope=pl.scope,
+        context=pl.context, attempt_of=pl.attempt_of,
+        created_worktree=bool(prepared and prepared.created_worktree),
+        head_at_start=prepared.head if prepared else None, added_at=added_at)
 
 
 def add(
@@ -243,45 +238,41 @@ def add(
     if not lock.acquire(wait=60):
         raise Refused(f"another `agentmux add` on run {run_dir.id} did not finish within 60s")
     with contextlib.closing(lock):
-        run = run_dir.read_run()
-        tm = Tmux(run.get("socket"))
-        session = run["session"]
-        if not tm.has_session(session):
-            raise BadInput(f"add: session '{session}' of run {run_dir.id} is not running; "
+        run = run_dir.run()
+        tm = Tmux(run.socket)
+        if not tm.has_session(run.session):
+            raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
                            "start it with `agentmux up`")
-        table: dict[str, Any] = {"name": name, "task": task}
-        table.update({"agent": agent} if agent is not None else {"command": command})
-        if scope:
-            table["scope"] = list(scope)
-        data = tomllib.loads(run["layout_snapshot"])
-        data["base"] = run["base"]
-        data["repo"] = run["repo"]
-        data["pane"] = [*data.get("pane", []), *run.get("added_panes", []), table]
+        added = AddedPane(name, task, agent, command, tuple(scope))
+        import tomllib
+
+        data = tomllib.loads(run.layout_snapshot)
+        data["base"] = run.base
+        data["repo"] = run.repo
+        data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
+                        added.to_json()]
         try:
-            lay = layout.parse(data, Path(run["layout"]))
+            lay = layout.parse(data, Path(run.layout))
         except LayoutError as e:
             raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
-        task_files = {p.name: run_dir.pane_dir(p.name) / "TASK.md" for p in lay.panes}
+        task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
         (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
         with contextlib.ExitStack() as undo:
             prepared = None
             if pl.worktree is not None and pl.branch is not None:
-                got = worktrees.prepare(lay.repo, run["base"],
+                got = worktrees.prepare(lay.repo, run.base,
                                         [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
                 undo.callback(_undo_worktrees, lay.repo, got)
                 prepared = got[0]
             run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
-            undo.callback(shutil.rmtree, run_dir.pane_dir(name), True)
-            write_brief(task_files[name], pl, task, {}, run["base"])
-            launch = write_spec(run_dir, lay, pl, task, os.environ.get("SHELL") or "/bin/sh",
-                                run["wake"], bool(prepared and prepared.created_worktree))
-            pane_id = tm.add_pane(session, run_dir.id, pl.window, launch, run["wake"])
+            undo.callback(_remove, run_dir.pane_dir(name))
+            write_brief(task_files[name], pl, task, {}, run.base)
+            launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
+                                bool(prepared and prepared.created_worktree))
+            pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
             undo.pop_all()
-        run = run_dir.read_run()   # fresh: `down` may have written meanwhile
-        record = pane_record(pl, prepared)
-        record["pane_id"] = pane_id
-        record["added_at"] = ledger.now_iso()
-        run["panes"] = [*run.get("panes", []), record]
-        run["added_panes"] = [*run.get("added_panes", []), table]
-        ledger.write_json(run_dir.run_json, run)
+        run = run_dir.run()   # fresh: `down` may have written meanwhile
+        record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
+        run_dir.write_run(replace(run, panes=(*run.panes, record),
+                                  added_panes=(*run.added_panes, added)))
     return pane_id, pl

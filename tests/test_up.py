@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import git, make_repo, run_cli, wait_until
 from .helpers import events, fake, latest_run, up, wait_states, write_layout
 
@@ -243,3 +245,36 @@ def test_default_server_path_runs_on_the_throwaway_server(repo: Path) -> None:
     r = run_cli("status", "--json", cwd=repo)
     assert r.code == 0 and json.loads(r.out)["run"]["socket"] is None
     assert run_cli("down", "--grace", "1", cwd=repo).code == 0
+
+
+def test_up_makes_four_fsyncs_whatever_n_and_its_ledger_is_whole(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each fsync costs 3-5 ms here; `up` made 2N + 6 of them before (docs/performance.md).
+    from agentmux import ledger, trust
+    from agentmux.up import up as do_up
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    for n, session in ((1, "one"), (6, "six")):
+        layout = write_layout(repo, [{"name": f"p{i}", "command": "sleep 30"} for i in range(n)],
+                              name=f"{session}.toml", session=session, isolation="none")
+        trust.trust(layout)
+        synced.clear()
+        with monkeypatch.context() as m:
+            m.setattr(os, "fsync", counting)
+            res = do_up(layout, socket=SOCK)
+        run = res.run_dir
+        assert [Path(p).name for p in synced] == [
+            Path(synced[0]).name, Path(synced[1]).name, run.id, "runs"], synced
+        assert Path(synced[0]).name.startswith(".run.json.")   # WHOLE, before its rename
+        assert run.run().state == "running"
+        assert sorted(p.pane_id is not None for p in run.run().panes) == [True] * n
+        assert {s.pane for s in map(run.spec_of, run.run().pane_names) if s} == {
+            f"p{i}" for i in range(n)}
+        assert run.env() is not None
+        assert ledger.read_json(run.run_json) == run.run().to_json()

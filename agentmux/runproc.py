@@ -1,0 +1,206 @@
+"""The runner's processes: start one with fork and exec, wait for it, forward signals to it.
+
+Stdlib only, for the runner's start (see agentmux.runner): no subprocess (~12 ms to import),
+no signal package (its enums, ~6 ms), no contextlib.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from collections.abc import Callable
+    from types import FrameType, TracebackType
+else:
+    import _signal  # the C half of `signal`, without the enums that cost ~6 ms to build
+
+FORWARDED = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM)
+WAKE_TIMEOUT = 2.0
+MAXFD = 1 << 20  # os.closerange uses close_range(2): one call, whatever the bound
+
+
+class suppress:
+    def __init__(self, *errors: type[BaseException]) -> None:
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        return kind is not None and issubclass(kind, self.errors)
+
+
+def _signal_names() -> dict[int, str]:
+    # What signal.Signals(n).name gives: of two names for one number, the first by sort order.
+    names: dict[int, str] = {}
+    for name in sorted(dir(_signal)):
+        if name.startswith("SIG") and not name.startswith("SIG_"):
+            names.setdefault(getattr(_signal, name), name)
+    return names
+
+
+_NAMES = _signal_names()
+
+
+def signal_name(n: int) -> str:
+    """`SIGTERM` for 15; realtime and unknown numbers get a name that still says the number."""
+    if n in _NAMES:
+        return _NAMES[n]
+    if _signal.SIGRTMIN < n < _signal.SIGRTMAX:
+        return f"SIGRTMIN+{n - _signal.SIGRTMIN}"
+    return f"SIG{n}"
+
+
+class Forwarder:
+    """Passes HUP/INT/TERM on to the child's process group.
+
+    A signal that comes while no child runs (before the agent starts, between setup and
+    agent) is kept and delivered to the next child as soon as it exists.
+    """
+
+    def __init__(self) -> None:
+        self.pgid: int | None = None
+        self.pending: list[int] = []
+        self.received: list[int] = []
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.pgid is None:
+            self.pending.append(signum)
+        else:
+            killpg(self.pgid, signum)
+
+    def attach(self, pgid: int) -> None:
+        self.pgid = pgid
+        while self.pending:
+            killpg(pgid, self.pending.pop(0))
+
+    def detach(self) -> None:
+        # Once the child is reaped its pgid may be reused: never signal it again.
+        self.pgid = None
+
+    def install(self) -> None:
+        for s in FORWARDED:
+            _signal.signal(s, self.handle)
+
+
+def killpg(pgid: int, sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False,
+          stdout: int | None = None) -> int:
+    """Start argv in a process group of its own; returns its pid once it has exec'd.
+
+    With stdout given (the check's log, the wake), stdin is /dev/null and stderr goes to
+    stdout too. An exec that fails raises OSError here: the child reports its errno through
+    a close-on-exec pipe, as subprocess does.
+    """
+    r, w = os.pipe()  # both ends close on exec (PEP 446)
+    pid = os.fork()
+    if pid == 0:  # the child: from here on, only os._exit leaves
+        try:
+            os.close(r)
+            os.setpgid(0, 0)
+            if take_tty:
+                # The child takes the terminal itself too, as shells do: otherwise an agent
+                # that touches the tty before the parent's tcsetpgrp is stopped by SIGTTOU.
+                with suppress(OSError):
+                    os.tcsetpgrp(0, os.getpgrp())
+            for s in (*FORWARDED, _signal.SIGTTOU):
+                _signal.signal(s, _signal.SIG_DFL)
+            if stdout is not None:
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(stdout, 1)
+                os.dup2(stdout, 2)
+            # As subprocess's close_fds: the agent gets stdin, stdout and stderr, nothing
+            # the runner's own parent left open (w closes itself at the exec).
+            os.closerange(3, w)
+            os.closerange(w + 1, MAXFD)
+            os.chdir(cwd)
+            os.execvpe(argv[0], argv, env)
+        except BaseException as e:
+            try:
+                os.write(w, str(getattr(e, "errno", 0) or 0).encode())
+            finally:
+                os._exit(127)
+    os.close(w)
+    with open(r, "rb") as pipe:
+        failed = pipe.read()
+    if failed:
+        os.waitpid(pid, 0)
+        code = int(failed)
+        raise OSError(code, os.strerror(code) if code else "the child failed to start", argv[0])
+    if take_tty:
+        with suppress(OSError):  # it may have exited already, or taken the terminal itself
+            os.tcsetpgrp(0, pid)
+    return pid
+
+
+def wait(pid: int) -> tuple[int | None, int | None]:
+    """(exit code, None) or (None, signal number). waitpid retries EINTR itself (PEP 475)."""
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    return os.WEXITSTATUS(status), None
+
+
+def run_child(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
+               fwd: Forwarder, started: Callable[[int], None] | None = None,
+               stdout: int | None = None) -> tuple[int | None, int | None]:
+    pid = spawn(argv, cwd, env, take_tty, stdout)
+    fwd.attach(pid)
+    try:
+        if started is not None:
+            started(pid)
+        return wait(pid)
+    finally:
+        fwd.detach()
+
+
+def wake(channel: str | None) -> None:
+    """Tell the watcher now rather than at its next tick; never wait on tmux for long."""
+    if not channel or "TMUX" not in os.environ:
+        return
+    import time
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            pid = spawn(["tmux", "wait-for", "-S", channel], "/", dict(os.environ), False, null)
+        finally:
+            os.close(null)
+    except OSError:
+        return
+    deadline = time.monotonic() + WAKE_TIMEOUT
+    while os.waitpid(pid, os.WNOHANG)[0] == 0:
+        if time.monotonic() >= deadline:
+            killpg(pid, _signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.005)  # poll, against the deadline above
+
+
+def exit_like(code: int, sig: int | None) -> int:
+    """The runner ends the way the agent did, so tmux's pane_dead_signal agrees."""
+    if sig is None:
+        return code
+    with suppress(OSError, ValueError):
+        sys.stdout.flush()
+    import resource
+
+    # SIGSEGV/SIGABRT would otherwise leave a core file of the runner in the worktree.
+    with suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # SIGKILL and SIGSTOP cannot be reset (OSError), yet must still be sent.
+    with suppress(OSError, ValueError):
+        _signal.signal(sig, _signal.SIG_DFL)
+    with suppress(OSError):
+        os.kill(os.getpid(), sig)
+    return 128 + sig
