@@ -15,11 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import git
+from ..conftest import Result, git, run_cli
 from ..helpers import fake
-from ..test_merge import amx, branch, start, tree_of
+from ..test_merge import SOCK, amx, branch, start, tree_of
 
 SECRET = b"SECRET=1"
+
+
+def cli(repo: Path, *args: str) -> Result:
+    """agentmux in this process (CliRunner): a subprocess proves nothing more here."""
+    return run_cli("--socket", SOCK, *args, cwd=repo, process=False)
 
 
 def objects_holding(repo: Path, needle: bytes) -> list[str]:
@@ -65,23 +70,23 @@ def test_a_provisioned_secret_never_enters_git(repo: Path, ignored: bool) -> Non
     for pane in ("a", "b"):
         assert (tree_of(repo, pane) / ".env").read_bytes() == SECRET + b"\n"
 
-    r = amx(repo, "review", "--json")
+    r = cli(repo, "review", "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
     for p in data["panes"]:
         assert ".env" not in [f["path"] for f in p["files"]], p["files"]
         assert p["provisioned"] == [{"path": ".env", "state": "unchanged", "committed": False}]
     assert data["metrics"]["overlap_files"] == []
-    text = amx(repo, "review").out
+    text = cli(repo, "review").out
     assert ".env" not in text, text
 
-    r = amx(repo, "merge", "--include-uncommitted", "a", "b")
+    r = cli(repo, "merge", "--include-uncommitted", "a", "b")
     assert r.code == 0, (r.out, r.err)
     assert git(repo, "ls-tree", "-r", "--name-only", "main").split() == sorted(
         [*([".gitignore"] if ignored else []), "README.md", "a.txt", "b.txt", "src/app.py",
          *(["wip.txt"] if ignored else [])])
 
-    r = amx(repo, "clean")
+    r = cli(repo, "clean")
     assert r.code == 0, (r.out, r.err)
     for pane in ("a", "b"):
         assert (f"{pane}: provisioned copies removed (the originals stay in the main "
@@ -96,18 +101,18 @@ def test_a_changed_provisioned_file_is_named_never_shown(repo: Path) -> None:
     _repo_with_env(repo, ignored=True)
     run = start(repo, [{"name": "a", "command": fake("--write", ".env=TOKEN=hunter2")}],
                 copy=[".env"])
-    r = amx(repo, "review")
+    r = cli(repo, "review")
     assert "   changed provisioned file .env (placed by `copy`; content not shown)" in r.out
     assert "hunter2" not in r.out and "0 files (+0 -0)" in r.out, r.out
 
     tree = tree_of(repo, "a")
-    r = amx(repo, "clean", "a")
+    r = cli(repo, "clean", "a")
     assert r.code == 3
     assert ("  a: changed provisioned files (copies `copy` placed; content not shown): .env"
             in r.err), r.err
     assert (tree / ".env").read_text() == "TOKEN=hunter2\n"
 
-    r = amx(repo, "clean", "--force", "a")
+    r = cli(repo, "clean", "--force", "a")
     assert r.code == 0, r.err
     kept = run / "panes" / "a" / "provisioned" / ".env"
     assert f"a: changed provisioned files kept in {run / 'panes' / 'a'}/provisioned: .env" \
@@ -123,15 +128,15 @@ def test_a_branch_that_commits_a_provisioned_file_is_never_merged(repo: Path) ->
     # An agent that runs `git add -A` commits the untracked copy itself.
     start(repo, [{"name": "a", "command": fake("--write", "a.txt=a", "--commit", "all")}],
           copy=[".env"])
-    data = json.loads(amx(repo, "review", "--json").out)
+    data = json.loads(cli(repo, "review", "--json").out)
     (p,) = data["panes"]
     assert [f["path"] for f in p["files"]] == ["a.txt"]
     assert p["provisioned"] == [{"path": ".env", "state": "unchanged", "committed": True}]
-    text = amx(repo, "review").out
+    text = cli(repo, "review").out
     assert "   provisioned file .env is committed on the branch; merge refuses it" in text
 
     main = git(repo, "rev-parse", "main")
-    r = amx(repo, "merge", "a")
+    r = cli(repo, "merge", "a")
     assert r.code == 3
     assert ("  pane 'a': its branch commits .env, which `copy` placed in its worktree (it may "
             "hold a secret); agentmux never merges a provisioned file: take it out of the "

@@ -26,10 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import git
+from ..conftest import Result, git, run_cli
 from ..helpers import fake
-from ..test_merge import amx, start, tree_of
+from ..test_merge import SOCK, start, tree_of
 from .conftest import snapshot_state
+
+
+def cli(repo: Path, *args: str) -> Result:
+    """agentmux in this process (CliRunner): a subprocess proves nothing more here."""
+    return run_cli("--socket", SOCK, *args, cwd=repo, process=False)
 
 
 def tree_bytes(root: Path) -> dict[str, tuple[int, str]]:
@@ -178,7 +183,7 @@ def test_a_file_git_does_not_list_is_never_deleted_unseen(repo: Path, case: Case
     before = tree_bytes(tree)
     state = snapshot_state(repo)
 
-    r = amx(repo, "clean", "a")
+    r = cli(repo, "clean", "a")
     assert r.code == 3, (r.out, r.err)
     assert r.err.startswith("agentmux: nothing was removed:\n"), r.err
     for line in case.refusal:
@@ -187,20 +192,20 @@ def test_a_file_git_does_not_list_is_never_deleted_unseen(repo: Path, case: Case
     assert tree_bytes(tree) == before
     assert snapshot_state(repo) == state
 
-    r = amx(repo, "review", "--json")
+    r = cli(repo, "review", "--json")
     assert r.code == 0, r.err
     (pane,) = json.loads(r.out)["panes"]
     assert [(u["path"], u["kind"], u["in_snapshot"]) for u in pane["unseen"]] == list(
         case.unseen)
     if case.unseen:
-        text = amx(repo, "review").out
+        text = cli(repo, "review").out
         n = len(case.unseen)
         assert f", and {n} file{'s' if n > 1 else ''} git does not list\n" in text, text
         for path, _, held in case.unseen:
             assert f"?  {path}  (" in text and (
                 "in the snapshot" if held else "NOT in the snapshot") in text, text
 
-    r = amx(repo, "clean", "--force", "a")
+    r = cli(repo, "clean", "--force", "a")
     assert r.code == 0, (r.out, r.err)
     assert not tree.exists()
     ref = f"refs/agentmux/snapshots/{run.name}/a"
