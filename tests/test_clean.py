@@ -149,14 +149,19 @@ def test_refusal_names_what_to_run_instead(repo: Path) -> None:
         "(uncommitted and untracked files go into a snapshot ref, ignored files, changed "
         "provisioned files and files git cannot store into the run's ledger; unmerged "
         "branches are kept)\n")
-    # With --session, the hint repeats it; a reason --force cannot lift offers no --force.
+    # A reason --force cannot lift offers no --force.
     git(repo, "worktree", "lock", str(tree_of(repo, "dirty")))
     r = amx(repo, "clean", "--session", "agents")
     assert r.code == 3
     assert r.err.endswith(
         "  dirty: the worktree is locked (`git worktree lock`: no reason given)\n"
         "  dirty: modified, staged or untracked files: notes.txt\n"
-        "to remove the others now: agentmux clean --session agents m1 m2\n"), r.err
+        "to remove the others now: agentmux clean m1 m2\n"), r.err
+    # Typed where it is printed: outside the repository the hint names it.
+    r = amx(repo.parent, "--repo", str(repo), "clean")
+    assert r.code == 3
+    assert r.err.endswith(f"to remove the others now: agentmux --repo {repo} clean m1 m2\n"), \
+        r.err
     assert amx(repo, "clean", "m1", "m2").code == 0
     # Panes with nothing left to remove are not offered again.
     r = amx(repo, "clean")

@@ -39,7 +39,7 @@ from typing import Any
 
 from agentmux import git, ledger, snapshot, worktrees
 from agentmux.errors import Refused
-from agentmux.find import check_panes
+from agentmux.find import check_panes, hint
 from agentmux.watch.alive import is_running
 from agentmux.worktrees import provisioned as prov
 from agentmux.worktrees.unseen import Unseen, content_ids, scan
@@ -181,25 +181,26 @@ FORCE_KEEPS = ("uncommitted and untracked files go into a snapshot ref, ignored 
                "branches are kept")
 
 
-def _hint(r: git.Repo, command: str, plans: list[Plan], why: dict[str, list[Why]],
+def _hint(r: git.Repo, run_dir: ledger.RunDir, plans: list[Plan], why: dict[str, list[Why]],
           force: bool) -> str:
-    """What to run instead: clean the panes nothing refused (and that still have a worktree
-    or a branch), or --force when it would lift every refusal."""
+    """What to run instead, typed as it must be where it is printed (find.hint): clean the
+    panes nothing refused (that still have a worktree or a branch), or --force when it would
+    lift every refusal."""
     out = []
     fine = [p.name for p in plans if not why[p.name] and (
         p.tree is not None or (p.branch and r.rev(f"refs/heads/{p.branch}") is not None))]
     if fine:
-        out.append(f"to remove the others now: {command} {' '.join(fine)}")
+        out.append(f"to remove the others now: {hint(run_dir, 'clean', ' '.join(fine))}")
     refused = [w for ws in why.values() for w in ws]
     if not force and all(w.forceable for w in refused):
         names = " ".join(p.name for p in plans if why[p.name])
-        out.append(f"to keep what is listed and remove it anyway: {command} --force {names} "
-                   f"({FORCE_KEEPS})")
+        out.append("to keep what is listed and remove it anyway: "
+                   f"{hint(run_dir, 'clean', '--force ' + names)} ({FORCE_KEEPS})")
     return "".join(f"\n{line}" for line in out)
 
 
 def clean(run_dir: ledger.RunDir, names: Sequence[str] = (), force: bool = False,
-          keep_branches: bool = False, command: str = "agentmux clean") -> list[Done]:
+          keep_branches: bool = False) -> list[Done]:
     run = run_dir.read_run()
     repo = Path(run["repo"])
     panes = run.get("panes", [])
@@ -216,7 +217,7 @@ def clean(run_dir: ledger.RunDir, names: Sequence[str] = (), force: bool = False
         refusals = [f"  {name}: {w.text}" for name, ws in why.items() for w in ws]
         if refusals:
             raise Refused("nothing was removed:\n" + "\n".join(refusals)
-                          + _hint(r, command, plans, why, force))
+                          + _hint(r, run_dir, plans, why, force))
         return [_clean_one(r, run_dir, plan, force, keep_branches) for plan in plans]
 
 
