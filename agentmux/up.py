@@ -70,6 +70,12 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    if any(p.host is not None for p in panes):
+        from agentmux import hosts_up
+
+        # Every host is checked before anything is created, here or there.
+        hosts_up.preflight(lay, panes)
+        raise hosts_up.refuse_remote(panes)
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
     with worktrees.RepoLock(lay.repo):
