@@ -17,7 +17,7 @@ Why it is this careful:
   inherits the settings must not be slowed or disturbed.
 - It runs once per event, often several at once, so it imports only what the interpreter
   has loaded anyway plus select, and json (7 ms, through re) only inside a pane. Each record
-  is one os.write on an O_APPEND descriptor (TMUX-GIT-FACTS.md: 0 torn lines from 8
+  is one os.write on an O_APPEND descriptor (docs/ledger.md: 0 torn lines from 8
   concurrent writers).
 - aider runs it with the terminal as stdin and Codex with /dev/null; a hook that waited for
   a stdin that never closes would hang the agent, so stdin is read only when it is not a

@@ -1,5 +1,5 @@
 """Recording a program's raw output through a real tmux pane, with capture.py as the
-pipe-pane program armed in the same chain that creates the pane (TMUX-GIT-FACTS.md: one chain
+pipe-pane program armed in the same chain that creates the pane (docs/tmux.md: one chain
 per build loses nothing). Used by the tests and to make tests/golden/fake-tui.raw:
 
     .venv/bin/python -m tests.recording OUT.raw -- scripts/fake-tui
