@@ -206,7 +206,7 @@ class SpecRecord(Record):
             "shell": self.shell, "cwd": self.cwd, "worktree": self.worktree,
             "env": dict(self.env), "env_file": self.env_file, "setup": self.setup,
             "status": self.status, "wake": self.wake, "check": self.check,
-            **({"gate": self.gate} if self.gate else {}), **self.extra,
+            "gate": self.gate, **self.extra,
         }
 
 
