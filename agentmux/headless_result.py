@@ -80,3 +80,17 @@ def read_usage(pane_dir: Path) -> dict[str, object] | None:
         return None
     got = (data or {}).get("usage")
     return dict(got) if isinstance(got, dict) else None
+
+
+def usage_totals(usages: list[dict[str, object]]) -> dict[str, object]:
+    """Tokens and cost summed over the agents that reported them; None where none did."""
+    def num(u: dict[str, object], key: str) -> float:
+        v = u.get(key)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
+
+    costs = [u for u in usages if isinstance(u.get("cost_usd"), int | float)]
+    return {
+        "tokens_in": int(sum(num(u, "tokens_in") for u in usages)) if usages else None,
+        "tokens_out": int(sum(num(u, "tokens_out") for u in usages)) if usages else None,
+        "cost_usd": round(sum(num(u, "cost_usd") for u in costs), 6) if costs else None,
+    }

@@ -30,6 +30,7 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
+    Kind("queued", "2"),      # max_running: waiting for a free slot (the watcher's go)
     Kind("starting", "2"),
     Kind("working", "32", live=True),
     Kind("waiting", "1;33", live=True, notify=True),   # blocked on a person
@@ -118,6 +119,9 @@ def classify(
         # The agent exited 0; its check decides done or failed.
         return PaneState("checking", source="process")
     if pane is not None and not pane.dead:
+        if status and status.get("phase") == "queued":
+            # max_running: waiting for the watcher's go.
+            return PaneState("queued", source="process")
         running = bool(status and status.get("phase") == "agent")
         return PaneState("working" if running else "starting", source="process")
     if pane is None and session_alive and status is None:
