@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from agentmux import find, ledger, poll
+from agentmux import find, ledger, poll, queue
 from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.records import StatusRecord
@@ -61,6 +61,7 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
                 if text is not None:
                     run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
 
+    queue.close(run_dir)
     stop_panes(run_dir, names, grace)
     info = run_dir.watcher()
     pid = info.pid if info is not None else None

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux import ledger
+from agentmux import ledger, queue
 from agentmux.records import JSON
 from agentmux.tmux import Tmux
 from agentmux.units import fmt_duration
@@ -41,6 +41,8 @@ class Row:
     since: str | None = None          # when the pane entered its state (its last event)
     quiet_s: float | None = None      # running with no output for at least idle_after
     check_exit_code: int | None = None
+    queued_at: str | None = None      # max_running: when it joined the queue
+    queued_s: float | None = None     # time spent queued (not agent time)
 
 
 def run_info(run_dir: ledger.RunDir) -> JSON:
@@ -78,8 +80,9 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
         status = read_status(run_dir.status(name))
         started = status.started_at if status is not None else None
         ended = status.ended_at if status is not None else None
+        queued_at = status.extra.get("queued_at") if status is not None else None
         duration = None
-        if started:
+        if started and status is not None and status.phase != "queued":
             end = ledger.parse_iso(ended) if ended else (None if st.terminal else now)
             if end is not None:
                 duration = round(max(0.0, end - ledger.parse_iso(started)), 3)
@@ -95,6 +98,8 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
             branch=p.branch, worktree=p.worktree, pane_id=p.pane_id,
             since=since.get(name), quiet_s=quiet,
             check_exit_code=status.check_exit_code if status is not None else None,
+            queued_at=queued_at if isinstance(queued_at, str) else None,
+            queued_s=queue.queued_seconds(status.to_json() if status is not None else {}),
         ))
     return out
 
@@ -108,7 +113,7 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> JSON:
              "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
              "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
-             "check_exit_code": r.check_exit_code}
+             "check_exit_code": r.check_exit_code, "queued_s": r.queued_s}
             for r in table
         ],
     }
@@ -122,7 +127,7 @@ def outcome(r: Row) -> str:
     return "-"
 
 
-COLOURS = {"running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
+COLOURS = {"queued": "2", "running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
            "failed": "1;31", "killed": "35", "lost": "1;31", "starting": "2"}
 
 
@@ -131,6 +136,8 @@ def state_text(r: Row) -> str:
         q = int(r.quiet_s)
         short = f"{q}s" if q < 60 else f"{q // 60}m" if q < 3600 else f"{q // 3600}h"
         return f"{r.state} (quiet {short})"
+    if r.queued_s is not None and r.state in ("queued", "starting"):
+        return f"{r.state} ({fmt_duration(r.queued_s)} queued)"
     return r.state + (f" ({r.reason})" if r.reason else "")
 
 

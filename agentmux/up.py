@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux import __version__, brief, layout, ledger, poll, queue, trust, worktrees
 from agentmux.atomic import WHOLE
 from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
 from agentmux.find import latest_of_session
@@ -70,6 +70,12 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    if any(p.host is not None for p in panes):
+        from agentmux import hosts_up
+
+        # Every host is checked before anything is created, here or there.
+        hosts_up.preflight(lay, panes)
+        raise hosts_up.refuse_remote(panes)
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
     with worktrees.RepoLock(lay.repo):
@@ -139,7 +145,9 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree))
+                    run_dir, lay, pl, shell, wake, new_tree, run.max_running is not None))
+            # The first max_running start at once; the watcher opens the others' gates.
+            queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
 
             step = "building the tmux session"
             undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
@@ -160,7 +168,7 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool) -> Launch:
+               wake: str, new_tree: bool, gated: bool = False) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
     run_dir.write_spec(SpecRecord(
         run=run_dir.id, pane=pl.name, command=pl.command, shell=shell, cwd=str(pl.cwd),
@@ -168,7 +176,8 @@ def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
         env={**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
              "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
         env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
-        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check))
+        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check,
+        gate=str(queue.gate_path(run_dir, pl.name)) if gated else None))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
                   pl.cwd, run_dir.output(pl.name))
 
@@ -204,7 +213,7 @@ def run_record(
         layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
-        agentmux_version=__version__, state="starting",
+        agentmux_version=__version__, state="starting", max_running=lay.max_running,
         panes=tuple(pane_record(pl, prepared.get(pl.name)) for pl in plans))
 
 
@@ -269,7 +278,8 @@ def add(
             undo.callback(_remove, run_dir.pane_dir(name))
             write_brief(task_files[name], pl, task, {}, run.base)
             launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
-                                bool(prepared and prepared.created_worktree))
+                                bool(prepared and prepared.created_worktree),
+                                run.max_running is not None)
             pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
             undo.pop_all()
         run = run_dir.run()   # fresh: `down` may have written meanwhile

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from agentmux import ledger, snapshot
+from agentmux import ledger, queue, snapshot
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
 from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
@@ -125,6 +125,10 @@ def tick(
         sup.notify(events, [s.state for s in new.values()], obs.panes or {},
                    pane_entries(run_dir) if events else {}, on_event)
         sup.reap()
+        cached = read_cached(RunRecord, run_dir.run_json)
+        limit = cached.max_running if cached is not None else None
+        if isinstance(limit, int) and obs.panes is not None:
+            queue.release(run_dir, names, limit, new)   # the next queued panes start
     nudge(obs)
     return new, obs
 
