@@ -8,7 +8,8 @@ appends it as the last argument; aider's `--notifications-command` and OpenCode'
 (docs/agent-clis.md) call it too. It appends one line to `$AGENTMUX_PANE_DIR/hooks.jsonl`:
 
     {"version": 1, "t": 1796106852.1, "agent": "claude", "event": "turn_end",
-     "state": "idle", "reason": null, "raw_event": "Stop", "session": "d190..."}
+     "state": "idle", "reason": null, "raw_event": "Stop", "session": "d190...",
+     "output_size": 48213}
 
 Why it is this careful:
 - It always exits 0 and prints nothing. A failing hook blocks tool calls in Claude Code, and
@@ -34,6 +35,7 @@ import time
 VERSION = 1
 PANE_DIR_VAR = "AGENTMUX_PANE_DIR"
 FILE_NAME = "hooks.jsonl"
+OUTPUT_NAME = "output.log"  # the pane's raw output (ledger.RunDir.output)
 STDIN_DEADLINE = 0.5  # seconds; the CLIs write the payload and close at once
 STDIN_KEEP = 1 << 20  # bytes kept; PostToolUse payloads carry whole tool outputs
 REASON_MAX = 200
@@ -222,6 +224,15 @@ def append(pane_dir: str, record: dict[str, object]) -> None:
         os.close(fd)
 
 
+def output_size(pane_dir: str) -> int | None:
+    """How much the pane had written when the hook ran: the watcher tells an agent that moved
+    on after a hook that cannot say `working` (aider's) by the output that came after it."""
+    try:
+        return os.stat(os.path.join(pane_dir, OUTPUT_NAME)).st_size
+    except OSError:
+        return None
+
+
 def main(argv: list[str]) -> int:
     try:
         pane_dir = os.environ.get(PANE_DIR_VAR)
@@ -231,7 +242,8 @@ def main(argv: list[str]) -> int:
         # Codex's notify appends the payload as the last argument and gives /dev/null.
         payload = parse(argv[-1]) if len(argv) > 2 else parse(read_stdin())
         record = classify(agent, event, payload)
-        append(pane_dir, {"version": VERSION, "t": time.time(), **record})
+        append(pane_dir, {"version": VERSION, "t": time.time(), **record,
+                          "output_size": output_size(pane_dir)})
     except BaseException:  # a hook must never fail its agent, whatever happened
         pass
     return 0

@@ -141,6 +141,13 @@ def test_payload_on_stdin_becomes_one_record(
     assert before <= rec["t"] <= time.time()
 
 
+def test_the_record_says_how_much_output_the_pane_had_written(tmp_path: Path) -> None:
+    # The watcher tells an agent that moved on after a hook by the output after it.
+    (tmp_path / "output.log").write_bytes(b"x" * 1234)
+    rec = expect_one(tmp_path, run_hook(tmp_path, "aider", "notification", stdin=b""))
+    assert rec["output_size"] == 1234
+
+
 def test_codex_notify_payload_is_the_last_argument(tmp_path: Path) -> None:
     # Codex gives notify programs /dev/null as stdin (legacy_notify.rs: Stdio::null()).
     result = run_hook(tmp_path, "codex", "notify", json.dumps(CODEX_NOTIFY),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from agentmux.records import EventRecord, PaneRecord, StatusRecord
 from agentmux.tmux_chain import PaneObs
 from agentmux.watch import hooks, screen
 from agentmux.watch.state import (
@@ -33,9 +33,12 @@ def live_pane() -> PaneObs:
 
 
 def ended(code: int | None = 0, sig: str | None = None, at: str = "2026-01-01T00:00:05.000Z",
-          reason: str | None = None) -> dict[str, Any]:
-    return {"phase": "ended", "ended_at": at, "exit_code": code, "signal": sig,
-            "reason": reason}
+          reason: str | None = None) -> StatusRecord:
+    return StatusRecord(1, "2026-01-01T00:00:00.000Z", phase="ended", ended_at=at,
+                        exit_code=code, signal=sig, reason=reason)
+
+
+AGENT = StatusRecord(1, "2026-01-01T00:00:00.000Z", phase="agent")
 
 
 @pytest.mark.parametrize(("status", "stop", "want"), [
@@ -51,13 +54,13 @@ def ended(code: int | None = 0, sig: str | None = None, at: str = "2026-01-01T00
      ("lost", "runner-error", None, None)),
 ])
 def test_an_end_after_agentmuxs_intent_is_stopped(
-        status: dict[str, Any], stop: tuple[str, str] | None,
+        status: StatusRecord, stop: tuple[str, str] | None,
         want: tuple[object, ...]) -> None:
     obs = Observation({}, {"a": status}, {}, stops={"a": stop} if stop else {})
     new, events = step({}, ["a"], obs)
     got = new["a"]
     assert (got.state, got.reason, got.exit_code, got.signal) == want
-    assert events[0]["source"] == "process"
+    assert events[0].detail == {"source": "process"}
 
 
 def test_a_timeout_stays_failed_even_when_down_follows() -> None:
@@ -67,20 +70,19 @@ def test_a_timeout_stays_failed_even_when_down_follows() -> None:
 
 
 def test_stop_intents_are_per_attempt() -> None:
-    evs = [{"type": "stop", "pane": "a", "reason": "restart", "ts": "t1"},
-           {"type": "restart", "pane": "a"},
-           {"type": "stop", "pane": "b", "reason": "down", "ts": "t2"},
-           {"type": "stop", "pane": "b", "reason": "restart", "ts": "t3"}]
+    evs = [EventRecord("stop", "a", "t1", reason="restart"), EventRecord("restart", "a"),
+           EventRecord("stop", "b", "t2", reason="down"),
+           EventRecord("stop", "b", "t3", reason="restart")]
     assert stops(evs) == {"b": ("down", "t2")}
 
 
 def test_live_verdicts_carry_their_source_and_stay_when_not_looked_at() -> None:
-    status = {"phase": "agent"}
+    status = AGENT
     panes = {"a": live_pane()}
     waiting = Verdict("waiting", "folder trust", "screen")
     state, evs = step({}, ["a"], Observation(panes, {"a": status}, {}, {"a": waiting}))
     assert state["a"] == PaneState("waiting", reason="folder trust", source="screen")
-    assert [(e["state"], e["reason"], e["source"]) for e in evs] == [
+    assert [(e.state, e.reason, e.detail["source"]) for e in evs] == [
         ("waiting", "folder trust", "screen")]
     # `status` looks at no screen: the recorded verdict holds.
     again, evs = step(state, ["a"], Observation(panes, {"a": status}, {}))
@@ -95,8 +97,8 @@ def test_live_verdicts_carry_their_source_and_stay_when_not_looked_at() -> None:
 
 
 def test_replay_reads_sources_and_old_running_records() -> None:
-    got = replay([{"type": "state", "pane": "a", "state": "running"},
-                  {"type": "state", "pane": "b", "state": "idle", "source": "hook"}])
+    got = replay([EventRecord("state", "a", state="running"),
+                  EventRecord("state", "b", state="idle", detail={"source": "hook"})])
     assert got == {"a": PaneState("working"), "b": PaneState("idle", source="hook")}
     assert summary_line(["idle", "working", "stopped", "working"]) == (
         "2 working · 1 idle · 1 stopped")
@@ -179,13 +181,13 @@ def rendered(tmp_path: Path, raw: Path) -> tuple[str, int | None]:
 def test_the_real_clis_screens(tmp_path: Path, agent: str, recording: str,
                                want: tuple[str, str] | None) -> None:
     text, cursor = rendered(tmp_path, GOLDEN / recording)
-    rules = screen.compile_rules({"agent": agent})
+    rules = screen.compile_rules(PaneRecord(agent, "/", "true", agent=agent))
     assert screen.screen_verdict(text, cursor, rules) == want, text
 
 
 def test_opencode_idle_at_its_input_box() -> None:
     text = (GOLDEN / "opencode-error-idle.screen").read_text()
-    rules = screen.compile_rules({"agent": "opencode"})
+    rules = screen.compile_rules(PaneRecord("o", "/", "true", agent="opencode"))
     assert screen.screen_verdict(text, None, rules) == ("idle", "at its input box")
     busy = text.replace("/tmp/ac/wd-opencode", "⬝⬝⬝⬝⬝⬝⬝⬝  esc interrupt")
     assert screen.screen_verdict(busy, None, rules) is None

@@ -29,6 +29,7 @@ class HookVerdict:
     reason: str | None
     t: float        # when the hook ran (its own clock: time.time())
     event: str      # the CLI's raw event name
+    output_size: int | None = None  # bytes of the pane's output.log when the hook ran
 
 
 class HookReader:
@@ -68,11 +69,12 @@ class HookReader:
             if rec is None:
                 continue
             self.count += 1
-            t, reason = rec.get("t"), rec.get("reason")
+            t, reason, size = rec.get("t"), rec.get("reason"), rec.get("output_size")
             if rec.get("state") in LIVE and isinstance(t, int | float):
-                self.latest = HookVerdict(str(rec["state"]),
-                                          reason if isinstance(reason, str) else None,
-                                          float(t), str(rec.get("raw_event") or ""))
+                self.latest = HookVerdict(
+                    str(rec["state"]), reason if isinstance(reason, str) else None, float(t),
+                    str(rec.get("raw_event") or ""),
+                    size if isinstance(size, int) and not isinstance(size, bool) else None)
         return self.latest
 
 
@@ -92,8 +94,8 @@ def merge(hook: HookVerdict | None, authoritative: bool, screen: Verdict | None,
 
     Hooks that can say `working` again (Claude, Codex hooks, Gemini, OpenCode) are believed
     until their next record. Hooks that cannot hold only until the agent writes output well
-    after them (`grown`: bytes written since the watcher first saw the record); then the
-    screen (or the process) speaks again.
+    after them (`grown`: bytes written since the hook ran); then the screen (or the process)
+    speaks again.
     """
     if hook is None:
         return screen

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from agentmux import presets
+from agentmux.records import PaneRecord
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,13 @@ class Rule:
     pattern: re.Pattern[str]
 
 
-def compile_rules(entry: Mapping[str, Any]) -> list[Rule]:
+def compile_rules(entry: PaneRecord | None) -> list[Rule]:
     """The preset's own rules, then the layout's patterns (pane, layout, [agents.x]), then
     the generic ones; the first that matches decides."""
-    agent = entry.get("agent")
+    agent = entry.agent if entry is not None else None
     own = presets.BUILTINS[agent].screens if agent in presets.BUILTINS else ()
     raw = [(r.state, r.reason, r.pattern) for r in own]
-    raw += [("waiting", "prompt", p) for p in entry.get("waiting_patterns", [])]
+    raw += [("waiting", "prompt", p) for p in (entry.waiting_patterns if entry else ())]
     raw += [("waiting", reason, p) for reason, p in GENERIC]
     out = []
     for state, reason, text in raw:
@@ -67,7 +67,7 @@ def screen_verdict(screen: str, cursor_y: int | None, rules: Iterable[Rule]
 
 
 # The waiting-only view, kept for callers that ask just "is a person needed?".
-def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
+def compile_patterns(entry: PaneRecord | None) -> list[re.Pattern[str]]:
     return [r.pattern for r in compile_rules(entry) if r.state == "waiting"]
 
 

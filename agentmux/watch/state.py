@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from agentmux.records import EventRecord, StatusRecord
 from agentmux.tmux_chain import PaneObs
 
 
@@ -88,7 +88,7 @@ class Observation:
     """What one tick saw. `panes` is None when the session (or the whole server) is gone."""
 
     panes: Mapping[str, PaneObs] | None
-    statuses: Mapping[str, Mapping[str, Any] | None]
+    statuses: Mapping[str, StatusRecord | None]
     runner_alive: Mapping[str, bool]
     # What each live agent is doing (hooks merged with its screen); a pane missing here was
     # not looked at this tick, and keeps its last live state.
@@ -99,30 +99,29 @@ class Observation:
 
 
 def classify(
-    status: Mapping[str, Any] | None,
+    status: StatusRecord | None,
     pane: PaneObs | None,
     session_alive: bool,
     runner_alive: bool,
 ) -> PaneState | None:
     """The state one pane is in, or None when it cannot be known yet (keep the last one)."""
-    if status and status.get("ended_at"):
-        reason = status.get("reason")
+    if status and status.ended_at:
+        reason = status.reason
         if reason == "runner-error":
-            return PaneState("lost", status.get("exit_code"), status.get("signal"), reason,
-                             "process")
-        if status.get("signal"):
-            return PaneState("killed", None, status["signal"], reason, "process")
-        code = status.get("exit_code")
+            return PaneState("lost", status.exit_code, status.signal, reason, "process")
+        if status.signal:
+            return PaneState("killed", None, status.signal, reason, "process")
+        code = status.exit_code
         ok = code == 0 and reason != "check"  # exit 0, then a failed check: not done
         return PaneState("done" if ok else "failed", code, None, reason, "process")
-    if status and status.get("phase") == "check" and (runner_alive or pane is not None):
+    if status and status.phase == "check" and (runner_alive or pane is not None):
         # The agent exited 0; its check decides done or failed.
         return PaneState("checking", source="process")
     if pane is not None and not pane.dead:
-        if status and status.get("phase") == "queued":
+        if status and status.phase == "queued":
             # max_running: waiting for the watcher's go.
             return PaneState("queued", source="process")
-        running = bool(status and status.get("phase") == "agent")
+        running = bool(status and status.phase == "agent")
         return PaneState("working" if running else "starting", source="process")
     if pane is None and session_alive and status is None:
         return PaneState("starting", source="process")  # the build has not created it yet
@@ -137,7 +136,7 @@ def classify(
     return PaneState("lost", None, None, why, "process")
 
 
-def _stopped_by_us(got: PaneState, status: Mapping[str, Any] | None,
+def _stopped_by_us(got: PaneState, status: StatusRecord | None,
                    stop: tuple[str, str] | None) -> bool:
     """Did this end follow agentmux's own intent to stop the agent?
 
@@ -145,8 +144,8 @@ def _stopped_by_us(got: PaneState, status: Mapping[str, Any] | None,
     runner that failed itself is `lost` whatever anyone intended."""
     if stop is None or got.reason == "runner-error":
         return False
-    ended = (status or {}).get("ended_at")
-    return not isinstance(ended, str) or ended >= stop[1]
+    ended = status.ended_at if status is not None else None
+    return not ended or ended >= stop[1]
 
 
 def _live(name: str, got: PaneState, old: PaneState | None, obs: Observation) -> PaneState:
@@ -162,13 +161,13 @@ def _live(name: str, got: PaneState, old: PaneState | None, obs: Observation) ->
 
 def step(
     state: Mapping[str, PaneState], names: list[str], obs: Observation
-) -> tuple[dict[str, PaneState], list[dict[str, Any]]]:
+) -> tuple[dict[str, PaneState], list[EventRecord]]:
     """Fold one observation into the state; emit an event for every change.
 
     A terminal state is final: it is recorded once and never replaced.
     """
     new = dict(state)
-    events: list[dict[str, Any]] = []
+    events: list[EventRecord] = []
     alive = obs.panes is not None
     for name in names:
         old = new.get(name)
@@ -192,39 +191,37 @@ def step(
         if got is None or got == old:
             continue
         new[name] = got
-        ev = {
-            "type": "state", "pane": name, "state": got.state, "exit_code": got.exit_code,
-            "signal": got.signal, "reason": got.reason, "source": got.source,
-        }
-        st = status or {}
-        if got.terminal and "check_exit_code" in st:
-            ev["check_exit_code"] = st["check_exit_code"]
-        events.append(ev)
+        events.append(EventRecord(
+            "state", name, state=got.state, exit_code=got.exit_code, signal=got.signal,
+            reason=got.reason,
+            check_exit_code=status.check_exit_code if got.terminal and status is not None
+            else None,
+            detail={"source": got.source} if got.source else {}))
     return new, events
 
 
-def stops(events: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+def stops(events: Iterable[EventRecord]) -> dict[str, tuple[str, str]]:
     """Panes whose current attempt agentmux set out to stop: name -> (reason, time)."""
     out: dict[str, tuple[str, str]] = {}
     for ev in events:
-        pane = ev.get("pane")
-        if ev.get("type") == "stop" and isinstance(pane, str):
-            out.setdefault(pane, (str(ev.get("reason") or "stopped"), str(ev.get("ts") or "")))
-        elif ev.get("type") == "restart" and isinstance(pane, str):
-            out.pop(pane, None)
+        if ev.type == "stop" and ev.pane is not None:
+            out.setdefault(ev.pane, (ev.reason or "stopped", ev.ts))
+        elif ev.type == "restart" and ev.pane is not None:
+            out.pop(ev.pane, None)
     return out
 
 
-def replay(events: list[dict[str, Any]]) -> dict[str, PaneState]:
+def replay(events: Iterable[EventRecord]) -> dict[str, PaneState]:
     """The state the ledger already holds, so a restarted watcher repeats nothing."""
     state: dict[str, PaneState] = {}
     for ev in events:
-        if ev.get("type") == "state" and isinstance(ev.get("pane"), str):
-            state[ev["pane"]] = PaneState(
-                _renamed(ev.get("state", "lost")), ev.get("exit_code"), ev.get("signal"),
-                ev.get("reason"), ev.get("source"))
-        elif ev.get("type") == "restart" and isinstance(ev.get("pane"), str):
-            state.pop(ev["pane"], None)
+        if ev.type == "state" and ev.pane is not None:
+            source = ev.detail.get("source")
+            state[ev.pane] = PaneState(
+                _renamed(ev.state if ev.state is not None else "lost"), ev.exit_code,
+                ev.signal, ev.reason, source if isinstance(source, str) else None)
+        elif ev.type == "restart" and ev.pane is not None:
+            state.pop(ev.pane, None)
     return state
 
 
