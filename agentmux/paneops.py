@@ -2,25 +2,52 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
-from agentmux import control, find, ledger, poll
-from agentmux.errors import Refused, WorkFailed
+from agentmux import capture, control, find, ledger, poll
+from agentmux.errors import BadInput, LayoutError, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch.state import replay
 
+log = logging.getLogger(__name__)
+
 STOP_GRACE = 3.0
 RECORD_WAIT = 10.0
+# The key names `send --key` takes: tmux's own names (and C-, M-, S- before them), or one
+# printable character. Nothing else reaches send-keys: no ';' (a command separator in a
+# chain), no braces (command blocks), no spaces, no text.
+_NAMED = ("Enter", "Escape", "Tab", "BTab", "Space", "BSpace", "Up", "Down", "Left", "Right",
+          "Home", "End", "PageUp", "PageDown", "PgUp", "PgDn", "PPage", "NPage", "IC", "DC",
+          "Insert", "Delete", *(f"F{i}" for i in range(1, 13)))
+_ALIASES = {"esc": "Escape", "return": "Enter", "backspace": "BSpace"}
+KEY = re.compile(r"((?:[CMS]-)*)(" + "|".join(_NAMED) + r"|[!-:<-z|~])", re.IGNORECASE)
+KEY_HELP = ("tmux key names: Enter, Escape, Tab, BTab, Space, BSpace, Up, Down, Left, Right, "
+            "Home, End, PageUp, PageDown, F1-F12, or one character (y, 2), each optionally "
+            "after C-, M- or S- (C-c)")
+
+
+def key_name(key: str) -> str:
+    """The key as tmux spells it; BadInput when it is not a key name of KEY_HELP."""
+    m = KEY.fullmatch(_ALIASES.get(key.lower(), key))
+    if m is None:
+        raise BadInput(f"send: --key {key!r} is not a key; use {KEY_HELP}")
+    mods, base = m.groups()
+    named = {n.lower(): n for n in _NAMED}.get(base.lower())
+    # A single letter keeps its case (y and Y are different keys); names are tmux's.
+    return mods.upper() + (named or base)
 
 
 def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     pane_entry(run_dir, name)
     run = run_dir.read_run()
     tm = Tmux(run.get("socket"))
-    live = tm.panes(run["session"])
+    live = tm.panes(run["session"], ("synchronize-panes",))
     if live is None:
         raise WorkFailed(f"session '{run['session']}' is not running (run {run_dir.id}); "
                          + find.restart_hint(run_dir))
@@ -30,19 +57,24 @@ def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     return tm, found[0]
 
 
-def send(run_dir: ledger.RunDir, name: str, text: bytes) -> None:
-    """Types text into the agent as one bracketed paste, then Enter.
+def send(run_dir: ledger.RunDir, name: str, text: bytes, keys: Sequence[str] = ()) -> None:
+    """Types text into the agent as one bracketed paste, then presses keys (Enter if none).
 
     The text goes through a uniquely named tmux buffer on stdin, so no byte of it is ever
     parsed by tmux (`;`, `#{}`, key names). `paste-buffer -p` brackets it only if the program
     asked for bracketed paste (TUIs do; a cooked terminal does not), and turns each LF into CR:
-    a program reading lines from a cooked terminal gets each line as a line.
+    a program reading lines from a cooked terminal gets each line as a line. Empty text is
+    no paste: `send PANE ""` presses Enter alone. Keys are real key presses (a menu that
+    ignores a pasted digit takes the key), checked against KEY before anything is sent.
+    Text and keys reach this pane only, whatever the window's synchronize-panes says.
     """
+    names = [key_name(k) for k in keys] or ["Enter"]
     tm, pane = _live_pane(run_dir, name)
     if pane.dead:
         raise WorkFailed(f"pane '{name}' has ended; `agentmux restart {name}` runs it again")
-    tm.paste(pane.pane_id, text.decode(errors="surrogateescape"),
-             f"agentmux-send-{secrets.token_hex(6)}", step=f"sending text to pane '{name}'")
+    tm.send(pane.pane_id, text.decode(errors="surrogateescape"), names,
+            f"agentmux-send-{secrets.token_hex(6)}", synchronized=pane.extra[:1] == ("1",),
+            step=f"sending to pane '{name}'")
 
 
 def restart(run_dir: ledger.RunDir, name: str) -> int:
@@ -66,11 +98,28 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
     tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
-               step=f"restarting pane '{name}'")
+               max_output(run_dir), step=f"restarting pane '{name}'")
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})
     return attempt + 1
+
+
+def max_output(run_dir: ledger.RunDir) -> int:
+    """The run's `max_output`, from the layout it was started with."""
+    import tomllib
+
+    from agentmux import layout
+
+    run = run_dir.run()
+    try:
+        data = tomllib.loads(run.layout_snapshot)
+        data.update(base=run.base, repo=run.repo)
+        return layout.parse(data, Path(run.layout)).max_output
+    except (tomllib.TOMLDecodeError, LayoutError) as e:
+        log.warning("run %s: its layout snapshot does not parse (%s); the raw log is bounded "
+                    "at the default %d bytes", run_dir.id, e, capture.DEFAULT_MAX_OUTPUT)
+        return capture.DEFAULT_MAX_OUTPUT
 
 
 def pane_dir_files(pane_dir: Path) -> list[Path]:

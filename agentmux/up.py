@@ -24,7 +24,7 @@ from pathlib import Path
 
 from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
 from agentmux.atomic import WHOLE
-from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
+from agentmux.errors import AgentmuxError, BadInput, EnvironmentProblem, LayoutError, Refused
 from agentmux.find import latest_of_session
 from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
 from agentmux.runner import argv as runner_argv
@@ -76,6 +76,21 @@ def up(
         return _start(lay, path, panes, Tmux(socket), socket)
 
 
+def refuse_exit_unattached(tm: Tmux) -> None:
+    """On the user's own server, `exit-unattached on` ends the server, and every agent, when
+    the last client detaches (at once after `up -d`). It is a server option: turning it off
+    would change every session of the user's, so `up` stops before it creates anything. On
+    a private server (`--socket`), the build pins it off instead (docs/tmux.md)."""
+    if not tm.private and tm.exit_unattached():
+        raise EnvironmentProblem(
+            "your tmux server has `exit-unattached on` (a server option, from your tmux "
+            "config): tmux would end the server, and every agent with it, as soon as no "
+            "client is attached. agentmux does not change server options on your server. "
+            "Run the agents on a private server, where agentmux turns it off: "
+            "`agentmux --socket agents up ...` (then `agentmux --socket agents attach`), or "
+            "turn it off yourself: `tmux set -s exit-unattached off`")
+
+
 def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
            socket: str | None) -> UpResult:
     repo = lay.repo
@@ -94,6 +109,7 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
             )
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
+    refuse_exit_unattached(tm)
 
     with contextlib.ExitStack() as undo:
         step = "resolving base"
@@ -170,7 +186,7 @@ def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
         env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
         status=str(run_dir.status(pl.name)), wake=wake, check=pl.check))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
-                  pl.cwd, run_dir.output(pl.name))
+                  pl.cwd, run_dir.output(pl.name), lay.max_output)
 
 
 def write_brief(path: Path, pl: layout.PanePlan, task: str,
