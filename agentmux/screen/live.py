@@ -40,7 +40,7 @@ class LiveTail:
         self.sections: set[int] = set()
         self.frame: list[str] = []     # the full-screen program's screen last printed
         self.prev_frame: list[str] = []
-        self.printed_at = -REPRINT_S   # when rows or a frame were last printed again
+        self.printed_at = clock()      # when rows or a frame were last printed again
         self.skipped = 0
         self.blank = True              # the last line printed was blank (or none yet)
 
