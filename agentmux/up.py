@@ -28,6 +28,7 @@ from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
 from agentmux.find import latest_of_session
 from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
 from agentmux.runner import argv as runner_argv
+from agentmux.shellcmd import SH
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                              previous)
             # The watcher, started in the chain below, reads it first thing.
             run_dir.write_run(run, sync=WHOLE)
-            shell = os.environ.get("SHELL") or "/bin/sh"
+            shell = SH  # layout commands are POSIX sh whatever $SHELL is (agentmux.shellcmd)
             by_name = {p.name: p for p in panes}
             step = "writing the task briefs"
             context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
@@ -267,7 +268,7 @@ def add(
             run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
             undo.callback(_remove, run_dir.pane_dir(name))
             write_brief(task_files[name], pl, task, {}, run.base)
-            launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
+            launch = write_spec(run_dir, lay, pl, SH, run.wake,
                                 bool(prepared and prepared.created_worktree))
             pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
             undo.pop_all()

@@ -48,7 +48,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("git", "tmux", "tmux_chain"),
     ("layout", "decompose", "trust"),
     ("worktrees", "snapshot", "brief", "find"),
-    ("runner", "runspec", "runcheck", "runproc"),
+    ("runner", "runspec", "runcheck", "runproc", "shellcmd"),
     ("watch",),
     ("review", "status", "control", "paneops", "up", "doctor", "init"),
     ("api",),
