@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux import __version__, brief, control, layout, ledger, trust, worktrees
 from agentmux.atomic import WHOLE
 from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
 from agentmux.find import latest_of_session
@@ -93,6 +93,10 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 f"a tmux session named '{lay.session}' already exists on this server and is not "
                 f"an agentmux run of {repo}; set `session` in {path} to another name"
             )
+        if prev_run.state in control.ENDING:
+            raise Refused(f"session '{lay.session}' of run {previous.id} is being stopped "
+                          "(`agentmux down` is running, or did not finish); nothing was "
+                          "created. Run `agentmux down` again, then `agentmux up`")
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
 
@@ -234,11 +238,11 @@ def add(
     """
     if (agent is None) == (command is None):
         raise BadInput("add: give exactly one of --agent or --command")
-    # Each `add` reads, extends and replaces run.json: one at a time per run.
-    lock = poll.Lock(run_dir.path / "add.lock")
-    if not lock.acquire(wait=60):
-        raise Refused(f"another `agentmux add` on run {run_dir.id} did not finish within 60s")
-    with contextlib.closing(lock):
+    # Each `add` reads, extends and replaces run.json: one at a time per run. `down` marks the
+    # run under the same lock before it stops anything, so an agent is never added to a run
+    # that is being stopped (it ended `lost` when its session went).
+    with contextlib.closing(control.lock_run(run_dir, "add")):
+        control.refuse_if_ending(run_dir, "add")
         run = run_dir.run()
         tm = Tmux(run.socket)
         if not tm.has_session(run.session):

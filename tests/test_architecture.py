@@ -43,7 +43,7 @@ PACKAGE = ROOT / "agentmux"
 # runspec and runcheck with the runner they belong to, init (a command's core) with up.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "units", "proc", "poll", "atomic", "capture"),
-    ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook",
+    ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook", "sweep",
      "headless", "headless_parsers", "screen"),
     ("git", "tmux", "tmux_chain"),
     ("layout", "decompose", "trust"),

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger
+from agentmux import ledger, sweep
 from agentmux.tmux import Tmux
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
@@ -92,10 +92,16 @@ def is_running(run_dir: ledger.RunDir, pane: str) -> bool:
     return got.returncode == 0 and got.stdout.split() == [run_dir.id, "0"]
 
 
+def paused(pid: object) -> bool:
+    """Is this process stopped (SIGSTOP, or Ctrl-Z typed in its pane)? One /proc read."""
+    return sweep.state_of(pid) == "T"
+
+
 def send_stop(status: Mapping[str, Any], sig: int) -> None:
     """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
     agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
-    runner still records it."""
+    runner still records it. A paused agent is continued after the signal: a stopped process
+    only holds INT and TERM pending, and `down` then waited for KILL."""
     target = status.get("agent_pid") if sig == signal.SIGKILL else status.get("pid")
     if not isinstance(target, int) or target <= 0:
         return
@@ -104,3 +110,7 @@ def send_stop(status: Mapping[str, Any], sig: int) -> None:
             os.killpg(target, sig)
         else:
             os.kill(target, sig)
+    agent = status.get("agent_pid")
+    if sig != signal.SIGKILL and isinstance(agent, int) and paused(agent):
+        with contextlib.suppress(OSError):
+            os.killpg(agent, signal.SIGCONT)
