@@ -21,6 +21,7 @@ else:
 
 FORWARDED = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM)
 WAKE_TIMEOUT = 2.0
+MAXFD = 1 << 20  # os.closerange uses close_range(2): one call, whatever the bound
 
 
 class suppress:
@@ -120,6 +121,10 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
                 os.dup2(null, 0)
                 os.dup2(stdout, 1)
                 os.dup2(stdout, 2)
+            # As subprocess's close_fds: the agent gets stdin, stdout and stderr, nothing
+            # the runner's own parent left open (w closes itself at the exec).
+            os.closerange(3, w)
+            os.closerange(w + 1, MAXFD)
             os.chdir(cwd)
             os.execvpe(argv[0], argv, env)
         except BaseException as e:

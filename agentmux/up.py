@@ -258,6 +258,7 @@ def add(
                         added.to_json()]
         try:
             lay = layout.parse(data, Path(run.layout))
+            layout.check_here(lay)
         except LayoutError as e:
             raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
         task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmux.cli.options import session_option
+from agentmux.cli.options import run_of, session_option
 from agentmux.errors import WorkFailed
 
 
@@ -22,10 +22,9 @@ from agentmux.errors import WorkFailed
 def merge(panes: tuple[str, ...], session: str | None, into: str | None, strategy: str,
           dry_run: bool, include_uncommitted: bool) -> None:
     """Merge agent branches in order; stop cleanly at the first conflict."""
-    from agentmux.find import find_run
     from agentmux.review import merge as mg
 
-    out = mg.merge(find_run(session), panes, into, strategy, dry_run, include_uncommitted)
+    out = mg.merge(run_of(session), panes, into, strategy, dry_run, include_uncommitted)
     click.echo(out.render())
     if out.stopped and not dry_run:
         what = out.conflict[0] if out.conflict else out.failed[0] if out.failed else "?"
@@ -41,10 +40,9 @@ def merge(panes: tuple[str, ...], session: str | None, into: str | None, strateg
 @click.option("--keep-branches", is_flag=True, help="Remove worktrees only; keep every branch.")
 def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branches: bool) -> None:
     """Remove agent worktrees and merged branches; refuse anything that would lose work."""
-    from agentmux.find import find_run
     from agentmux.review import clean as cl
 
-    for d in cl.clean(find_run(session), panes, force, keep_branches):
+    for d in cl.clean(run_of(session), panes, force, keep_branches):
         if d.removed is not None:
             click.echo(f"{d.name}: removed {d.removed}")
         if d.snapshot:
@@ -64,10 +62,9 @@ def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branche
 @session_option
 def restore(pane: str, session: str | None) -> None:
     """Rebuild a cleaned worktree and branch from its snapshot, files uncommitted."""
-    from agentmux.find import find_run
     from agentmux.review import clean as cl
 
-    tree, snap, put_back = cl.restore(find_run(session), pane)
+    tree, snap, put_back = cl.restore(run_of(session), pane)
     click.echo(f"{pane}: restored {tree} from snapshot {snap[:12]}")
     if put_back:
         click.echo(f"{pane}: ignored files put back: {', '.join(put_back)}")

@@ -72,10 +72,11 @@ def review_text(data: Mapping[str, Any], with_metrics: bool = True) -> str:
         where = p["branch"] or "-"
         ahead = "-" if p["commits_ahead"] is None else _n(p["commits_ahead"], "commit")
         extra = " · uncommitted changes" if p["dirty"] else ""
-        live = " · live (still running)" if p["source"] == "live" else ""
+        note = p.get("source_note")
+        live = f" · {note}" if note and p["source"] == "live" else ""
         out.append(f"   branch {where} · {ahead} ahead of base{extra}{live}")
-        if p["source"] == "none":
-            out.append("   no snapshot and no worktree: changes unknown")
+        if note and p["source"] == "none":
+            out.append(f"   {note}")
         for c in p["commits"]:
             out.append(f"   {c['sha']} {c['subject']}")
         out.append(f"   {_n(len(p['files']), 'file')} ({_lines(p)})")

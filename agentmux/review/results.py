@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from agentmux import git, ledger, snapshot, status
 from agentmux.errors import AgentmuxError, BadInput, CommandFailed
 from agentmux.find import pane_entry
+from agentmux.review.labels import run_state, source_note
 from agentmux.scope import out_of_scope
 from agentmux.watch.state import TERMINAL
 from agentmux.watch.supervise import ANSI
@@ -293,7 +294,7 @@ def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
         "name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
         "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
         "duration_s": r.duration_s, "branch": r.branch, "attempt_of": p.attempt_of,
-        "check": p.check, "source": p.source,
+        "check": p.check, "source": p.source, "source_note": source_note(r.state, p.source),
         "head": res.get("head"), "snapshot": res.get("snapshot"),
         "commits_ahead": res.get("commits_ahead"), "dirty": res.get("dirty"),
         "commits": p.commits, "files": files,
@@ -364,6 +365,10 @@ def runs(run_dirs: Iterable[ledger.RunDir]) -> Iterator[dict[str, Any]]:
         info = {}
         with contextlib.suppress(AgentmuxError):
             info = rd.read_run()
+        states: dict[str, int] = {}
+        for p in run.panes:
+            states[p.row.state] = states.get(p.row.state, 0) + 1
         yield {"id": rd.id, "session": run.info.get("session"),
-               "created_at": run.info.get("created_at"), "state": info.get("state"),
+               "created_at": run.info.get("created_at"),
+               "state": run_state(info.get("state"), states), "states": states,
                "metrics": metrics(run)}
