@@ -119,7 +119,8 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
     if ended:
         ledger.append_event(run_dir.events, {
             "type": "swept", "processes": [
-                {"pid": p.pid, "name": p.name, "pane": p.pane} for p in ended]})
+                {"pid": p.pid, "name": p.name, "pane": p.pane, "on_event": p.on_event}
+                for p in ended]})
     run = run_dir.read_run()
     run["state"] = "down"
     run["ended_at"] = ledger.now_iso()

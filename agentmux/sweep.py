@@ -39,9 +39,11 @@ class Proc:
     start: int          # /proc/<pid>/stat starttime: names this process, not a reused pid
     name: str           # its command name (comm)
     pane: str | None    # AGENTMUX_PANE from its environment, when it has one
+    on_event: bool = False  # started by the layout's on_event (AGENTMUX_STATE is set)
 
     def describe(self) -> str:
-        return f"{self.name} ({self.pid}{', ' + self.pane if self.pane else ''})"
+        whose = ", ".join(x for x in (self.pane, "on_event" if self.on_event else "") if x)
+        return f"{self.name} ({self.pid}{', ' + whose if whose else ''})"
 
 
 def _stat(pid: int) -> tuple[str, str, int, int] | None:
@@ -113,7 +115,8 @@ def members(run_id: str, run_path: str) -> list[Proc]:
             continue
         st = _stat(pid)
         if ours and st is not None and st[1] != "Z":
-            out.append(Proc(pid, st[3], st[0], _var(env, b"AGENTMUX_PANE")))
+            out.append(Proc(pid, st[3], st[0], _var(env, b"AGENTMUX_PANE"),
+                            _var(env, b"AGENTMUX_STATE") is not None))
     return out
 
 
