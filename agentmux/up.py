@@ -22,9 +22,19 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, control, layout, ledger, trust, worktrees
+from agentmux import (
+    __version__,
+    brief,
+    control,
+    interrupts,
+    layout,
+    ledger,
+    sweep,
+    trust,
+    worktrees,
+)
 from agentmux.atomic import WHOLE
-from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
+from agentmux.errors import AgentmuxError, BadInput, Interrupted, LayoutError, Refused
 from agentmux.find import latest_of_session
 from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
 from agentmux.runner import argv as runner_argv
@@ -73,12 +83,14 @@ def up(
         panes = tuple(p for p in panes if p.name in only)
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
-    with worktrees.RepoLock(lay.repo):
-        return _start(lay, path, panes, Tmux(socket), socket)
+    # Signals arrive only between steps (agentmux.interrupts), so an interrupted `up` leaves
+    # all of the run or nothing of it.
+    with interrupts.guarded() as guard, worktrees.RepoLock(lay.repo), guard.critical():
+        return _start(lay, path, panes, Tmux(socket), socket, guard)
 
 
 def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
-           socket: str | None) -> UpResult:
+           socket: str | None, guard: interrupts.Guard) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     prev_run = None
@@ -100,30 +112,38 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
 
-    with contextlib.ExitStack() as undo:
-        step = "resolving base"
-        try:
+    step = "resolving base"
+    left: list[str] = []   # what an undo could not remove, for the message
+    run_dir = None
+    try:
+        with contextlib.ExitStack() as undo:
             base_sha = worktrees.resolve_base(repo, lay.base)
             if prev_run is not None and prev_run.base_ref == lay.base and prev_run.base:
                 # Reused worktrees started from the recorded base; diffs stay against it.
                 base_sha = prev_run.base
+            guard.check()
             step = "creating the run folder"
             run_dir = ledger.RunDir(ledger.runs_dir(repo) / ledger.new_run_id(lay.session))
             ledger.ledger_root(repo)
-            run_dir.path.mkdir(parents=True)
+            # Each undo is registered before the step that creates: a step may be cut short
+            # after it created (docs: TMUX-GIT-FACTS "Interrupts").
             undo.callback(_remove, run_dir.path)
+            run_dir.path.mkdir(parents=True)
             task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
             wanted = {p.name for p in panes}
             plans = [pl for pl in layout.plan(lay, task_files) if pl.name in wanted]
+            guard.check()
 
             prepared: dict[str, worktrees.Prepared] = {}
             if lay.isolation == "worktree":
                 step = "creating worktrees"
                 wants = [worktrees.Want(pl.name, pl.branch or "", pl.worktree or repo)
                          for pl in plans]
+                # prepare undoes its own partial work when it fails; a signal waits for it.
                 got = worktrees.prepare(repo, base_sha, wants, lay.copy)
-                undo.callback(_undo_worktrees, repo, got)
+                undo.callback(_undo_worktrees, repo, got, left)
                 prepared = {p.pane: p for p in got}
+                guard.check()
 
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
@@ -145,22 +165,33 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
                     run_dir, lay, pl, shell, wake, new_tree))
+            guard.check()
 
             step = "building the tmux session"
-            undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
+            undo.callback(_end_session, tm, lay.session, run_dir)
             ids = tm.build(
                 lay.session, run_dir.id, repo,
                 [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
                 list(windows.values()), terminal_size(), wake,
             )
+            # From here on the agents run: a signal now completes the run, never undoes it
+            # (an agent may have written into its worktree already).
             run = replace(run, state="running", panes=tuple(
                 replace(p, pane_id=ids.get(p.name)) for p in run.panes))
             run_dir.write_run(run)
             ledger.sync_folder(run_dir.path.parent)
-        except AgentmuxError as e:
-            e.args = (f"up failed while {step}: {e}",)
-            raise
-        undo.pop_all()
+            undo.pop_all()
+    except Interrupted as e:
+        if step == "building the tmux session" and run_dir is not None and run_dir.path.exists():
+            e.args = (f"{e} after run {run_dir.id} started; `agentmux down` stops it",)
+        else:
+            e.args = (f"{e} while {step}; " + (
+                "nothing was created" if not left else
+                "undoing what this `up` created left: " + "; ".join(left)),)
+        raise
+    except AgentmuxError as e:
+        e.args = (f"up failed while {step}: {e}",)
+        raise
     return UpResult(run_dir, lay.session, socket, True, ids)
 
 
@@ -192,9 +223,19 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
+def _undo_worktrees(repo: Path, got: list[worktrees.Prepared],
+                    left: list[str] | None = None) -> None:
     for problem in worktrees.undo(repo, got):
         log.warning("undo: %s", problem)
+        if left is not None:
+            left.append(problem)
+
+
+def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir) -> None:
+    """Undo of the build: the session, then every process of the run (its runners are
+    starting, and one that already started its agent must not outlive the run folder)."""
+    tm.kill_session_of_run(session, run_dir.id)
+    sweep.sweep(run_dir.id, str(run_dir.path), grace=1.0)
 
 
 def run_record(

@@ -42,7 +42,7 @@ PACKAGE = ROOT / "agentmux"
 # (layout files) with layout, brief and find (read git and the ledger) with worktrees,
 # runspec and runcheck with the runner they belong to, init (a command's core) with up.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "units", "proc", "poll", "atomic", "capture"),
+    ("__init__", "errors", "units", "proc", "poll", "atomic", "capture", "interrupts"),
     ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook", "sweep",
      "headless", "headless_parsers", "screen"),
     ("git", "tmux", "tmux_chain"),
