@@ -281,45 +281,62 @@ def add(
         raise BadInput("add: give exactly one of --agent or --command")
     # Each `add` reads, extends and replaces run.json: one at a time per run. `down` marks the
     # run under the same lock before it stops anything, so an agent is never added to a run
-    # that is being stopped (it ended `lost` when its session went).
-    with contextlib.closing(control.lock_run(run_dir, "add")):
-        control.refuse_if_ending(run_dir, "add")
-        run = run_dir.run()
-        tm = Tmux(run.socket)
-        if not tm.has_session(run.session):
-            raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
-                           "start it with `agentmux up`")
-        added = AddedPane(name, task, agent, command, tuple(scope))
-        import tomllib
+    # that is being stopped (it ended `lost` when its session went). Signals, as in `up`, land
+    # only between steps: the pane is added whole (in run.json too) or not at all.
+    added_as: list[str] = []
+    try:
+        with interrupts.guarded() as guard, \
+                contextlib.closing(control.lock_run(run_dir, "add")), guard.critical():
+            pl = _add(run_dir, name, AddedPane(name, task, agent, command, tuple(scope)),
+                      guard, added_as)
+    except Interrupted as e:
+        e.args = (f"add: {e} after pane {name!r} was added ({added_as[0]})" if added_as
+                  else f"add: {e}; nothing was added",)
+        raise
+    return added_as[0], pl
 
-        data = tomllib.loads(run.layout_snapshot)
-        data["base"] = run.base
-        data["repo"] = run.repo
-        data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
-                        added.to_json()]
-        try:
-            lay = layout.parse(data, Path(run.layout))
-            layout.check_here(lay)
-        except LayoutError as e:
-            raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
-        task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
-        (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
-        with contextlib.ExitStack() as undo:
-            prepared = None
-            if pl.worktree is not None and pl.branch is not None:
-                got = worktrees.prepare(lay.repo, run.base,
-                                        [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
-                undo.callback(_undo_worktrees, lay.repo, got)
-                prepared = got[0]
-            run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
-            undo.callback(_remove, run_dir.pane_dir(name))
-            write_brief(task_files[name], pl, task, {}, run.base)
-            launch = write_spec(run_dir, lay, pl, SH, run.wake,
-                                bool(prepared and prepared.created_worktree))
-            pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
-            undo.pop_all()
-        run = run_dir.run()   # fresh: `down` may have written meanwhile
-        record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
-        run_dir.write_run(replace(run, panes=(*run.panes, record),
-                                  added_panes=(*run.added_panes, added)))
-    return pane_id, pl
+
+def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.Guard,
+         added_as: list[str]) -> layout.PanePlan:
+    control.refuse_if_ending(run_dir, "add")
+    run = run_dir.run()
+    tm = Tmux(run.socket)
+    if not tm.has_session(run.session):
+        raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
+                       "start it with `agentmux up`")
+    import tomllib
+
+    data = tomllib.loads(run.layout_snapshot)
+    data["base"] = run.base
+    data["repo"] = run.repo
+    data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
+                    added.to_json()]
+    try:
+        lay = layout.parse(data, Path(run.layout))
+        layout.check_here(lay)
+    except LayoutError as e:
+        raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
+    task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
+    (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
+    with contextlib.ExitStack() as undo:
+        prepared = None
+        if pl.worktree is not None and pl.branch is not None:
+            got = worktrees.prepare(lay.repo, run.base,
+                                    [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
+            undo.callback(_undo_worktrees, lay.repo, got)
+            prepared = got[0]
+            guard.check()
+        undo.callback(_remove, run_dir.pane_dir(name))
+        run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
+        write_brief(task_files[name], pl, added.task, {}, run.base)
+        launch = write_spec(run_dir, lay, pl, SH, run.wake,
+                            bool(prepared and prepared.created_worktree))
+        guard.check()
+        pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
+        undo.pop_all()
+    added_as.append(pane_id)
+    run = run_dir.run()   # fresh: `down` may have written meanwhile
+    record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
+    run_dir.write_run(replace(run, panes=(*run.panes, record),
+                              added_panes=(*run.added_panes, added)))
+    return pl

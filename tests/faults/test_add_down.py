@@ -5,6 +5,8 @@ same session) is refused with exit 3 and creates nothing; an `add` already under
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +26,13 @@ def run_state(repo: Path) -> str:
 
 
 def test_add_restart_and_up_are_refused_while_down_stops_the_run(repo: Path) -> None:
-    # An agent that ignores SIGINT holds `down` in its first grace period.
+    # An agent that ignores SIGINT holds `down` in its first grace period, until the test
+    # kills it: however slow the machine, the checks happen while `down` is stopping.
     layout = write_layout(repo, [{"name": "a", "command": fake("--ignore-sigint", "--sleep",
                                                                 "60")}])
     up(layout, SOCK)
     wait_states(repo, SOCK, {"a": "running"})
-    downing = start(repo, "down", "--grace", "3")
+    downing = start(repo, "down", "--grace", "120")
     wait_until(lambda: run_state(repo) == "stopping", 10, "down to mark the run")
     before = snapshot_state(repo)
     r = run_cli("--socket", SOCK, "add", "late", "--task", "x", "--command", "true", cwd=repo)
@@ -50,7 +53,9 @@ def test_add_restart_and_up_are_refused_while_down_stops_the_run(repo: Path) -> 
     assert (heads(after.refs), after.worktrees) == (heads(before.refs), before.worktrees)
     assert not (latest_run(repo) / "panes" / "late").exists()
     assert len(list((repo / ".agentmux" / "runs").iterdir())) == 1
-    out, err = downing.communicate(timeout=30)
+    agent = json.loads((latest_run(repo) / "panes" / "a" / "status.json").read_text())
+    os.kill(agent["agent_pid"], signal.SIGKILL)
+    out, err = downing.communicate(timeout=60)
     assert downing.returncode == 0, err
     assert "late" not in out
     r = run_cli("--socket", SOCK, "add", "later", "--task", "x", "--command", "true", cwd=repo)
