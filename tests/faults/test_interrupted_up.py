@@ -27,9 +27,9 @@ import pytest
 
 from agentmux import poll, sweep
 
-from ..conftest import ROOT, git, make_repo, wait_until
+from ..conftest import ROOT, git, make_repo, run_cli, wait_until
 from ..helpers import write_layout
-from .conftest import snapshot_state, tmux
+from .conftest import SOCK, snapshot_state, tmux
 
 # The repository had 3,000 files. Checking them out 8 times takes 2 to 12 s a case
 # on a 2-core machine, so the suite uses fewer; AGENTMUX_FAULT_FILES=3000 runs the full size.
@@ -171,3 +171,31 @@ def test_interrupted_up_leaves_all_or_nothing(template: Path, tmp_path: Path, n:
     assert _ours(repo)   # its agents run, and their run folder is there
     sweep.sweep(run_dir.name, str(run_dir), 0.2)
     tmux("kill-server", sock=sock)
+
+
+@pytest.mark.parametrize(("sig_name", "group"), [("INT", True), ("TERM", False)])
+def test_interrupted_add_adds_nothing(repo: Path, sig_name: str, group: bool) -> None:
+    layout = write_layout(repo, [{"name": "a", "command": "exec fake-agent --sleep 60"}])
+    r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo)
+    assert r.code == 0, r.err
+    # The new worktree's checkout holds `add` in `prepare` until the signal comes.
+    hooked = repo / "hook-ran"
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch '{hooked}'\nsleep 2\n")
+    hook.chmod(0o755)
+    run_json = next((repo / ".agentmux" / "runs").iterdir()) / "run.json"
+    before = (git(repo, "for-each-ref"), git(repo, "worktree", "list", "--porcelain"),
+              run_json.read_bytes())
+    proc = subprocess.Popen([sys.executable, "-m", "agentmux", "--socket", SOCK, "add", "late",
+                             "--task", "x", "--command", "true"], cwd=repo, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    wait_until(hooked.exists, 30, "add to be creating its worktree")
+    (os.killpg if group else os.kill)(proc.pid, getattr(signal, "SIG" + sig_name))
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, f"agentmux: add: interrupted by SIG{sig_name}; "
+                                           "nothing was added\n")
+    after = (git(repo, "for-each-ref"), git(repo, "worktree", "list", "--porcelain"),
+             run_json.read_bytes())
+    assert after == before
+    assert not (run_json.parent / "panes" / "late").exists()

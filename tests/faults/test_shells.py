@@ -29,12 +29,14 @@ def test_layout_commands_are_posix_sh_under_every_shell(repo: Path, login: str,
     monkeypatch.setenv("SHELL", found)
     layout = write_layout(repo, [
         {"name": "syntax", "command": "fake-agent --exit 0; fi"},
-        {"name": "quoted", "agent": "shell", "task": TASK},
+        # setup and check are layout commands too.
+        {"name": "quoted", "agent": "shell", "task": TASK,
+         "check": "test \"$(cat setup.txt)\" = 'set' && [ -f shell.txt ]"},
         {"name": "echoed", "command": "fake-agent --echo-task task.txt --task {task}",
          "task": "it's a 'quoted' ${HOME} task; rm -rf nothing"},
         {"name": "signal", "command": fake("--signal", "TERM")},
         {"name": "shellsig", "agent": "shell", "task": fake("--signal", "INT")},
-    ])
+    ], setup="printf '%s' \"${HOME:+set}\" > setup.txt")
     up(layout, SOCK)
     panes = wait_states(repo, SOCK)
     got = {n: (p["state"], p["exit_code"], p["signal"]) for n, p in panes.items()}
@@ -47,5 +49,6 @@ def test_layout_commands_are_posix_sh_under_every_shell(repo: Path, login: str,
     }
     trees = repo / ".agentmux" / "worktrees" / "agents"
     assert (trees / "quoted" / "shell.txt").read_text() == "it's|home"
+    assert panes["quoted"]["check_exit_code"] == 0
     assert (trees / "echoed" / "task.txt").read_text() == \
         "it's a 'quoted' ${HOME} task; rm -rf nothing"
