@@ -62,7 +62,7 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
 def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
-    recorded = replay(ledger.read_events(run_dir.events)).get(name)
+    recorded = replay(run_dir.events_of()).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
         if not _wait_recorded(run_dir, name):
@@ -91,7 +91,7 @@ def pane_dir_files(pane_dir: Path) -> list[Path]:
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
     def recorded() -> bool:
-        st = replay(ledger.read_events(run_dir.events)).get(name)
+        st = replay(run_dir.events_of()).get(name)
         return st is not None and st.terminal
 
     # The watcher records the end on its next tick.

@@ -29,6 +29,7 @@ from agentmux import (
     interrupts,
     layout,
     ledger,
+    queue,
     sweep,
     trust,
     worktrees,
@@ -81,6 +82,12 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    if any(p.host is not None for p in panes):
+        from agentmux import hosts_up
+
+        # Every host is checked before anything is created, here or there.
+        hosts_up.preflight(lay, panes)
+        raise hosts_up.refuse_remote(panes)
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
     # Signals arrive only between steps (agentmux.interrupts), so an interrupted `up` leaves
@@ -164,7 +171,9 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree))
+                    run_dir, lay, pl, shell, wake, new_tree, run.max_running is not None))
+            # The first max_running start at once; the watcher opens the others' gates.
+            queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
             guard.check()
 
             step = "building the tmux session"
@@ -196,7 +205,7 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool) -> Launch:
+               wake: str, new_tree: bool, gated: bool = False) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
     run_dir.write_spec(SpecRecord(
         run=run_dir.id, pane=pl.name, command=pl.command, shell=shell, cwd=str(pl.cwd),
@@ -204,7 +213,8 @@ def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
         env={**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
              "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
         env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
-        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check))
+        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check,
+        gate=str(queue.gate_path(run_dir, pl.name)) if gated else None))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
                   pl.cwd, run_dir.output(pl.name))
 
@@ -250,7 +260,7 @@ def run_record(
         layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
-        agentmux_version=__version__, state="starting",
+        agentmux_version=__version__, state="starting", max_running=lay.max_running,
         panes=tuple(pane_record(pl, prepared.get(pl.name)) for pl in plans))
 
 
@@ -330,7 +340,8 @@ def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.
         run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
         write_brief(task_files[name], pl, added.task, {}, run.base)
         launch = write_spec(run_dir, lay, pl, SH, run.wake,
-                            bool(prepared and prepared.created_worktree))
+                            bool(prepared and prepared.created_worktree),
+                            run.max_running is not None)
         guard.check()
         pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
         undo.pop_all()
