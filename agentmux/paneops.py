@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -52,6 +53,14 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
     end recorded before anything moves.
     """
+    # Under the run's lock, as `add`: `down` marks the run before it stops anything, so a
+    # restart never starts an agent in a run that is being stopped.
+    with contextlib.closing(control.lock_run(run_dir, "restart")):
+        control.refuse_if_ending(run_dir, "restart")
+        return _restart(run_dir, name)
+
+
+def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
     recorded = replay(run_dir.events_of()).get(name)
     if not (recorded and recorded.terminal):
