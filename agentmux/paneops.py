@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from agentmux import control, ledger, poll
-from agentmux.errors import Refused, WorkFailed
+from agentmux import control, ledger, panenv, panespec, poll, sandbox
+from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
@@ -50,9 +50,17 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
     The ended attempt's files (status, output, transcript, check log, result) move to
     `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
-    end recorded before anything moves.
+    end recorded before anything moves. The spec must be what the run's trusted layout makes
+    (panespec.verify: Refused otherwise, before anything is stopped), and the agent gets the
+    environment of the shell that runs `restart`.
     """
     tm, pane = _live_pane(run_dir, name)
+    spec = panespec.verify(run_dir, name)
+    if spec.sandbox is not None:
+        problem = sandbox.check_available()
+        if problem is not None:
+            raise EnvironmentProblem(f"restart {name}: the pane has sandbox = \"bwrap\": "
+                                     f"{problem}. Nothing was changed")
     recorded = replay(ledger.read_events(run_dir.events)).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
@@ -65,8 +73,13 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
-               step=f"restarting pane '{name}'")
+    env_dir, env_files = panenv.write([name])
+    try:
+        tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name), env_files[name]),
+                   run_dir.output(name), step=f"restarting pane '{name}'")
+    except BaseException:
+        panenv.remove(env_dir)
+        raise
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})

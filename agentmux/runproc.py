@@ -65,22 +65,26 @@ class Forwarder:
         self.pgid: int | None = None
         self.pending: list[int] = []
         self.received: list[int] = []
+        # How a signal reaches the child: its group, or (a sandbox) whatever runs inside it.
+        self.send: Callable[[int, int], None] = killpg
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
         if self.pgid is None:
             self.pending.append(signum)
         else:
-            killpg(self.pgid, signum)
+            self.send(self.pgid, signum)
 
-    def attach(self, pgid: int) -> None:
+    def attach(self, pgid: int, send: Callable[[int, int], None] | None = None) -> None:
+        self.send = send or killpg
         self.pgid = pgid
         while self.pending:
-            killpg(pgid, self.pending.pop(0))
+            self.send(pgid, self.pending.pop(0))
 
     def detach(self) -> None:
         # Once the child is reaped its pgid may be reused: never signal it again.
         self.pgid = None
+        self.send = killpg
 
     def install(self) -> None:
         for s in FORWARDED:
@@ -93,12 +97,14 @@ def killpg(pgid: int, sig: int) -> None:
 
 
 def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False,
-          stdout: int | None = None) -> int:
+          stdout: int | None = None, parent_tty: bool = True) -> int:
     """Start argv in a process group of its own; returns its pid once it has exec'd.
 
     With stdout given (the check's log, the wake), stdin is /dev/null and stderr goes to
     stdout too. An exec that fails raises OSError here: the child reports its errno through
-    a close-on-exec pipe, as subprocess does.
+    a close-on-exec pipe, as subprocess does. `parent_tty=False` leaves the terminal to the
+    child alone: a sandbox's shim hands it on to the agent's own group, and a late
+    tcsetpgrp from here would take it back (the agent then stops on SIGTTIN).
     """
     r, w = os.pipe()  # both ends close on exec (PEP 446)
     pid = os.fork()
@@ -132,7 +138,7 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
         os.waitpid(pid, 0)
         code = int(failed)
         raise OSError(code, os.strerror(code) if code else "the child failed to start", argv[0])
-    if take_tty:
+    if take_tty and parent_tty:
         with suppress(OSError):  # it may have exited already, or taken the terminal itself
             os.tcsetpgrp(0, pid)
     return pid

@@ -5,11 +5,12 @@ runs, so a failure halfway through removes exactly what this `up` created: the r
 the worktrees and branches it added (never reused ones), and the session if it made it.
 
 Crash consistency with the fewest fsyncs (each costs 3 to 5 ms here; `up` used to make
-2N + 6 of them, see docs/performance.md): env.json, the specs and the task briefs are read
-only by the runners this `up` starts, which a crash ends too, so they are written LIVE
-(atomic, no fsync). run.json is the record review reads after everything else is gone: its
-first version is WHOLE (after a crash it is absent or whole, never empty), its last DURABLE,
-and the runs folder is synced once so the run folder itself survives. Four fsyncs, any N.
+2N + 6 of them, see docs/performance.md): the panes' env files (agentmux/panenv.py, outside
+the run folder), the specs and the task briefs are read only by the runners this `up`
+starts, which a crash ends too, so they are written LIVE (atomic, no fsync). run.json is the
+record review reads after everything else is gone: its first version is WHOLE (after a crash
+it is absent or whole, never empty), its last DURABLE, and the runs folder is synced once so
+the run folder itself survives. Four fsyncs, any N.
 """
 
 from __future__ import annotations
@@ -22,11 +23,21 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux import (
+    __version__,
+    brief,
+    layout,
+    ledger,
+    panenv,
+    panespec,
+    poll,
+    trust,
+    worktrees,
+)
 from agentmux.atomic import WHOLE
 from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
 from agentmux.find import latest_of_session
-from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
+from agentmux.records import AddedPane, PaneRecord, RunRecord
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
 
@@ -57,12 +68,10 @@ def up(
     only: Collection[str] = (),
     trusted: bool = False,
 ) -> UpResult:
-    lay = layout.load(path)
-    if trusted:
-        trust.trust(path)
-    elif not trust.is_trusted(path):
-        raise refuse_untrusted(lay, path)
-    check_version()
+    # Read once: the bytes parsed are the bytes hashed for trust and kept as the snapshot. A
+    # second read let a file swapped by rename in between run commands nobody trusted.
+    raw = layout.read_bytes(path)
+    lay = layout.load(path, raw)
     panes = lay.panes
     if only:
         unknown = sorted(set(only) - {p.name for p in panes})
@@ -70,14 +79,20 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    panespec.require_sandbox(panes, path)   # never a sandboxed pane started without one
+    if trusted:
+        trust.trust(path, raw)
+    elif not trust.is_trusted(path, raw):
+        raise refuse_untrusted(lay, path)
+    check_version()
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
     with worktrees.RepoLock(lay.repo):
-        return _start(lay, path, panes, Tmux(socket), socket)
+        return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket)
 
 
-def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
-           socket: str | None) -> UpResult:
+def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
+           tm: Tmux, socket: str | None) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     prev_run = None
@@ -122,14 +137,15 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
-            env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-            run_dir.write_env(EnvRecord(env))
-            run = run_record(lay, path, run_dir, socket, base_sha, plans, prepared, wake,
-                             previous)
+            env_dir, env_files = panenv.write(pl.name for pl in plans)
+            undo.callback(panenv.remove, env_dir)   # on success, each runner deletes its own
+            run = run_record(lay, path, snapshot, run_dir, socket, base_sha, plans, prepared,
+                             wake, previous)
             # The watcher, started in the chain below, reads it first thing.
             run_dir.write_run(run, sync=WHOLE)
             shell = os.environ.get("SHELL") or "/bin/sh"
             by_name = {p.name: p for p in panes}
+            common = panespec.common_dir(lay, panes)
             step = "writing the task briefs"
             context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
             windows: dict[str, Window] = {}
@@ -139,7 +155,7 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree))
+                    run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name]))
 
             step = "building the tmux session"
             undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
@@ -160,16 +176,11 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool) -> Launch:
+               wake: str, new_tree: bool, common: Path | None, env_file: Path) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
-    run_dir.write_spec(SpecRecord(
-        run=run_dir.id, pane=pl.name, command=pl.command, shell=shell, cwd=str(pl.cwd),
-        worktree=str(pl.worktree) if pl.worktree else None,
-        env={**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
-             "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
-        env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
-        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check))
-    return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
+    run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
+                                           new_tree=new_tree, common=common))
+    return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
                   pl.cwd, run_dir.output(pl.name))
 
 
@@ -193,15 +204,15 @@ def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
 
 
 def run_record(
-    lay: layout.Layout, path: Path, run_dir: ledger.RunDir, socket: str | None, base_sha: str,
-    plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared], wake: str,
-    previous: ledger.RunDir | None,
+    lay: layout.Layout, path: Path, snapshot: str, run_dir: ledger.RunDir, socket: str | None,
+    base_sha: str, plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared],
+    wake: str, previous: ledger.RunDir | None,
 ) -> RunRecord:
     return RunRecord(
         id=run_dir.id, session=lay.session, socket=socket,
         socket_path=Tmux(socket).socket_path(), repo=str(lay.repo), base=base_sha,
         base_ref=lay.base, isolation=lay.isolation, layout=str(path.resolve()),
-        layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
+        layout_snapshot=snapshot,
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
         agentmux_version=__version__, state="starting",
@@ -244,17 +255,13 @@ def add(
             raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
                            "start it with `agentmux up`")
         added = AddedPane(name, task, agent, command, tuple(scope))
-        import tomllib
-
-        data = tomllib.loads(run.layout_snapshot)
-        data["base"] = run.base
-        data["repo"] = run.repo
-        data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
-                        added.to_json()]
         try:
-            lay = layout.parse(data, Path(run.layout))
+            lay = panespec.trusted_layout(run_dir, replace(
+                run, added_panes=(*run.added_panes, added)), "add")
         except LayoutError as e:
             raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
+        spec = next(p for p in lay.panes if p.name == name)
+        panespec.require_sandbox([spec], f"add {name}")
         task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
         (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
         with contextlib.ExitStack() as undo:
@@ -267,8 +274,11 @@ def add(
             run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
             undo.callback(_remove, run_dir.pane_dir(name))
             write_brief(task_files[name], pl, task, {}, run.base)
+            env_dir, env_files = panenv.write([name])   # the environment of this `add`
+            undo.callback(panenv.remove, env_dir)
             launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
-                                bool(prepared and prepared.created_worktree))
+                                bool(prepared and prepared.created_worktree),
+                                panespec.common_dir(lay, [spec]), env_files[name])
             pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
             undo.pop_all()
         run = run_dir.run()   # fresh: `down` may have written meanwhile

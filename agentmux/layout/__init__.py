@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from agentmux.layout.model import PANE_RE, SESSION_RE, WATCHER_WINDOW, Layout, PaneSpec
-from agentmux.layout.parse import load, parse
+from agentmux.layout.parse import load, parse, read_bytes
 from agentmux.layout.plan import PanePlan, command_preview, describe, plan
 
 __all__ = ["PANE_RE", "SESSION_RE", "WATCHER_WINDOW", "Layout", "PanePlan", "PaneSpec",
-           "command_preview", "describe", "load", "parse", "plan"]
+           "command_preview", "describe", "load", "parse", "plan", "read_bytes"]
