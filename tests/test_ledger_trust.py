@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_a_swapper_racing_50_ups_runs_no_untrusted_command(repo: Path, tmp_path:
         assert run.run().layout_snapshot == good.read_text()
 
 
-def _done_pane(repo: Path, command: str, **top: object) -> Path:
+def _done_pane(repo: Path, command: str, **top: Any) -> Path:
     layout = write_layout(repo, [{"name": "a", "command": command}], **top)
     up(layout, SOCK)
     wait_states(repo, SOCK)
