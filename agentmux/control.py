@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger, poll
+from agentmux import find, ledger, poll
 from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.tmux import Tmux
@@ -81,7 +81,7 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
     live = tm.panes(session)
     if live is None:
         raise WorkFailed(f"session '{session}' is not running (run {run_dir.id}); "
-                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+                         + find.restart_hint(run_dir))
     target = None
     if pane:
         pane_entry(run_dir, pane)
@@ -104,8 +104,7 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
             raise EnvironmentProblem(
                 f"you are inside tmux server {theirs}, and run {run_dir.id} lives on server "
                 f"{ours}. Detach first, or nest it on purpose with "
-                f"`TMUX= agentmux{' --socket ' + run['socket'] if run.get('socket') else ''} "
-                f"attach{' ' + pane if pane else ''}`"
+                f"`TMUX= {find.hint(run_dir, 'attach', pane or '', tmux=True)}`"
             )
         tm.switch_client(target or f"={session}", step="switching client")
         return None

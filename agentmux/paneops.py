@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from agentmux import control, ledger, panenv, panespec, poll, sandbox
+from agentmux import control, find, ledger, panenv, panespec, poll, sandbox
 from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
@@ -23,7 +23,7 @@ def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     live = tm.panes(run["session"])
     if live is None:
         raise WorkFailed(f"session '{run['session']}' is not running (run {run_dir.id}); "
-                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+                         + find.restart_hint(run_dir))
     found = [p for p in live if p.name == name]
     if not found:
         raise WorkFailed(f"pane '{name}' is no longer in session '{run['session']}'")

@@ -19,6 +19,7 @@ else:
 
 FORWARDED = (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM)
 WAKE_TIMEOUT = 2.0
+MAXFD = 1 << 20  # os.closerange uses close_range(2): one call, whatever the bound
 
 
 class suppress:
@@ -97,14 +98,16 @@ def killpg(pgid: int, sig: int) -> None:
 
 
 def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False,
-          stdout: int | None = None, parent_tty: bool = True) -> int:
+          stdout: int | None = None, parent_tty: bool = True, pass_fd: int | None = None
+          ) -> int:
     """Start argv in a process group of its own; returns its pid once it has exec'd.
 
     With stdout given (the check's log, the wake), stdin is /dev/null and stderr goes to
     stdout too. An exec that fails raises OSError here: the child reports its errno through
     a close-on-exec pipe, as subprocess does. `parent_tty=False` leaves the terminal to the
     child alone: a sandbox's shim hands it on to the agent's own group, and a late
-    tcsetpgrp from here would take it back (the agent then stops on SIGTTIN).
+    tcsetpgrp from here would take it back (the agent then stops on SIGTTIN). `pass_fd`
+    stays open in the child, inheritable (bwrap's --json-status-fd).
     """
     r, w = os.pipe()  # both ends close on exec (PEP 446)
     pid = os.fork()
@@ -124,6 +127,13 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
                 os.dup2(null, 0)
                 os.dup2(stdout, 1)
                 os.dup2(stdout, 2)
+            # As subprocess's close_fds: the agent gets stdin, stdout and stderr, nothing
+            # the runner's own parent left open (w closes itself at the exec).
+            keep = sorted({w} if pass_fd is None else {w, pass_fd})
+            for low, high in zip([3] + [k + 1 for k in keep], [*keep, MAXFD], strict=True):
+                os.closerange(low, high)
+            if pass_fd is not None:
+                os.set_inheritable(pass_fd, True)
             os.chdir(cwd)
             os.execvpe(argv[0], argv, env)
         except BaseException as e:

@@ -110,9 +110,8 @@ def run(box: dict[str, object], argv: list[str], cwd: str, worktree: str,
             full = prefix(box, worktree, env, w) + argv
         except (OSError, AgentmuxError) as e:
             return 1, None, f"the sandbox could not be prepared: {e}; the agent was not started"
-        os.set_inheritable(w, True)
         try:
-            pid = spawn(full, cwd, env, take_tty, stdout, parent_tty=False)
+            pid = spawn(full, cwd, env, take_tty, stdout, parent_tty=False, pass_fd=w)
         except OSError as e:
             return 127, None, (f"bubblewrap ({full[0]}) could not be started: {e.strerror}; "
                                f"install it with `{sandbox.INSTALL}`. The agent was not started")

@@ -258,6 +258,7 @@ def add(
         try:
             lay = panespec.trusted_layout(run_dir, replace(
                 run, added_panes=(*run.added_panes, added)), "add")
+            layout.check_here(lay)
         except LayoutError as e:
             raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
         spec = next(p for p in lay.panes if p.name == name)

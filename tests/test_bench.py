@@ -33,8 +33,11 @@ def test_bench_quick_runs_and_writes_json(tmp_path: Path) -> None:
     assert len(watcher["latency_s"]) == watcher["panes"]
     assert watcher["idle_ticks"] > 0
     assert "review" in data
+    assert len(data["runner"]["one_s"]) == 5 and len(data["runner"]["at_once_each_s"]) == 5
+    assert all(0 < t < 10 for t in data["runner"]["one_s"])
     for heading in ("machine:", "up, N=5", "build phase, N=5", "worktrees, N=5",
-                    "watcher CPU", "exit-to-event latency", "status --json", "review"):
+                    "watcher CPU", "exit-to-event latency", "status --json", "review",
+                    "runner start, exec -> agent running", "5 runners at once"):
         assert heading in p.stdout
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agentmux.cli import render
-from agentmux.cli.options import LAYOUT, session_option
+from agentmux.cli.options import LAYOUT, run_of, session_option
 
 
 @click.command()
@@ -43,10 +43,9 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
 def add(name: str, task: str, agent: str | None, command: str | None, scope: tuple[str, ...],
         session: str | None) -> None:
     """Add one more agent to the running session: a worktree, a pane, a ledger entry."""
-    from agentmux.find import find_run
     from agentmux.up import add as do_add
 
-    run_dir = find_run(session)
+    run_dir = run_of(session)
     pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope)
     where = f" on branch {plan.branch}" if plan.branch else ""
     click.echo(f"added {name} ({pane_id}) in window {plan.window}{where}")
@@ -63,7 +62,7 @@ def presets(layout_path: Path | None) -> None:
     rows = [(name, "built-in", pr.get(name).command, pr.get(name).no_task)
             for name in pr.names()]
     if layout_path is not None:
-        lay = layout.load(layout_path)
+        lay = layout.load(layout_path, here=False)
         rows += [(name, str(layout_path), cmd, cmd) for name, cmd in sorted(lay.agents.items())]
     click.echo(render.presets(rows))
 

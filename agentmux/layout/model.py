@@ -49,6 +49,7 @@ class PaneSpec:
     scope: tuple[str, ...] = ()            # globs (scope.py); () when none was declared
     context: tuple[str, ...] = ()          # files at base the agent must read first
     brief: bool = False                    # {task} renders as "Read your task brief at ..."
+    brief_auto: bool = False               # brief was set because the task is too long (limits)
     count: int = 1                         # attempts of this task (fan-out)
     attempt_of: str | None = None          # with count > 1: the name written in the layout
     mode: Mode = "interactive"             # headless: the CLI's non-interactive form
@@ -79,7 +80,7 @@ class Layout:
     base: str                  # as written; resolved to a SHA by worktrees
     isolation: Isolation
     branch: str                # template, e.g. "agentmux/{session}/{pane}"
-    worktree_root: str         # template, relative to repo (or absolute)
+    worktree_root: str         # template, relative to repo and inside it (limits.worktree_root)
     copy: tuple[str, ...]
     setup: str | None
     panes_per_window: int

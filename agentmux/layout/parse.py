@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from agentmux import decompose, git, presets, scope
 from agentmux.errors import LayoutError
-from agentmux.layout import runkeys
+from agentmux.layout import limits, preflight, runkeys
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import (
     DEFAULT_BRANCH,
@@ -62,9 +62,15 @@ def read_bytes(path: Path) -> bytes:
         raise LayoutError(str(path), "", f"cannot read the file ({e.strerror})") from None
 
 
-def load(path: Path, raw: bytes | None = None) -> Layout:
-    """The layout at path; from `raw`, its bytes as read_bytes gave them, when given."""
-    return parse(_read(path, str(path), raw), path)
+def load(path: Path, raw: bytes | None = None, *, here: bool = True) -> Layout:
+    """The layout file, checked; with `here`, also against this repository (preflight: the
+    worktree folder, the branches), as `validate` and `up` do. From `raw`, the file's bytes
+    as read_bytes gave them, when given."""
+    c = Checker(str(path))
+    lay = _layout(c, path.absolute(), _read(path, str(path), raw))
+    if here:
+        preflight.check(c, lay)
+    return lay
 
 
 def parse(data: dict[str, object], path: Path) -> Layout:
@@ -132,9 +138,9 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
     branch = c.template("branch", c.string(
         "branch", d.get("branch", DEFAULT_BRANCH), empty=False),
         ("session", "pane"))
-    root = c.template("worktree_root", c.string(
+    root = limits.worktree_root(c, c.template("worktree_root", c.string(
         "worktree_root", d.get("worktree_root", ".agentmux/worktrees/{session}"),
-        empty=False), ("session",))
+        empty=False), ("session",)), session)
     copy = d.get("copy", [])
     if not isinstance(copy, list):
         c.expected("copy", "a list of relative globs", copy)
@@ -177,7 +183,7 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
     _check_branches(c, layout)
     if layout.isolation == "directory":
         _check_dirs(c, layout)
-    return decompose.finish(layout, index, c.fail)
+    return limits.arguments(c, decompose.finish(layout, index, c.fail), index)
 
 
 def _session(c: Checker, path: Path, d: dict[str, object]) -> str:

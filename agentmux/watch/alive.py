@@ -20,13 +20,18 @@ from agentmux.tmux import Tmux
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
 
-def pid_alive(pid: object) -> bool:
-    """True while the process exists and is not a zombie."""
+def pid_alive(pid: object, since: object = None) -> bool:
+    """True while the process exists and is not a zombie.
+
+    since: the ISO time its runner recorded as its start. A process that began more than
+    a few seconds after it is another one that got the same pid (after a reboot, pids start
+    over), so the recorded one is gone.
+    """
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+            fields = f.read().rsplit(b")", 1)[1].split()
     except (FileNotFoundError, IndexError, ProcessLookupError):
         return False
     except OSError:
@@ -37,6 +42,25 @@ def pid_alive(pid: object) -> bool:
         except PermissionError:
             return True
         return True
+    if not fields or fields[0] == b"Z":
+        return False
+    if isinstance(since, str) and len(fields) > 19:
+        with contextlib.suppress(ValueError, OSError):
+            began = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+            if began > ledger.parse_iso(since) + PID_REUSE_SLACK:
+                return False
+    return True
+
+
+PID_REUSE_SLACK = 5.0  # seconds; clock ticks and ISO seconds round differently
+_boot: list[float] = []
+
+
+def _boot_time() -> float:
+    if not _boot:
+        with open("/proc/stat", "rb") as f:
+            _boot.append(float(next(ln for ln in f if ln.startswith(b"btime ")).split()[1]))
+    return _boot[0]
 
 
 # Status files are only ever replaced whole (rename), so inode, mtime and size name one version.
@@ -80,7 +104,8 @@ def is_running(run_dir: ledger.RunDir, pane: str) -> bool:
     if st is not None:
         if st.get("ended_at"):
             return False
-        return pid_alive(st.get("pid")) or pid_alive(st.get("agent_pid"))
+        since = st.get("started_at")
+        return pid_alive(st.get("pid"), since) or pid_alive(st.get("agent_pid"), since)
     run = run_dir.read_run()
     entry: dict[str, Any] = next((p for p in run.get("panes", []) if p.get("name") == pane),
                                  {})

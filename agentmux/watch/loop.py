@@ -59,7 +59,7 @@ def observe(
         # live pane needs no /proc read each tick.
         pane = panes.get(name) if panes is not None else None
         alive[name] = (st is not None and (pane is None or pane.dead)
-                       and pid_alive(st.get("pid")))
+                       and pid_alive(st.get("pid"), st.get("started_at")))
     if sup is None:
         return Observation(panes, statuses, alive,
                            timed_out=frozenset(supervise.timed_out(ledger.read_events(
