@@ -45,18 +45,60 @@ def _writable(box: dict[str, object]) -> list[str]:
     return [str(p) for p in rw] if isinstance(rw, list) else []
 
 
+def _create(path: str, text: bytes, mode: int = 0o644) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    try:
+        os.write(fd, text)
+    finally:
+        os.close(fd)
+
+
+def prepare_agent(home: str, agent: str | None, env: dict[str, str]) -> None:
+    """What the agent's CLI needs before its sandbox is built (outside it, as the user).
+
+    - The config files that define commands its CLI runs (sandbox.PINNED_STATE) are pinned
+      read-only only when they exist: one missing from a writable state folder could be
+      created inside, with hooks the user's next unsandboxed run would execute. So the
+      missing ones of this agent are created empty first.
+    - Claude Code writes ~/.claude.json by a rename in $HOME, which is read-only inside, and
+      loses every update. With CLAUDE_CONFIG_DIR=~/.claude it keeps that file in its state
+      folder (docs/sandbox.md); it is seeded once from the user's ~/.claude.json.
+    """
+    folders = [os.path.join(home, e) for e in sandbox.AGENT_STATE.get(agent or "", ())
+               if e.endswith("/")]
+    for rel in sandbox.PINNED_STATE:
+        path = os.path.join(home, rel)
+        if any(path.startswith(f) for f in folders):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _create(path, b"{}\n" if path.endswith((".json", ".jsonc")) else b"")
+    if agent == "claude" and "CLAUDE_CONFIG_DIR" not in env:
+        config = os.path.join(home, ".claude")
+        env["CLAUDE_CONFIG_DIR"] = config
+        try:
+            with open(os.path.join(home, ".claude.json"), "rb") as f:
+                _create(os.path.join(config, ".claude.json"), f.read(), 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def prefix(box: dict[str, object], worktree: str, env: dict[str, str], status_fd: int
            ) -> list[str]:
-    """bwrap's argv up to and including the shim; the command follows it."""
+    """bwrap's argv up to and including the shim; the command follows it. Adds to env
+    what the agent's CLI needs in the sandbox (prepare_agent)."""
     for path in _writable(box):
         # A file bound writable must exist: the hook program appends to hooks.jsonl.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
-    agent = box.get("agent")
+    agent = box.get("agent") if isinstance(box.get("agent"), str) else None
+    home = env.get("HOME") or os.path.expanduser("~")
+    if os.path.isdir(home):
+        prepare_agent(home, str(agent) if agent else None, env)
     return sandbox.bwrap_argv(
         worktree=worktree, git_common_dir=str(box["git_common_dir"]),
         worktree_git_dir=str(box["worktree_git_dir"]), branch=str(box["branch"]),
-        home=env.get("HOME") or os.path.expanduser("~"),
-        agent=agent if isinstance(agent, str) else None,
+        home=home, agent=str(agent) if agent else None,
         network=box.get("network", True) is not False, extra_rw=_writable(box), env=env,
         status_fd=status_fd)
 
