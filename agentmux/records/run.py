@@ -1,4 +1,4 @@
-"""The run's records: run.json and its panes, each pane's spec, env.json, watcher.json."""
+"""The run's records: run.json and its panes, each pane's spec, env file, watcher.json."""
 
 from __future__ import annotations
 
