@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agentmux import find, ledger, poll
+from agentmux import find, ledger, poll, queue
 from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.tmux import Tmux
@@ -59,6 +59,7 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
                 if text is not None:
                     run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
 
+    queue.close(run_dir)
     stop_panes(run_dir, names, grace)
     info = ledger.read_json(run_dir.path / "watcher.json") or {}
     pid = info.get("pid")

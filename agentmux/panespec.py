@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-from agentmux import git, layout, ledger, sandbox, trust
+from agentmux import git, layout, ledger, queue, sandbox, trust
 from agentmux.errors import EnvironmentProblem, LayoutError, Refused
 from agentmux.hook import FILE_NAME as HOOKS_FILE
 from agentmux.records import DamagedRecord, RunRecord, SandboxSpec, SpecRecord
@@ -88,8 +88,8 @@ def sandbox_spec(spec: layout.PaneSpec, pl: layout.PanePlan, pane_dir: Path,
 
 
 def build_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, *,
-               shell: str | None, wake: str, new_tree: bool, common: Path | None
-               ) -> SpecRecord:
+               shell: str | None, wake: str, new_tree: bool, common: Path | None,
+               gated: bool = False) -> SpecRecord:
     """What the pane's runner is told; no environment (that goes in the pane's env file)."""
     spec = next(p for p in lay.panes if p.name == pl.name)
     return SpecRecord(
@@ -99,6 +99,7 @@ def build_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
              "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
         env_file=None, setup=lay.setup if new_tree else None,
         status=str(run_dir.status(pl.name)), wake=wake, check=pl.check,
+        gate=str(queue.gate_path(run_dir, pl.name)) if gated else None,
         sandbox=sandbox_spec(spec, pl, run_dir.pane_dir(pl.name), common))
 
 
@@ -149,7 +150,8 @@ def verify(run_dir: ledger.RunDir, name: str) -> SpecRecord:
     expected = build_spec(
         run_dir, lay, plans[0], shell=found.shell if _allowed_shell(found.shell) else "/bin/sh",
         wake=f"agentmux-{run_dir.id}", new_tree=found.setup is not None,
-        common=common_dir(lay, [p for p in lay.panes if p.name == name]))
+        common=common_dir(lay, [p for p in lay.panes if p.name == name]),
+        gated=lay.max_running is not None)
     if found.setup not in (None, lay.setup):
         expected = dataclasses.replace(expected, setup=lay.setup)
     have, want = found.to_json(), expected.to_json()

@@ -129,8 +129,38 @@ def _bell() -> None:
         pass
 
 
+def _wait_gate(gate: str, status: Status, fwd: Forwarder) -> int | None:
+    """A queued pane (max_running): wait for the watcher to create the gate file.
+
+    A file, not a pipe or a tmux channel: the go is durable, so a watcher that restarts, or
+    a go given before the runner got here, is never missed. Returns an exit code when the
+    pane was stopped while queued (its agent never started)."""
+    from time import sleep
+
+    if os.path.exists(gate):
+        return None
+    status.write(phase="queued", queued_at=now_iso())
+    # A stop that comes with the go (down racing the watcher) still wins: checked after.
+    while not fwd.received and not os.path.exists(gate):
+        sleep(0.1)
+    if fwd.received:
+        sig = fwd.received[0]
+        fwd.pending.clear()
+        message = f"stopped by {signal_name(sig)} while queued; the agent never started"
+        say(message)
+        status.finish(None, sig, "queued", message)
+        return exit_like(EXIT_RUNNER_ERROR, sig)
+    # Agent time is counted from here; queued_at keeps the wait for wall-clock time.
+    status.data["started_at"] = now_iso()
+    return None
+
+
 def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
-    status.write()
+    if spec.gate:
+        stopped = _wait_gate(spec.gate, status, fwd)
+        if stopped is not None:
+            return stopped
+    status.write(phase="starting")
     problem = _check_cwd(spec)
     if problem:
         say(problem)

@@ -106,8 +106,8 @@ def dumps_flat(obj: dict[str, object]) -> bytes:
 class Spec:
     """A checked spec.json, plus the environment of its env_file."""
 
-    __slots__ = ("base_env", "check", "command", "cwd", "env", "pane", "run", "sandbox", "setup",
-                 "shell", "status", "wake", "worktree")
+    __slots__ = ("base_env", "check", "command", "cwd", "env", "gate", "pane", "run", "sandbox",
+                 "setup", "shell", "status", "wake", "worktree")
 
     def __init__(self, data: dict[str, object], env: dict[str, str],
                  base_env: dict[str, str] | None) -> None:
@@ -125,6 +125,7 @@ class Spec:
         self.setup = opt("setup")
         self.wake = opt("wake")
         self.check = opt("check") or None
+        self.gate = opt("gate")  # a queued pane: its agent starts once this file exists
         box = data.get("sandbox")
         # Checked by _sandbox: the shape of records.SandboxSpec.
         self.sandbox: dict[str, object] | None = box if isinstance(box, dict) else None
@@ -197,10 +198,10 @@ def load_spec(path: str, env_file: str | None = None) -> Spec:
     for key in ("run", "pane", "command", "cwd"):
         if not isinstance(data.get(key), str) or not data[key]:
             errors.append(f"{key}: expected a non-empty string")
-    for key in ("shell", "worktree", "env_file", "setup", "wake", "check"):
+    for key in ("shell", "worktree", "env_file", "setup", "wake", "check", "gate"):
         if data.get(key) is not None and not isinstance(data[key], str):
             errors.append(f"{key}: expected a string or null")
-    for key in ("cwd", "worktree", "env_file"):
+    for key in ("cwd", "worktree", "env_file", "gate"):
         # Relative paths would depend on wherever tmux happened to start the pane.
         if isinstance(data.get(key), str) and not data[key].startswith("/"):
             errors.append(f"{key}: expected an absolute path, got {data[key]!r}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentmux import ledger
+from agentmux import ledger, queue
 from agentmux.tmux import Tmux
 from agentmux.units import fmt_duration
 from agentmux.watch import loop as watcher
@@ -41,6 +41,8 @@ class Row:
     since: str | None = None          # when the pane entered its state (its last event)
     quiet_s: float | None = None      # running with no output for at least idle_after
     check_exit_code: int | None = None
+    queued_at: str | None = None      # max_running: when it joined the queue
+    queued_s: float | None = None     # time spent queued (not agent time)
 
 
 def run_info(run_dir: ledger.RunDir) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
         status = read_status(run_dir.status(name)) or {}
         started, ended = status.get("started_at"), status.get("ended_at")
         duration = None
-        if started:
+        if started and status.get("phase") != "queued":
             end = ledger.parse_iso(ended) if ended else (None if st.terminal else now)
             if end is not None:
                 duration = round(max(0.0, end - ledger.parse_iso(started)), 3)
@@ -93,6 +95,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
             reason=st.reason, started_at=started, ended_at=ended, duration_s=duration,
             branch=p.get("branch"), worktree=p.get("worktree"), pane_id=p.get("pane_id"),
             since=since.get(name), quiet_s=quiet, check_exit_code=status.get("check_exit_code"),
+            queued_at=status.get("queued_at"), queued_s=queue.queued_seconds(status),
         ))
     return out
 
@@ -106,7 +109,7 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> dict[str, Any]:
              "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
              "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
-             "check_exit_code": r.check_exit_code}
+             "check_exit_code": r.check_exit_code, "queued_s": r.queued_s}
             for r in table
         ],
     }
@@ -120,7 +123,7 @@ def outcome(r: Row) -> str:
     return "-"
 
 
-COLOURS = {"running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
+COLOURS = {"queued": "2", "running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
            "failed": "1;31", "killed": "35", "lost": "1;31", "starting": "2"}
 
 
@@ -129,6 +132,8 @@ def state_text(r: Row) -> str:
         q = int(r.quiet_s)
         short = f"{q}s" if q < 60 else f"{q // 60}m" if q < 3600 else f"{q // 3600}h"
         return f"{r.state} (quiet {short})"
+    if r.queued_s is not None and r.state in ("queued", "starting"):
+        return f"{r.state} ({fmt_duration(r.queued_s)} queued)"
     return r.state + (f" ({r.reason})" if r.reason else "")
 
 

@@ -31,6 +31,7 @@ from agentmux import (
     panenv,
     panespec,
     poll,
+    queue,
     trust,
     worktrees,
 )
@@ -79,6 +80,12 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    if any(p.host is not None for p in panes):
+        from agentmux import hosts_up
+
+        # Every host is checked before anything is created, here or there.
+        hosts_up.preflight(lay, panes)
+        raise hosts_up.refuse_remote(panes)
     panespec.require_sandbox(panes, path)   # never a sandboxed pane started without one
     if trusted:
         trust.trust(path, raw)
@@ -155,7 +162,10 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name]))
+                    run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name],
+                    run.max_running is not None))
+            # The first max_running start at once; the watcher opens the others' gates.
+            queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
 
             step = "building the tmux session"
             undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
@@ -176,10 +186,11 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool, common: Path | None, env_file: Path) -> Launch:
+               wake: str, new_tree: bool, common: Path | None, env_file: Path,
+               gated: bool = False) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
     run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
-                                           new_tree=new_tree, common=common))
+                                           new_tree=new_tree, common=common, gated=gated))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
                   pl.cwd, run_dir.output(pl.name))
 
@@ -215,7 +226,7 @@ def run_record(
         layout_snapshot=snapshot,
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
-        agentmux_version=__version__, state="starting",
+        agentmux_version=__version__, state="starting", max_running=lay.max_running,
         panes=tuple(pane_record(pl, prepared.get(pl.name)) for pl in plans))
 
 
@@ -279,7 +290,8 @@ def add(
             undo.callback(panenv.remove, env_dir)
             launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
                                 bool(prepared and prepared.created_worktree),
-                                panespec.common_dir(lay, [spec]), env_files[name])
+                                panespec.common_dir(lay, [spec]), env_files[name],
+                                run.max_running is not None)
             pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
             undo.pop_all()
         run = run_dir.run()   # fresh: `down` may have written meanwhile

@@ -40,16 +40,17 @@ PACKAGE = ROOT / "agentmux"
 # agentmux/__init__.py is "__init__". HOUSE-PLAN.md's order, with the modules it does not name
 # put beside their closest neighbour: scope (pure globs) with presets, decompose and trust
 # (layout files) with layout, brief and find (read git and the ledger) with worktrees,
-# runspec and runcheck with the runner they belong to, init (a command's core) with up.
+# runspec and runcheck with the runner they belong to, init (a command's core) with up,
+# hosts_up (up's checks of hosts) with the git readers, queue (the watcher's gates) with watch.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "units", "proc", "poll", "atomic", "capture"),
     ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook",
      "headless", "headless_parsers", "screen"),
     ("git", "tmux", "tmux_chain"),
     ("layout", "decompose", "trust"),
-    ("worktrees", "snapshot", "brief", "find"),
+    ("worktrees", "snapshot", "brief", "find", "hosts_up"),
     ("runner", "runspec", "runcheck", "runproc", "runsandbox"),
-    ("watch",),
+    ("watch", "queue"),
     ("review", "status", "control", "paneops", "up", "doctor", "init", "panespec", "panenv"),
     ("api",),
     ("cli",),

@@ -116,6 +116,7 @@ class RunRecord(Record):
     ended_at: str | None = None       # set by `down`
     panes: tuple[PaneRecord, ...] = ()
     added_panes: tuple[AddedPane, ...] = ()
+    max_running: int | None = None    # a queue: at most this many agents at once (gated specs)
     extra: dict[str, object] = field(default_factory=dict, hash=False, repr=False)
 
     def pane(self, name: str) -> PaneRecord | None:
@@ -143,7 +144,7 @@ class RunRecord(Record):
                         for i, p in enumerate(f.objects("panes"))),
             added_panes=tuple(AddedPane._read(f.sub(p, f"added_panes[{i}]"))
                               for i, p in enumerate(f.objects("added_panes"))),
-            extra=f.extra())
+            max_running=f.opt_integer("max_running"), extra=f.extra())
 
     def to_json(self) -> JSON:
         out: JSON = {
@@ -160,6 +161,8 @@ class RunRecord(Record):
             out["ended_at"] = self.ended_at
         if self.added_panes:
             out["added_panes"] = [a.to_json() for a in self.added_panes]
+        if self.max_running is not None:
+            out["max_running"] = self.max_running
         return {**out, **self.extra}
 
 
@@ -219,6 +222,7 @@ class SpecRecord(Record):
     setup: str | None = None          # runs first, in the worktree's root
     wake: str | None = None           # tmux wait-for channel signalled at the end
     check: str | None = None          # runs after the agent exits 0, in the worktree
+    gate: str | None = None           # queued (max_running): start once this file exists
     sandbox: SandboxSpec | None = None  # None: the agent runs unsandboxed
     extra: dict[str, object] = field(default_factory=dict, hash=False, repr=False)
 
@@ -231,7 +235,7 @@ class SpecRecord(Record):
             run=f.text("run"), pane=f.text("pane"), command=f.text("command"), cwd=f.text("cwd"),
             status=f.text("status"), shell=f.opt_text("shell"), worktree=f.opt_text("worktree"),
             env=f.text_map("env"), env_file=f.opt_text("env_file"), setup=f.opt_text("setup"),
-            wake=f.opt_text("wake"), check=f.opt_text("check"),
+            wake=f.opt_text("wake"), check=f.opt_text("check"), gate=f.opt_text("gate"),
             sandbox=None if box is None else SandboxSpec._read(f.sub(box, "sandbox")),
             extra=f.extra())
 
@@ -240,7 +244,8 @@ class SpecRecord(Record):
             "version": VERSION, "run": self.run, "pane": self.pane, "command": self.command,
             "shell": self.shell, "cwd": self.cwd, "worktree": self.worktree,
             "env": dict(self.env), "env_file": self.env_file, "setup": self.setup,
-            "status": self.status, "wake": self.wake, "check": self.check, **self.extra,
+            "status": self.status, "wake": self.wake, "check": self.check,
+            "gate": self.gate, **self.extra,
         }
         if self.sandbox is not None:
             out["sandbox"] = self.sandbox.to_json()

@@ -272,10 +272,12 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
     for p in run.panes:
         for path in sorted(p.paths()):
             by_file.setdefault(path, []).append(p.row.name)
-    starts = [ledger.parse_iso(p.row.started_at) for p in run.panes if p.row.started_at]
+    # Wall clock counts the queue (from the first pane's queued_at); agent time does not.
+    starts = [ledger.parse_iso(p.row.queued_at or p.row.started_at) for p in run.panes
+              if p.row.started_at]
     ends = [ledger.parse_iso(p.row.ended_at) if p.row.ended_at else now
             for p in run.panes if p.row.started_at
-            and (p.row.ended_at or p.row.state in ("starting", "running", "waiting"))]
+            and (p.row.ended_at or p.row.state in ("queued", "starting", "running", "waiting"))]
     wall = round(max(ends) - min(starts), 3) if starts and ends else None
     durations = [p.row.duration_s for p in run.panes if p.row.duration_s is not None]
     agent_time = round(sum(durations), 3) if durations else None
@@ -291,6 +293,7 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
         "wall_clock_s": wall,
         "agent_time_s": agent_time,
         "speedup": round(agent_time / wall, 2) if wall and agent_time is not None else None,
+        "queued_s": round(sum(p.row.queued_s or 0.0 for p in run.panes), 3),
     }
 
 
@@ -301,7 +304,8 @@ def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
     return {
         "name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
         "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
-        "duration_s": r.duration_s, "branch": r.branch, "attempt_of": p.attempt_of,
+        "duration_s": r.duration_s, "queued_s": r.queued_s, "branch": r.branch,
+        "attempt_of": p.attempt_of,
         "check": p.check, "source": p.source, "source_note": source_note(r.state, p.source),
         "head": res.get("head"), "snapshot": res.get("snapshot"),
         "commits_ahead": res.get("commits_ahead"), "dirty": res.get("dirty"),

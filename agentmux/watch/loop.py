@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from agentmux import ledger, snapshot
+from agentmux import ledger, queue, snapshot
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
 from agentmux.tmux import Tmux, Waker
@@ -122,6 +122,9 @@ def tick(
         sup.notify(events, [s.state for s in new.values()], obs.panes or {},
                    pane_entries(run_dir) if events else {}, run.get("on_event"))
         sup.reap()
+        limit = (read_status(run_dir.run_json) or {}).get("max_running")
+        if isinstance(limit, int) and obs.panes is not None:
+            queue.release(run_dir, names, limit, new)   # the next queued panes start
     nudge(obs)
     return new, obs
 

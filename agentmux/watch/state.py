@@ -14,7 +14,8 @@ from typing import Any
 from agentmux.tmux_chain import PaneObs
 
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
-STATES = ("starting", "running", "waiting", "checking", "done", "failed", "killed", "lost")
+STATES = ("queued", "starting", "running", "waiting", "checking", "done", "failed", "killed",
+          "lost")
 
 
 def summary_line(states: Iterable[str]) -> str:
@@ -70,6 +71,8 @@ def classify(
     if status and status.get("phase") == "check" and (runner_alive or pane is not None):
         return PaneState("checking")  # the agent exited 0; its check decides done or failed
     if pane is not None and not pane.dead:
+        if status and status.get("phase") == "queued":
+            return PaneState("queued")  # max_running: waiting for the watcher's go
         running = bool(status and status.get("phase") == "agent")
         return PaneState("running" if running else "starting")
     if pane is None and session_alive and status is None:
