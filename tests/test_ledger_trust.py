@@ -193,3 +193,11 @@ def test_a_runner_deletes_its_env_file_even_when_its_spec_is_bad(tmp_path: Path)
                        timeout=30, check=False)
     assert p.returncode == 96 and time.monotonic() - t0 < 10, p.stderr
     assert not folder.exists()
+
+
+def test_restart_checks_a_queued_pane_too(repo: Path) -> None:
+    """The gate of a run with a queue is part of the spec the trusted layout makes."""
+    run = _done_pane(repo, fake("--exit", "0"), max_running=1)
+    assert json.loads((run / "panes" / "a" / "spec.json").read_text())["gate"]
+    r = run_cli("--socket", SOCK, "restart", "a", cwd=repo)
+    assert r.code == 0, r.err
