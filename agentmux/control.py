@@ -7,13 +7,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from agentmux import find, ledger, poll, queue
 from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
 from agentmux.find import pane_entry
+from agentmux.records import StatusRecord
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
 from agentmux.watch.alive import STOP_SIGNALS, is_running, pid_alive, read_status, send_stop
@@ -21,8 +21,8 @@ from agentmux.watch.screen import ANSI
 from agentmux.watch.state import PaneState, replay
 
 
-def _status(run_dir: ledger.RunDir, name: str) -> Mapping[str, Any]:
-    return read_status(run_dir.status(name)) or {}
+def _status(run_dir: ledger.RunDir, name: str) -> StatusRecord | None:
+    return read_status(run_dir.status(name))
 
 
 def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
@@ -38,8 +38,10 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
             send_stop(_status(run_dir, n), sig)
         poll.until(lambda: not running(), grace)
     for n in running():  # a runner that survived its agent's SIGKILL
-        with contextlib.suppress(OSError, TypeError):
-            os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
+        st = _status(run_dir, n)
+        if st is not None and st.pid > 0:
+            with contextlib.suppress(OSError):
+                os.kill(st.pid, signal.SIGKILL)
 
 
 def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
@@ -47,10 +49,10 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
 
     Worktrees, branches and the ledger stay.
     """
-    run = run_dir.read_run()
-    tm = Tmux(run.get("socket"))
-    session = run["session"]
-    names = [p["name"] for p in run.get("panes", [])]
+    run = run_dir.run()
+    tm = Tmux(run.socket)
+    session = run.session
+    names = run.pane_names
     live = tm.panes(session)
     if live is not None:
         for p in live:
@@ -61,24 +63,21 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
 
     queue.close(run_dir)
     stop_panes(run_dir, names, grace)
-    info = ledger.read_json(run_dir.path / "watcher.json") or {}
-    pid = info.get("pid")
+    info = run_dir.watcher()
+    pid = info.pid if info is not None else None
     if isinstance(pid, int) and pid_alive(pid):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
     tm.kill_session(session)
-    run = run_dir.read_run()
-    run["state"] = "down"
-    run["ended_at"] = ledger.now_iso()
-    ledger.write_json(run_dir.run_json, run)
+    run_dir.write_run(replace(run_dir.run(), state="down", ended_at=ledger.now_iso()))
     return state
 
 
 def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
-    run = run_dir.read_run()
-    tm = Tmux(run.get("socket"))
-    session = run["session"]
+    run = run_dir.run()
+    tm = Tmux(run.socket)
+    session = run.session
     live = tm.panes(session)
     if live is None:
         raise WorkFailed(f"session '{session}' is not running (run {run_dir.id}); "
@@ -132,15 +131,16 @@ def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:
                 if not follow or ended:
                     return
                 # One more read after the end is seen, so the last bytes are not missed.
-                ended = bool(_status(run_dir, name).get("ended_at"))
+                st = _status(run_dir, name)
+                ended = bool(st is not None and st.ended_at)
                 if not ended:
                     time.sleep(0.2)  # poll: following a growing file
-    run = run_dir.read_run()
-    state = replay(ledger.read_events(run_dir.events)).get(name)
+    run = run_dir.run()
+    state = replay(run_dir.events_of()).get(name)
     transcript: Path = run_dir.transcript(name)
     if not (state and state.terminal and transcript.exists()):
         pane_id = entry.get("pane_id")
-        text = Tmux(run.get("socket")).capture(str(pane_id)) if pane_id else None
+        text = Tmux(run.socket).capture(str(pane_id)) if pane_id else None
         if text is not None:
             out.write(text.encode(errors="surrogateescape"))
             return

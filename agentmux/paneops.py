@@ -61,7 +61,7 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
         if problem is not None:
             raise EnvironmentProblem(f"restart {name}: the pane has sandbox = \"bwrap\": "
                                      f"{problem}. Nothing was changed")
-    recorded = replay(ledger.read_events(run_dir.events)).get(name)
+    recorded = replay(run_dir.events_of()).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
         if not _wait_recorded(run_dir, name):
@@ -95,7 +95,7 @@ def pane_dir_files(pane_dir: Path) -> list[Path]:
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
     def recorded() -> bool:
-        st = replay(ledger.read_events(run_dir.events)).get(name)
+        st = replay(run_dir.events_of()).get(name)
         return st is not None and st.terminal
 
     # The watcher records the end on its next tick.

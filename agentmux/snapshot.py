@@ -19,9 +19,9 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agentmux import git, ledger
+from agentmux.records import JSON, FileChange, ResultRecord
 from agentmux.worktrees import provisioned as prov
 from agentmux.worktrees import unseen as unseen_files
 
@@ -85,7 +85,7 @@ def take_full(worktree: Path, ref: str | None, message: str,
             os.unlink(tmp)
 
 
-def changes(repo: Path, base: str, commit: str) -> list[dict[str, Any]]:
+def changes(repo: Path, base: str, commit: str) -> list[FileChange]:
     """Files changed from base to commit: path, status letter, lines added and removed.
 
     One `git diff --raw --numstat -z`: the raw records (`:modes shas STATUS\0path\0`) come
@@ -94,7 +94,7 @@ def changes(repo: Path, base: str, commit: str) -> list[dict[str, Any]]:
     return parse_raw_numstat(git.diff_raw_numstat(repo, base, commit))
 
 
-def parse_raw_numstat(raw: str) -> list[dict[str, Any]]:
+def parse_raw_numstat(raw: str) -> list[FileChange]:
     status: dict[str, str] = {}
     out = []
     parts = raw.split("\0")
@@ -110,16 +110,33 @@ def parse_raw_numstat(raw: str) -> list[dict[str, Any]]:
         if not tok:
             continue
         added, removed, path = tok.split("\t", 2)
-        out.append({
-            "path": path, "status": status.get(path, "M"),
-            "added": int(added) if added.isdigit() else None,      # None: binary
-            "removed": int(removed) if removed.isdigit() else None,
-        })
+        out.append(FileChange(
+            path, status.get(path, "M"),
+            int(added) if added.isdigit() else None,      # None: binary
+            int(removed) if removed.isdigit() else None,
+        ))
     return out
 
 
+@dataclass(frozen=True)
+class Described:
+    """What `describe` finds; `to_json` is the body of result.json minus the ids."""
+
+    head: str
+    commits_ahead: int
+    dirty: bool
+    files: list[FileChange]
+    provisioned: list[JSON]
+    unseen: list[JSON]
+
+    def to_json(self) -> JSON:
+        return {"head": self.head, "commits_ahead": self.commits_ahead, "dirty": self.dirty,
+                "files": [f.to_json() for f in self.files], "provisioned": self.provisioned,
+                "unseen": self.unseen}
+
+
 def describe(worktree: Path, base: str, taken: Taken,
-             copies: prov.Provisioned | None = None) -> dict[str, Any]:
+             copies: prov.Provisioned | None = None) -> Described:
     """What a snapshot holds relative to base: the body of result.json minus the ids.
 
     `files` never lists a provisioned file; `provisioned` says of each whether the agent changed
@@ -129,52 +146,43 @@ def describe(worktree: Path, base: str, taken: Taken,
     copies = copies or prov.Provisioned()
     ours = set(copies.paths)
     files = changes(worktree, base, taken.commit)
-    committed = {f["path"] for f in files if f["path"] in ours}
+    committed = {f.path for f in files if f.path in ours}
     now = copies.changes(worktree)
-    return {
-        "head": taken.head,
-        "commits_ahead": git.count_commits(worktree, base, taken.head),
-        "dirty": taken.tree != taken.head_tree,
-        "files": [f for f in files if f["path"] not in ours],
-        "provisioned": [{"path": p, "state": now.get(p, "unchanged"), "committed": p in committed}
-                        for p in copies.paths],
-        "unseen": [{"path": u.path, "kind": u.kind, "why": unseen_files.KINDS[u.kind][0],
-                    "in_snapshot": u.storable} for u in taken.unseen],
-    }
+    return Described(
+        head=taken.head,
+        commits_ahead=git.count_commits(worktree, base, taken.head),
+        dirty=taken.tree != taken.head_tree,
+        files=[f for f in files if f.path not in ours],
+        provisioned=[{"path": p, "state": now.get(p, "unchanged"), "committed": p in committed}
+                     for p in copies.paths],
+        unseen=[{"path": u.path, "kind": u.kind, "why": unseen_files.KINDS[u.kind][0],
+                 "in_snapshot": u.storable} for u in taken.unseen],
+    )
 
 
 def ledger_root_of(run_dir: ledger.RunDir) -> Path:
     return run_dir.path.parents[1]   # <repo>/.agentmux/runs/<id>
 
 
-def record(run_dir: ledger.RunDir, pane: str, worktree: Path, base: str) -> dict[str, Any]:
+def record(run_dir: ledger.RunDir, pane: str, worktree: Path, base: str) -> ResultRecord:
     """Snapshot a pane's worktree and write `panes/<pane>/result.json`; returns it."""
     ref = ref_for(run_dir.id, pane)
     copies = prov.read(ledger_root_of(run_dir), worktree)
     taken = take_full(worktree, ref, f"agentmux snapshot of {pane} (run {run_dir.id})",
                       copies.paths)
     st = describe(worktree, base, taken, copies)
-    result = {
-        "version": 1,
-        "pane": pane,
-        "taken_at": ledger.now_iso(),
-        "base": base,
-        "head": st["head"],
-        "snapshot": taken.commit,
-        "ref": ref,
-        "commits_ahead": st["commits_ahead"],
-        "dirty": st["dirty"],
-        "files": st["files"],
-        "provisioned": st["provisioned"],
-        "unseen": st["unseen"],
-    }
-    ledger.write_json(run_dir.pane_dir(pane) / "result.json", result)
+    result = ResultRecord(
+        pane=pane, base=base, head=st.head, snapshot=taken.commit, taken_at=ledger.now_iso(),
+        ref=ref, commits_ahead=st.commits_ahead, dirty=st.dirty, files=tuple(st.files),
+        extra={"provisioned": st.provisioned, "unseen": st.unseen})
+    run_dir.write_result(result)
     return result
 
 
-def live(worktree: Path, base: str, pane: str, ledger_root: Path) -> dict[str, Any]:
+def live(worktree: Path, base: str, pane: str, ledger_root: Path) -> JSON:
     """The same as result.json for an agent still at work, with no ref taken and nothing written."""
     copies = prov.read(ledger_root, worktree)
     taken = take_full(worktree, None, f"agentmux live view of {pane}", copies.paths, live=True)
     return {"version": 1, "pane": pane, "taken_at": ledger.now_iso(), "base": base,
-            "snapshot": taken.commit, "ref": None, **describe(worktree, base, taken, copies)}
+            "snapshot": taken.commit, "ref": None,
+            **describe(worktree, base, taken, copies).to_json()}

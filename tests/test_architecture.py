@@ -66,7 +66,6 @@ RUNNER_BANNED = ("pathlib", "subprocess", "typing", "dataclasses")
 
 # What the other branches of issue 10 are fixing, by check; each entry is a strict xfail.
 _LOOP_DRAWS = "TMUX: the watcher loop draws the status table (watch/loop.py imports status)"
-_RECORDS = "LEDGER's typed records; the call sites are converted after this round"
 _REVIEW = ("the review JSON: review/results.py (GIT) to return records, then cli/render.py "
            "and review/compare.py (HOUSE) take them")
 KNOWN: dict[str, dict[str, str]] = {
@@ -77,12 +76,6 @@ KNOWN: dict[str, dict[str, str]] = {
     "any-dict": {
         **dict.fromkeys(["agentmux/cli/render.py", "agentmux/review/compare.py",
                          "agentmux/review/results.py"], _REVIEW),
-        **dict.fromkeys(["agentmux/control.py", "agentmux/review/clean.py",
-                         "agentmux/review/merge.py",
-                         "agentmux/snapshot.py", "agentmux/status.py",
-                         "agentmux/watch/loop.py", "agentmux/watch/state.py",
-                         "agentmux/watch/alive.py", "agentmux/watch/screen.py",
-                         "agentmux/watch/supervise.py"], _RECORDS),
     },
 }
 RUNNER_REASON = ("LEDGER: runner, runspec, runcheck and ledger import pathlib, typing and "

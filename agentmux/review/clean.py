@@ -35,11 +35,11 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agentmux import git, ledger, snapshot, worktrees
 from agentmux.errors import Refused
 from agentmux.find import check_panes, hint
+from agentmux.records import EventRecord, PaneRecord
 from agentmux.watch.alive import is_running
 from agentmux.worktrees import provisioned as prov
 from agentmux.worktrees.unseen import Unseen, content_ids, scan
@@ -113,10 +113,10 @@ class Why:
     forceable: bool = False       # --force keeps what this reason protects
 
 
-def _check(r: git.Repo, run_dir: ledger.RunDir, p: dict[str, Any], wts: dict[str, dict[str, str]],
+def _check(r: git.Repo, run_dir: ledger.RunDir, p: PaneRecord, wts: dict[str, dict[str, str]],
            globs: Sequence[str], force: bool, keep_branches: bool) -> tuple[Plan, list[Why]]:
-    name, branch = p["name"], p.get("branch")
-    tree = Path(p["worktree"]) if p.get("worktree") else None
+    name, branch = p.name, p.branch
+    tree = Path(p.worktree) if p.worktree else None
     why: list[Why] = []
     if is_running(run_dir, name):
         why.append(Why("its agent is still running; stop it first (`agentmux down`)"))
@@ -201,12 +201,12 @@ def _hint(r: git.Repo, run_dir: ledger.RunDir, plans: list[Plan], why: dict[str,
 
 def clean(run_dir: ledger.RunDir, names: Sequence[str] = (), force: bool = False,
           keep_branches: bool = False) -> list[Done]:
-    run = run_dir.read_run()
-    repo = Path(run["repo"])
-    panes = run.get("panes", [])
-    check_panes([p["name"] for p in panes], names, f"run {run_dir.id}")
-    chosen = [p for p in panes if not names or p["name"] in names]
-    globs = run.get("disposable") or []
+    run = run_dir.run()
+    repo = Path(run.repo)
+    panes = run.panes
+    check_panes([p.name for p in panes], names, f"run {run_dir.id}")
+    chosen = [p for p in panes if not names or p.name in names]
+    globs = run.disposable
     with worktrees.RepoLock(repo), git.Repo(repo) as r:
         wts = {os.path.realpath(w["worktree"]): w for w in git.worktree_list(repo)}
         plans, why = [], {}
@@ -338,10 +338,10 @@ def _clean_one(r: git.Repo, run_dir: ledger.RunDir, plan: Plan, force: bool,
             kept_why = None if deleted else d.stderr.strip()
     done = Done(plan.name, plan.tree, snap, copied, plan.disposable if plan.tree else [],
                 plan.branch, deleted, kept_why, pane_dir, kept, copies_kept, copies_removed)
-    ledger.append_event(run_dir.events, {
-        "type": "clean", "pane": plan.name, "forced": force,
+    run_dir.append(EventRecord("clean", plan.name, detail={
+        "forced": force,
         "worktree": str(plan.tree) if plan.tree else None, "snapshot": snap,
         "ignored_copied": copied, "unseen_copied": kept, "provisioned_kept": copies_kept,
         "provisioned_removed": copies_removed, "disposable_deleted": done.deleted,
-        "branch": plan.branch, "branch_deleted": deleted})
+        "branch": plan.branch, "branch_deleted": deleted}))
     return done

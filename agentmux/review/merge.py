@@ -15,11 +15,11 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agentmux import git, ledger, snapshot, worktrees
 from agentmux.errors import BadInput, Refused
 from agentmux.find import check_panes
+from agentmux.records import JSON, EventRecord, RunRecord
 from agentmux.watch.alive import is_running
 from agentmux.worktrees import provisioned as prov
 from agentmux.worktrees.unseen import scan
@@ -97,19 +97,19 @@ class Outcome:
         return "\n".join(lines)
 
 
-def panes_of(run: dict[str, Any], names: Sequence[str]) -> list[MergeCandidate]:
-    by_name = {p["name"]: p for p in run.get("panes", [])}
-    check_panes(list(by_name), names, f"run {run.get('id')}")
+def panes_of(run: RunRecord, names: Sequence[str]) -> list[MergeCandidate]:
+    by_name = {p.name: p for p in run.panes}
+    check_panes(list(by_name), names, f"run {run.id}")
     if len(set(names)) != len(names):
         raise BadInput("a pane is named twice in the queue")
     out = []
     for n in names:
         p = by_name[n]
-        if not p.get("branch"):
+        if not p.branch:
             raise BadInput(f"pane '{n}' has no branch of its own (isolation "
-                           f"{run.get('isolation')}); there is nothing to merge")
-        tree = Path(p["worktree"]) if p.get("worktree") else None
-        out.append(MergeCandidate(n, p["branch"], tree))
+                           f"{run.isolation}); there is nothing to merge")
+        tree = Path(p.worktree) if p.worktree else None
+        out.append(MergeCandidate(n, p.branch, tree))
     return out
 
 
@@ -198,8 +198,8 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
           include_uncommitted: bool = False) -> Outcome:
     if strategy not in STRATEGIES:
         raise BadInput(f"--strategy: expected one of {', '.join(STRATEGIES)}; got {strategy!r}")
-    run = run_dir.read_run()
-    repo = Path(run["repo"])
+    run = run_dir.run()
+    repo = Path(run.repo)
     panes = panes_of(run, names)
     with worktrees.RepoLock(repo), git.Repo(repo) as r:
         if into is None:
@@ -220,7 +220,7 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
             if tip is None:
                 problems.append(f"pane '{p.name}': branch '{p.branch}' does not exist")
                 continue
-            base, ours = str(run.get("base") or tip), copies[p.name].paths
+            base, ours = str(run.base or tip), copies[p.name].paths
             secret = [c for c in ours if git.touched(repo, base, tip, [c])] \
                 if git.touched(repo, base, tip, ours) else []
             if secret:
@@ -252,9 +252,8 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
                 tip = commit_uncommitted(r, run_dir.id, p, dry_run, copies[p.name])
                 out.committed.append((p.name, tip))
                 if not dry_run:
-                    ledger.append_event(run_dir.events, {
-                        "type": "commit-uncommitted", "pane": p.name, "branch": p.branch,
-                        "commit": tip})
+                    run_dir.append(EventRecord("commit-uncommitted", p.name, detail={
+                        "branch": p.branch, "commit": tip}))
             tips[p.name] = tip
         simulated = r.rev(target_ref)
         assert simulated is not None
@@ -315,8 +314,7 @@ def _apply(repo: Path, checkout: Path | None, target_ref: str, old: str, new: st
 
 def _event(run_dir: ledger.RunDir, p: MergeCandidate, into: str, strategy: str,
            commit: str | None, result: str, files: list[str]) -> None:
-    ev: dict[str, Any] = {"type": "merge", "pane": p.name, "into": into, "strategy": strategy,
-                          "commit": commit, "result": result}
+    detail: JSON = {"into": into, "strategy": strategy, "commit": commit, "result": result}
     if files:
-        ev["files"] = files
-    ledger.append_event(run_dir.events, ev)
+        detail["files"] = files
+    run_dir.append(EventRecord("merge", p.name, detail=detail))
