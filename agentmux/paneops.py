@@ -6,8 +6,8 @@ import contextlib
 import secrets
 from pathlib import Path
 
-from agentmux import control, find, ledger, poll
-from agentmux.errors import Refused, WorkFailed
+from agentmux import control, find, ledger, panenv, panespec, poll, sandbox
+from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
@@ -51,7 +51,9 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
     The ended attempt's files (status, output, transcript, check log, result) move to
     `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
-    end recorded before anything moves.
+    end recorded before anything moves. The spec must be what the run's trusted layout makes
+    (panespec.verify: Refused otherwise, before anything is stopped), and the agent gets the
+    environment of the shell that runs `restart`.
     """
     # Under the run's lock, as `add`: `down` marks the run before it stops anything, so a
     # restart never starts an agent in a run that is being stopped.
@@ -62,6 +64,12 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
 def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
+    spec = panespec.verify(run_dir, name)
+    if spec.sandbox is not None:
+        problem = sandbox.check_available()
+        if problem is not None:
+            raise EnvironmentProblem(f"restart {name}: the pane has sandbox = \"bwrap\": "
+                                     f"{problem}. Nothing was changed")
     recorded = replay(run_dir.events_of()).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
@@ -74,8 +82,13 @@ def _restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
-               step=f"restarting pane '{name}'")
+    env_dir, env_files = panenv.write([name])
+    try:
+        tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name), env_files[name]),
+                   run_dir.output(name), step=f"restarting pane '{name}'")
+    except BaseException:
+        panenv.remove(env_dir)
+        raise
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})

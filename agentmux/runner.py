@@ -18,7 +18,15 @@ import os
 import sys
 
 from agentmux.atomic import DURABLE, LIVE, now_iso, replace
-from agentmux.runproc import Forwarder, exit_like, run_command, signal_name, suppress, wake
+from agentmux.runproc import (
+    Forwarder,
+    command_argv,
+    exit_like,
+    run_command,
+    signal_name,
+    suppress,
+    wake,
+)
 from agentmux.runspec import Spec, SpecError, dumps_flat, load_spec
 
 TYPE_CHECKING = False
@@ -31,6 +39,7 @@ VERSION = 1
 EXIT_SPEC = 96  # the spec is missing or garbage
 EXIT_CWD = 97  # the folder is not the expected one: the agent never started
 EXIT_RUNNER_ERROR = 98  # the runner itself failed; status.json says why
+ENV_FOLDER_PREFIX = "agentmux-env-"  # agentmux.panenv makes these; the runner empties them
 
 
 def say(text: str) -> None:
@@ -204,15 +213,29 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder,
         status.finish(None, sig, "setup" if setup else "not-started", message)
         return None, sig
 
-    def started(pid: int) -> None:
+    def started(pid: int, sandbox_pid: int | None = None) -> None:
+        extra = {} if sandbox_pid is None else {"sandbox_pid": sandbox_pid}
         try:
-            status.write(phase="agent", agent_pid=pid)
+            status.write(phase="agent", agent_pid=pid, **extra)
         except OSError as e:
             # The agent runs already: losing this progress note must not orphan it.
             say(f"cannot update {status.path}: {e}")
 
-    code, sig = run_command(spec.command, spec.cwd, _build_env(spec, spec.cwd), take_tty, fwd,
-                            started)
+    env = _build_env(spec, spec.cwd)
+    if spec.sandbox is None or spec.worktree is None:
+        code, sig = run_command(spec.command, spec.cwd, env, take_tty, fwd, started)
+    else:
+        from agentmux import runsandbox
+
+        code, sig, problem = 1, None, runsandbox.refusal(spec.status, spec.worktree)
+        if problem is None:
+            code, sig, problem = runsandbox.run(spec.sandbox, command_argv(spec.command),
+                                                spec.cwd, spec.worktree, env, take_tty, fwd,
+                                                started)
+        if problem is not None:
+            say(problem)
+            status.finish(code, sig, "sandbox", problem)
+            return code, sig
     if code != 0 or sig is not None or not spec.check:
         status.finish(code, sig)
         return code, sig
@@ -230,11 +253,37 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder,
     tree = spec.worktree
     ccode, csig = run_check(
         spec.check, tree, os.path.join(os.path.dirname(spec.status), "check.log"),
-        lambda command, cwd, out: run_command(command, cwd, _build_env(spec, tree), False, fwd,
-                                              stdout=out))
+        lambda command, cwd, out: _check_child(spec, command, cwd, out, fwd))
     check_code = ccode if csig is None else 128 + csig
     status.finish(code, sig, None if check_code == 0 else "check", check_exit_code=check_code)
     return (check_code, None) if check_code else (code, sig)
+
+
+def _check_child(spec: Spec, command: str, cwd: str, out: int, fwd: Forwarder
+                 ) -> tuple[int | None, int | None]:
+    """The check runs the agent's work (its tests): inside the agent's sandbox, if it had one."""
+    env = _build_env(spec, cwd)
+    if spec.sandbox is None or spec.worktree is None:
+        return run_command(command, cwd, env, False, fwd, stdout=out)
+    from agentmux import runsandbox
+
+    code, sig, problem = runsandbox.run(spec.sandbox, command_argv(command), cwd,
+                                        spec.worktree, env, False, fwd, stdout=out)
+    if problem is not None:
+        say(f"check: {problem}")
+    return code, sig
+
+
+def _forget_env(path: str | None) -> None:
+    """The environment (API keys included) stays on disk only until its runner has read it."""
+    if not path:
+        return
+    with suppress(OSError):
+        os.unlink(path)
+    folder = os.path.dirname(path)
+    if os.path.basename(folder).startswith(ENV_FOLDER_PREFIX):
+        with suppress(OSError):  # the last runner of the folder removes it
+            os.rmdir(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,12 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     fwd = Forwarder()
     fwd.install()
-    if len(args) != 1:
-        say("usage: python -m agentmux.runner SPEC_PATH")
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].startswith("/")):
+        say("usage: python -m agentmux.runner SPEC_PATH [/ENV_FILE]")
         return EXIT_SPEC
+    env_file = args[1] if len(args) == 2 else None
     try:
-        spec = load_spec(args[0])
+        spec = load_spec(args[0], env_file)
     except SpecError as e:
+        _forget_env(env_file)
         say(str(e))
         if e.status is not None:
             try:
@@ -256,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             except OSError as w:
                 say(f"cannot write {e.status}: {w}")
         return EXIT_SPEC
+    _forget_env(env_file)
     status = Status(spec.status, spec.run, spec.pane)
     try:
         return _run(spec, status, fwd)
@@ -274,8 +326,9 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
         "from agentmux.runner import main; sys.exit(main())")
 
 
-def argv(spec: str | os.PathLike[str]) -> list[str]:
-    """How tmux starts the runner for one pane.
+def argv(spec: str | os.PathLike[str], env_file: str | os.PathLike[str] | None = None
+         ) -> list[str]:
+    """How tmux starts the runner for one pane; env_file (absolute) is deleted once read.
 
     `-S` skips site-packages (the runner is stdlib only) and with it the `.pth` hooks of
     editable installs: about 20 ms of every pane's start. The package folder is put on
@@ -285,7 +338,8 @@ def argv(spec: str | os.PathLike[str]) -> list[str]:
     `-c` rather than a script path: only imported modules are cached as bytecode.
     """
     package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, os.fspath(spec)]
+    tail = [] if env_file is None else [os.fspath(env_file)]
+    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, os.fspath(spec), *tail]
 
 
 if __name__ == "__main__":

@@ -5,18 +5,18 @@ runs, so a failure halfway through removes exactly what this `up` created: the r
 the worktrees and branches it added (never reused ones), and the session if it made it.
 
 Crash consistency with the fewest fsyncs (each costs 3 to 5 ms here; `up` used to make
-2N + 6 of them, see docs/performance.md): env.json, the specs and the task briefs are read
-only by the runners this `up` starts, which a crash ends too, so they are written LIVE
-(atomic, no fsync). run.json is the record review reads after everything else is gone: its
-first version is WHOLE (after a crash it is absent or whole, never empty), its last DURABLE,
-and the runs folder is synced once so the run folder itself survives. Four fsyncs, any N.
+2N + 6 of them, see docs/performance.md): the panes' env files (agentmux/panenv.py, outside
+the run folder), the specs and the task briefs are read only by the runners this `up`
+starts, which a crash ends too, so they are written LIVE (atomic, no fsync). run.json is the
+record review reads after everything else is gone: its first version is WHOLE (after a crash
+it is absent or whole, never empty), its last DURABLE, and the runs folder is synced once so
+the run folder itself survives. Four fsyncs, any N.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +29,8 @@ from agentmux import (
     interrupts,
     layout,
     ledger,
+    panenv,
+    panespec,
     queue,
     sweep,
     trust,
@@ -37,7 +39,7 @@ from agentmux import (
 from agentmux.atomic import WHOLE
 from agentmux.errors import AgentmuxError, BadInput, Interrupted, LayoutError, Refused
 from agentmux.find import latest_of_session
-from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
+from agentmux.records import AddedPane, PaneRecord, RunRecord
 from agentmux.runner import argv as runner_argv
 from agentmux.shellcmd import SH
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
@@ -69,12 +71,10 @@ def up(
     only: Collection[str] = (),
     trusted: bool = False,
 ) -> UpResult:
-    lay = layout.load(path)
-    if trusted:
-        trust.trust(path)
-    elif not trust.is_trusted(path):
-        raise refuse_untrusted(lay, path)
-    check_version()
+    # Read once: the bytes parsed are the bytes hashed for trust and kept as the snapshot. A
+    # second read let a file swapped by rename in between run commands nobody trusted.
+    raw = layout.read_bytes(path)
+    lay = layout.load(path, raw)
     panes = lay.panes
     if only:
         unknown = sorted(set(only) - {p.name for p in panes})
@@ -88,16 +88,22 @@ def up(
         # Every host is checked before anything is created, here or there.
         hosts_up.preflight(lay, panes)
         raise hosts_up.refuse_remote(panes)
+    panespec.require_sandbox(panes, path)   # never a sandboxed pane started without one
+    if trusted:
+        trust.trust(path, raw)
+    elif not trust.is_trusted(path, raw):
+        raise refuse_untrusted(lay, path)
+    check_version()
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
     # Signals arrive only between steps (agentmux.interrupts), so an interrupted `up` leaves
     # all of the run or nothing of it.
     with interrupts.guarded() as guard, worktrees.RepoLock(lay.repo), guard.critical():
-        return _start(lay, path, panes, Tmux(socket), socket, guard)
+        return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard)
 
 
-def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
-           socket: str | None, guard: interrupts.Guard) -> UpResult:
+def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
+           tm: Tmux, socket: str | None, guard: interrupts.Guard) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     prev_run = None
@@ -154,14 +160,15 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
-            env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-            run_dir.write_env(EnvRecord(env))
-            run = run_record(lay, path, run_dir, socket, base_sha, plans, prepared, wake,
-                             previous)
+            env_dir, env_files = panenv.write(pl.name for pl in plans)
+            undo.callback(panenv.remove, env_dir)   # on success, each runner deletes its own
+            run = run_record(lay, path, snapshot, run_dir, socket, base_sha, plans, prepared,
+                             wake, previous)
             # The watcher, started in the chain below, reads it first thing.
             run_dir.write_run(run, sync=WHOLE)
             shell = SH  # layout commands are POSIX sh whatever $SHELL is (agentmux.shellcmd)
             by_name = {p.name: p for p in panes}
+            common = panespec.common_dir(lay, panes)
             step = "writing the task briefs"
             context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
             windows: dict[str, Window] = {}
@@ -171,7 +178,8 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree, run.max_running is not None))
+                    run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name],
+                    run.max_running is not None))
             # The first max_running start at once; the watcher opens the others' gates.
             queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
             guard.check()
@@ -205,17 +213,12 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool, gated: bool = False) -> Launch:
+               wake: str, new_tree: bool, common: Path | None, env_file: Path,
+               gated: bool = False) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
-    run_dir.write_spec(SpecRecord(
-        run=run_dir.id, pane=pl.name, command=pl.command, shell=shell, cwd=str(pl.cwd),
-        worktree=str(pl.worktree) if pl.worktree else None,
-        env={**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
-             "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
-        env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
-        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check,
-        gate=str(queue.gate_path(run_dir, pl.name)) if gated else None))
-    return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
+    run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
+                                           new_tree=new_tree, common=common, gated=gated))
+    return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
                   pl.cwd, run_dir.output(pl.name))
 
 
@@ -249,15 +252,15 @@ def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir) -> None:
 
 
 def run_record(
-    lay: layout.Layout, path: Path, run_dir: ledger.RunDir, socket: str | None, base_sha: str,
-    plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared], wake: str,
-    previous: ledger.RunDir | None,
+    lay: layout.Layout, path: Path, snapshot: str, run_dir: ledger.RunDir, socket: str | None,
+    base_sha: str, plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared],
+    wake: str, previous: ledger.RunDir | None,
 ) -> RunRecord:
     return RunRecord(
         id=run_dir.id, session=lay.session, socket=socket,
         socket_path=Tmux(socket).socket_path(), repo=str(lay.repo), base=base_sha,
         base_ref=lay.base, isolation=lay.isolation, layout=str(path.resolve()),
-        layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
+        layout_snapshot=snapshot,
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
         agentmux_version=__version__, state="starting", max_running=lay.max_running,
@@ -314,18 +317,14 @@ def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.
     if not tm.has_session(run.session):
         raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
                        "start it with `agentmux up`")
-    import tomllib
-
-    data = tomllib.loads(run.layout_snapshot)
-    data["base"] = run.base
-    data["repo"] = run.repo
-    data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
-                    added.to_json()]
     try:
-        lay = layout.parse(data, Path(run.layout))
+        lay = panespec.trusted_layout(run_dir, replace(
+            run, added_panes=(*run.added_panes, added)), "add")
         layout.check_here(lay)
     except LayoutError as e:
         raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
+    spec = next(p for p in lay.panes if p.name == name)
+    panespec.require_sandbox([spec], f"add {name}")
     task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
     (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
     with contextlib.ExitStack() as undo:
@@ -339,8 +338,11 @@ def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.
         undo.callback(_remove, run_dir.pane_dir(name))
         run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
         write_brief(task_files[name], pl, added.task, {}, run.base)
+        env_dir, env_files = panenv.write([name])   # the environment of this `add`
+        undo.callback(panenv.remove, env_dir)
         launch = write_spec(run_dir, lay, pl, SH, run.wake,
                             bool(prepared and prepared.created_worktree),
+                            panespec.common_dir(lay, [spec]), env_files[name],
                             run.max_running is not None)
         guard.check()
         pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)

@@ -130,10 +130,11 @@ def down(session: str | None, grace: float) -> None:
 @click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
 def validate(layout_path: Path) -> None:
     """Check a layout and print the resolved plan. Creates nothing."""
-    from agentmux import layout
+    from agentmux import layout, panespec
 
     lay = layout.load(layout_path)
     click.echo(layout.describe(lay, layout.plan(lay)))
+    panespec.require_sandbox(lay.panes, layout_path)   # after the plan: it shows which panes
 
 
 @click.command()
@@ -143,8 +144,9 @@ def trust(layout_path: Path) -> None:
     from agentmux import layout
     from agentmux import trust as tr
 
-    lay = layout.load(layout_path, here=False)
-    tr.trust(layout_path)
+    raw = layout.read_bytes(layout_path)   # trusted: exactly the bytes checked here
+    lay = layout.load(layout_path, raw, here=False)
+    tr.trust(layout_path, raw)
     click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
 
 
