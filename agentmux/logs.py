@@ -51,7 +51,7 @@ def show(run_dir: ledger.RunDir, name: str, out: BinaryIO, *, raw: bool = False,
             for chunk in capture.read_raw(str(path)):
                 out.write(chunk)
         return
-    state = replay(ledger.read_events(run_dir.events)).get(name)
+    state = replay(run_dir.events_of()).get(name)
     if not (state and state.terminal):
         size, pane_id = _live_pane(run_dir, name, entry.get("pane_id"))
         if follow:
@@ -59,7 +59,7 @@ def show(run_dir: ledger.RunDir, name: str, out: BinaryIO, *, raw: bool = False,
             return
         text = transcript.live(run_dir, name, size)
         if text is None and pane_id:  # no log at all: what tmux still shows
-            text = Tmux(run_dir.read_run().get("socket")).capture(pane_id)
+            text = Tmux(run_dir.run().socket).capture(pane_id)
         if text is not None:
             out.write(text.encode(errors="surrogateescape"))
             return
@@ -73,8 +73,8 @@ def show(run_dir: ledger.RunDir, name: str, out: BinaryIO, *, raw: bool = False,
 def _live_pane(run_dir: ledger.RunDir, name: str, pane_id: object
                ) -> tuple[tuple[int, int] | None, str | None]:
     """The pane's size and id as tmux has them now (None, None when it is gone)."""
-    run = run_dir.read_run()
-    live = Tmux(run.get("socket")).panes(run["session"]) or []
+    run = run_dir.run()
+    live = Tmux(run.socket).panes(run.session) or []
     for p in live:
         if p.name == name:
             size = (p.width, p.height) if p.width and p.height else None
@@ -83,7 +83,8 @@ def _live_pane(run_dir: ledger.RunDir, name: str, pane_id: object
 
 
 def _ended(run_dir: ledger.RunDir, name: str) -> bool:
-    return bool((read_status(run_dir.status(name)) or {}).get("ended_at"))
+    st = read_status(run_dir.status(name))
+    return st is not None and st.ended_at is not None
 
 
 def _until_ended(run_dir: ledger.RunDir, name: str, grow: Callable[[], bool]) -> None:

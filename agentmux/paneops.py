@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import re
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from agentmux import capture, control, find, ledger, poll
-from agentmux.errors import BadInput, LayoutError, Refused, WorkFailed
+from agentmux import control, find, ledger, panenv, panespec, poll, sandbox
+from agentmux.errors import BadInput, EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch.state import replay
-
-log = logging.getLogger(__name__)
 
 STOP_GRACE = 3.0
 RECORD_WAIT = 10.0
@@ -82,10 +80,27 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
     The ended attempt's files (status, output, transcript, check log, result) move to
     `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
-    end recorded before anything moves.
+    end recorded before anything moves. The spec must be what the run's trusted layout makes
+    (panespec.verify: Refused otherwise, before anything is stopped), and the agent gets the
+    environment of the shell that runs `restart`.
     """
+    # Under the run's lock, as `add`: `down` marks the run before it stops anything, so a
+    # restart never starts an agent in a run that is being stopped.
+    with contextlib.closing(control.lock_run(run_dir, "restart")):
+        control.refuse_if_ending(run_dir, "restart")
+        return _restart(run_dir, name)
+
+
+def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
-    recorded = replay(ledger.read_events(run_dir.events)).get(name)
+    spec = panespec.verify(run_dir, name)
+    max_output = panespec.trusted_layout(run_dir, run_dir.run(), "restart").max_output
+    if spec.sandbox is not None:
+        problem = sandbox.check_available()
+        if problem is not None:
+            raise EnvironmentProblem(f"restart {name}: the pane has sandbox = \"bwrap\": "
+                                     f"{problem}. Nothing was changed")
+    recorded = replay(run_dir.events_of()).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
         if not _wait_recorded(run_dir, name):
@@ -97,29 +112,17 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
-               max_output(run_dir), step=f"restarting pane '{name}'")
+    env_dir, env_files = panenv.write([name])
+    try:
+        tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name), env_files[name]),
+                   run_dir.output(name), max_output, step=f"restarting pane '{name}'")
+    except BaseException:
+        panenv.remove(env_dir)
+        raise
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})
     return attempt + 1
-
-
-def max_output(run_dir: ledger.RunDir) -> int:
-    """The run's `max_output`, from the layout it was started with."""
-    import tomllib
-
-    from agentmux import layout
-
-    run = run_dir.run()
-    try:
-        data = tomllib.loads(run.layout_snapshot)
-        data.update(base=run.base, repo=run.repo)
-        return layout.parse(data, Path(run.layout)).max_output
-    except (tomllib.TOMLDecodeError, LayoutError) as e:
-        log.warning("run %s: its layout snapshot does not parse (%s); the raw log is bounded "
-                    "at the default %d bytes", run_dir.id, e, capture.DEFAULT_MAX_OUTPUT)
-        return capture.DEFAULT_MAX_OUTPUT
 
 
 def pane_dir_files(pane_dir: Path) -> list[Path]:
@@ -131,7 +134,7 @@ def pane_dir_files(pane_dir: Path) -> list[Path]:
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
     def recorded() -> bool:
-        st = replay(ledger.read_events(run_dir.events)).get(name)
+        st = replay(run_dir.events_of()).get(name)
         return st is not None and st.terminal
 
     # The watcher records the end on its next tick.

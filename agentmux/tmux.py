@@ -71,6 +71,9 @@ def client_env(keep_tmux: bool = False) -> dict[str, str]:
     env = proc.clean_env()
     if not keep_tmux:
         env.pop("TMUX", None)
+    # The run marker of a pane this command was typed in: a server started here would carry
+    # it, and that run's `down` would end the server (agentmux.sweep).
+    env.pop("AGENTMUX_RUN", None)
     return env
 
 
@@ -149,14 +152,12 @@ class Tmux:
 
     @property
     def private(self) -> bool:
-        """A server agentmux was pointed at by name or path (`--socket`), not the user's own
-        default one: agentmux may pin server options there."""
+        """A server named by `--socket`, not the user's default one: options may be pinned."""
         return self.socket is not None and self.socket != "default"
 
     def exit_unattached(self) -> bool:
-        """Does this server end when its last client detaches (the server option
-        exit-unattached, from the user's tmux config)? A running server answers `show`; with
-        none running, a throwaway session starts one to read it (tmux_chain.probe_commands)."""
+        """Is the server option exit-unattached on? A running server answers `show`; else a
+        throwaway session starts one from the user's config (tmux_chain.probe_commands)."""
         p = self.run("show", "-sv", "exit-unattached", check=False)
         if p.returncode != 0:
             p = self.run(*chain_argv(probe_commands(f"agentmux-probe-{os.getpid()}",

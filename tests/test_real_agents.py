@@ -119,9 +119,10 @@ def test_real_clis_keys_and_last_screens(repo: Path, throwaway_home: Path) -> No
     _shows(repo, "gemini", "How would you like to authenticate for this project?")
     _shows(repo, "opencode", "say hi", "Cannot connect to API", timeout=75)
 
-    for pane in ("codex", "claude", "gemini"):  # static screens now
-        wait_until(lambda p=pane: _same_screen_as_tmux(run_dir, p), 10,
-                   f"{pane}'s rendered screen to be tmux's")
+    # Static screens now: each rendered at its pane's size is what tmux shows.
+    wait_until(lambda: all(_same_screen_as_tmux(run_dir, p) for p in ("codex", "claude",
+                                                                      "gemini")),
+               10, "the rendered screens to be tmux's")
 
     assert run_cli("--socket", SOCK, "down", "--grace", "3", cwd=repo).code == 0
     last = {

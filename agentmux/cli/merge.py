@@ -35,8 +35,8 @@ def merge(panes: tuple[str, ...], session: str | None, into: str | None, strateg
 @click.argument("panes", nargs=-1, metavar="[PANE]...")
 @session_option
 @click.option("--force", is_flag=True,
-              help="Keep uncommitted, untracked and ignored files aside (snapshot ref, ledger), "
-              "then remove. Never deletes an unmerged branch.")
+              help="Keep uncommitted, untracked and ignored files, and files git does not list, "
+              "aside (snapshot ref, ledger), then remove. Never deletes an unmerged branch.")
 @click.option("--keep-branches", is_flag=True, help="Remove worktrees only; keep every branch.")
 def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branches: bool) -> None:
     """Remove agent worktrees and merged branches; refuse anything that would lose work."""
@@ -49,6 +49,15 @@ def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branche
             click.echo(f"{d.name}: files kept in snapshot {d.snapshot[:12]}")
         if d.copied:
             click.echo(f"{d.name}: ignored files kept in the ledger: {', '.join(d.copied)}")
+        if d.unseen_kept:
+            click.echo(f"{d.name}: files git cannot store kept in {d.aside}/unseen: "
+                       + ", ".join(d.unseen_kept))
+        if d.copies_kept:
+            click.echo(f"{d.name}: changed provisioned files kept in {d.aside}/provisioned: "
+                       + ", ".join(d.copies_kept))
+        if d.copies_removed:
+            click.echo(f"{d.name}: provisioned copies removed (the originals stay in the main "
+                       f"checkout): {', '.join(d.copies_removed)}")
         if d.deleted:
             click.echo(f"{d.name}: disposable files deleted: {', '.join(d.deleted)}")
         if d.branch_deleted:
@@ -62,12 +71,12 @@ def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branche
 @session_option
 def restore(pane: str, session: str | None) -> None:
     """Rebuild a cleaned worktree and branch from its snapshot, files uncommitted."""
-    from agentmux.review import clean as cl
+    from agentmux.review.restore import restore as restore_pane
 
-    tree, snap, put_back = cl.restore(run_of(session), pane)
+    tree, snap, put_back = restore_pane(run_of(session), pane)
     click.echo(f"{pane}: restored {tree} from snapshot {snap[:12]}")
     if put_back:
-        click.echo(f"{pane}: ignored files put back: {', '.join(put_back)}")
+        click.echo(f"{pane}: files kept in the ledger put back: {', '.join(put_back)}")
 
 
 __all__ = ['clean', 'merge', 'restore']

@@ -22,12 +22,15 @@ from agentmux.cli.options import LAYOUT, run_of, session_option
 @click.option("--base", metavar="REF", help="The commit agent branches start from.")
 @click.option("--out", type=LAYOUT, default=Path("agentmux.toml"), show_default=True,
               help="The layout file to write; never overwritten.")
+@click.option("--max-running", type=click.IntRange(min=1), metavar="N",
+              help="A queue: at most N agents at once; the others wait, queued.")
 def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: str | None,
-         base: str | None, out: Path) -> None:
+         base: str | None, out: Path, max_running: int | None) -> None:
     """Write a layout with one pane per task, and trust it."""
     from agentmux import init as init_
 
-    draft = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
+    draft = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out,
+                       max_running=max_running)
     click.echo(f"wrote {out} ({len(draft.panes)} panes: "
                + ", ".join(name for name, _ in draft.panes) + ")")
     click.echo(f"check it with `agentmux validate {out}`, run it with `agentmux up {out}`")

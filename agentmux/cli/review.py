@@ -47,9 +47,9 @@ def diff(pane: str, session: str | None, stat: bool) -> None:
     """The agent's change from its base: its snapshot, or its live worktree while it runs."""
     from agentmux.review import results as rv
 
-    repo, base, commit = rv.diff_target(run_of(session), pane)
+    repo, base, commit, hidden = rv.diff_target(run_of(session), pane)
     sys.stdout.flush()
-    git.show_diff(repo, base, commit, stat)
+    git.show_diff(repo, base, commit, stat, exclude=hidden)
 
 
 @click.command()

@@ -119,8 +119,11 @@ def down(session: str | None, grace: float) -> None:
     from agentmux import control, status
 
     run_dir = run_of(session)
-    state = control.down(run_dir, grace)
-    click.echo(status.format_rows(status.rows(run_dir, state)))
+    res = control.down(run_dir, grace)
+    click.echo(status.format_rows(status.rows(run_dir, res.state)))
+    if res.ended:
+        click.echo(f"ended {len(res.ended)} process{'es' if len(res.ended) != 1 else ''} the "
+                   "agents left running: " + ", ".join(p.describe() for p in res.ended))
     click.echo(f"session '{run_dir.read_run()['session']}' ended; worktrees and the ledger "
                "are kept")
 
@@ -129,10 +132,11 @@ def down(session: str | None, grace: float) -> None:
 @click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
 def validate(layout_path: Path) -> None:
     """Check a layout and print the resolved plan. Creates nothing."""
-    from agentmux import layout
+    from agentmux import layout, panespec
 
     lay = layout.load(layout_path)
     click.echo(layout.describe(lay, layout.plan(lay)))
+    panespec.require_sandbox(lay.panes, layout_path)   # after the plan: it shows which panes
 
 
 @click.command()
@@ -142,8 +146,9 @@ def trust(layout_path: Path) -> None:
     from agentmux import layout
     from agentmux import trust as tr
 
-    lay = layout.load(layout_path, here=False)
-    tr.trust(layout_path)
+    raw = layout.read_bytes(layout_path)   # trusted: exactly the bytes checked here
+    lay = layout.load(layout_path, raw, here=False)
+    tr.trust(layout_path, raw)
     click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
 
 

@@ -7,7 +7,7 @@
 | `StatusRecord`  | panes/<pane>/status.json          | the runner             |
 | `EventRecord`   | one line of events.jsonl          | watcher, review, merge |
 | `ResultRecord`  | panes/<pane>/result.json          | the snapshot           |
-| `EnvRecord`     | env.json                          | `up`                   |
+| `EnvRecord`     | a pane's env file (not in the run) | `up`, `add`, `restart` |
 | `WatcherRecord` | watcher.json                      | the watcher            |
 | `TranscriptRecord` | panes/<pane>/transcript.json   | watcher, `down`, `logs` |
 
@@ -34,6 +34,7 @@ from agentmux.records.run import (
     EnvRecord,
     PaneRecord,
     RunRecord,
+    SandboxSpec,
     SpecRecord,
     WatcherRecord,
 )
@@ -42,5 +43,5 @@ from agentmux.records.transcript import TranscriptRecord
 __all__ = [
     "JSON", "PHASES", "VERSION", "AddedPane", "DamagedRecord", "EnvRecord", "EventRecord",
     "FileChange", "NewerRecord", "PaneRecord", "Record", "ResultRecord", "RunRecord",
-    "SpecRecord", "StatusRecord", "TranscriptRecord", "WatcherRecord",
+    "SandboxSpec", "SpecRecord", "StatusRecord", "TranscriptRecord", "WatcherRecord",
 ]

@@ -10,14 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from agentmux import ledger
+from agentmux import ledger, sweep
+from agentmux.records import Record, RunRecord, StatusRecord
 from agentmux.tmux import Tmux
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+R = TypeVar("R", bound=Record)
 
 
 def pid_alive(pid: object, since: object = None) -> bool:
@@ -66,11 +67,16 @@ def _boot_time() -> float:
 # Status files are only ever replaced whole (rename), so inode, mtime and size name one version.
 # A running pane's file then costs one stat per tick, not an open, a read and a JSON parse: with
 # 50 panes at 1 s ticks that parsing was most of the watcher's CPU.
-_status_cache: dict[str, tuple[tuple[int, int, int], Mapping[str, Any] | None]] = {}
+_status_cache: dict[str, tuple[tuple[int, int, int], Record | None]] = {}
 
 
-def read_status(path: Path) -> Mapping[str, Any] | None:
+def read_status(path: Path) -> StatusRecord | None:
     """A runner's status.json; None when it is missing, and a damaged file is no status at all."""
+    return read_cached(StatusRecord, path)
+
+
+def read_cached(cls: type[R], path: Path) -> R | None:
+    """The record at path through the stat cache; None when missing or damaged."""
     key = str(path)
     try:
         st = os.stat(key)
@@ -80,9 +86,11 @@ def read_status(path: Path) -> Mapping[str, Any] | None:
     version = (st.st_ino, st.st_mtime_ns, st.st_size)
     hit = _status_cache.get(key)
     if hit is not None and hit[0] == version:
-        return hit[1]
+        found = hit[1]
+        if found is None or isinstance(found, cls):
+            return found
     try:
-        data: Mapping[str, Any] | None = ledger.read_json(path)
+        data: R | None = ledger.read_record(cls, path)
     except Exception:
         data = None
     _status_cache[key] = (version, data)
@@ -102,26 +110,33 @@ def is_running(run_dir: ledger.RunDir, pane: str) -> bool:
     """
     st = read_status(run_dir.status(pane))
     if st is not None:
-        if st.get("ended_at"):
+        if st.ended_at:
             return False
-        since = st.get("started_at")
-        return pid_alive(st.get("pid"), since) or pid_alive(st.get("agent_pid"), since)
-    run = run_dir.read_run()
-    entry: dict[str, Any] = next((p for p in run.get("panes", []) if p.get("name") == pane),
-                                 {})
-    pane_id = entry.get("pane_id")
+        since = st.started_at
+        return pid_alive(st.pid, since) or pid_alive(st.agent_pid, since)
+    run: RunRecord = run_dir.run()
+    entry = run.pane(pane)
+    pane_id = entry.pane_id if entry is not None else None
     if not pane_id:
         return False
-    got = Tmux(run.get("socket")).run("display-message", "-p", "-t", str(pane_id),
+    got = Tmux(run.socket).run("display-message", "-p", "-t", str(pane_id),
                                      "#{@agentmux_run} #{pane_dead}", check=False)
     return got.returncode == 0 and got.stdout.split() == [run_dir.id, "0"]
 
 
-def send_stop(status: Mapping[str, Any], sig: int) -> None:
+def paused(pid: object) -> bool:
+    """Is this process stopped (SIGSTOP, or Ctrl-Z typed in its pane)? One /proc read."""
+    return sweep.state_of(pid) == "T"
+
+
+def send_stop(status: StatusRecord | None, sig: int) -> None:
     """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
     agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
-    runner still records it."""
-    target = status.get("agent_pid") if sig == signal.SIGKILL else status.get("pid")
+    runner still records it. A paused agent is continued after the signal: a stopped process
+    only holds INT and TERM pending, and `down` then waited for KILL."""
+    if status is None:
+        return
+    target = status.agent_pid if sig == signal.SIGKILL else status.pid
     if not isinstance(target, int) or target <= 0:
         return
     with contextlib.suppress(OSError):
@@ -129,3 +144,7 @@ def send_stop(status: Mapping[str, Any], sig: int) -> None:
             os.killpg(target, sig)
         else:
             os.kill(target, sig)
+    agent = status.agent_pid
+    if sig != signal.SIGKILL and isinstance(agent, int) and paused(agent):
+        with contextlib.suppress(OSError):
+            os.killpg(agent, signal.SIGCONT)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from agentmux import presets
+from agentmux.records import PaneRecord
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,12 @@ GENERIC_PATTERNS = (
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
-def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
+def compile_patterns(entry: PaneRecord | None) -> list[re.Pattern[str]]:
     """Generic + the built-in preset's + the layout's (pane, layout, [agents.x]) patterns."""
-    agent = entry.get("agent")
+    agent = entry.agent if entry is not None else None
     own = presets.BUILTINS[agent].waiting_patterns if agent in presets.BUILTINS else ()
     out = []
-    for text in (*GENERIC_PATTERNS, *own, *entry.get("waiting_patterns", [])):
+    for text in (*GENERIC_PATTERNS, *own, *(entry.waiting_patterns if entry else ())):
         try:
             out.append(re.compile(text, re.MULTILINE))
         except re.error as e:  # the layout is validated; a ledger edited by hand must not crash
@@ -50,10 +50,9 @@ def screen_waiting(screen: str, cursor_y: int | None, patterns: Iterable[re.Patt
     return bool(filled and cursor_y == filled[-1] and lines[filled[-1]].rstrip().endswith("?"))
 
 
-def menu_keys(entry: Mapping[str, Any], screen: str) -> tuple[str, ...] | None:
-    """The keys that answer the menu on this rendered screen, where the preset knows it
-    (presets.Preset.menu_keys, then the generic ones); None when no known menu shows."""
-    agent = entry.get("agent")
+def menu_keys(agent: str | None, screen: str) -> tuple[str, ...] | None:
+    """The keys that answer the menu on this rendered screen, where the agent's preset knows
+    it (presets.Preset.menu_keys, then the generic ones); None when no known menu shows."""
     own = presets.BUILTINS[agent].menu_keys if agent in presets.BUILTINS else ()
     for pattern, keys in (*own, *presets.GENERIC_MENU_KEYS):
         if re.search(pattern, screen, re.MULTILINE):
