@@ -26,12 +26,14 @@ from agentmux import (
     __version__,
     brief,
     control,
+    git,
     interrupts,
     layout,
     ledger,
     panenv,
     panespec,
     queue,
+    snapshot,
     sweep,
     trust,
     worktrees,
@@ -185,12 +187,20 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             guard.check()
 
             step = "building the tmux session"
-            undo.callback(_end_session, tm, lay.session, run_dir)
-            ids = tm.build(
-                lay.session, run_dir.id, repo,
-                [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
-                list(windows.values()), terminal_size(), wake,
-            )
+            undo.callback(_end_session, tm, lay.session, run_dir, repo)
+            try:
+                ids = tm.build(
+                    lay.session, run_dir.id, repo,
+                    [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
+                    list(windows.values()), terminal_size(), wake,
+                )
+            except AgentmuxError:
+                # A Ctrl-C reaches the tmux client too, which may die after the server took
+                # the whole chain: then the session is there, its agents run, and it is kept.
+                built = _built_anyway(tm, lay.session, run_dir.id, plans) if guard.got else None
+                if built is None:
+                    raise
+                ids = built
             # From here on the agents run: a signal now completes the run, never undoes it
             # (an agent may have written into its worktree already).
             run = replace(run, state="running", panes=tuple(
@@ -198,17 +208,22 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             run_dir.write_run(run)
             ledger.sync_folder(run_dir.path.parent)
             undo.pop_all()
-    except Interrupted as e:
-        if step == "building the tmux session" and run_dir is not None and run_dir.path.exists():
-            e.args = (f"{e} after run {run_dir.id} started; `agentmux down` stops it",)
-        else:
-            e.args = (f"{e} while {step}; " + (
-                "nothing was created" if not left else
-                "undoing what this `up` created left: " + "; ".join(left)),)
-        raise
     except AgentmuxError as e:
-        e.args = (f"up failed while {step}: {e}",)
-        raise
+        if guard.got is None:
+            e.args = (f"up failed while {step}: {e}",)
+            raise
+        # The signal, or a failure it caused (a git or tmux child got the same Ctrl-C).
+        guard.raised = True
+        stop = Interrupted(guard.got)
+        stop.args = (f"{stop} while {step}; " + (
+            "nothing was created" if not left else
+            "undoing what this `up` created left: " + "; ".join(left)),)
+        raise stop from (None if isinstance(e, Interrupted) else e)
+    if guard.got is not None:   # it came while the run was being completed: it is complete
+        guard.raised = True
+        stop = Interrupted(guard.got)
+        stop.args = (f"{stop} after run {run_dir.id} started; `agentmux down` stops it",)
+        raise stop
     return UpResult(run_dir, lay.session, socket, True, ids)
 
 
@@ -244,11 +259,25 @@ def _undo_worktrees(repo: Path, got: list[worktrees.Prepared],
             left.append(problem)
 
 
-def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir) -> None:
+def _built_anyway(tm: Tmux, session: str, run_id: str,
+                  plans: Sequence[layout.PanePlan]) -> dict[str, str] | None:
+    """The pane ids of a session the server built though its client failed, or None."""
+    if not tm.session_has_run(session, run_id):
+        return None
+    ids = {p.name: p.pane_id for p in tm.panes(session) or [] if p.name}
+    return ids if all(pl.name in ids for pl in plans) else None
+
+
+def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir, repo: Path) -> None:
     """Undo of the build: the session, then every process of the run (its runners are
-    starting, and one that already started its agent must not outlive the run folder)."""
+    starting, and one that already started its agent must not outlive the run folder),
+    then the snapshots its watcher took of agents that ended meanwhile."""
     tm.kill_session_of_run(session, run_dir.id)
     sweep.sweep(run_dir.id, str(run_dir.path), grace=1.0)
+    with git.Repo(repo) as r:
+        made = r.refs(f"{snapshot.SNAPSHOT_NS}/{run_dir.id}/")
+    for ref, sha in made.items():
+        git.delete_ref(repo, ref, sha)
 
 
 def run_record(
