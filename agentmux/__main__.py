@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
-import logging
-import os
+# Only sys at module level: a Ctrl-C while the rest is imported is caught in main() and
+# printed as one line (exit 130), never as a traceback.
 import sys
-import traceback
-from pathlib import Path
 
-from agentmux.errors import BAD_INPUT, INTERRUPTED, WORK_FAILED, AgentmuxError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+INTERRUPTED = 130  # = agentmux.errors.INTERRUPTED, which is not imported yet here
 
 
 def crash_log() -> Path:
+    import os
+    from pathlib import Path
+
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "agentmux" / "crash.log"
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # during the imports, or from click's own handling
+        print("agentmux: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    import logging
+    import traceback
+
     import click
 
     from agentmux.cli import cli
+    from agentmux.errors import BAD_INPUT, WORK_FAILED, AgentmuxError
 
     logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
     try:

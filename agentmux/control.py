@@ -7,11 +7,11 @@ import os
 import signal
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import find, ledger, poll, queue
-from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
+from agentmux import find, ledger, poll, queue, sweep
+from agentmux.errors import BadInput, EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.records import StatusRecord
 from agentmux.tmux import Tmux
@@ -44,11 +44,56 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
                 os.kill(st.pid, signal.SIGKILL)
 
 
-def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
-    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
+LOCK_WAIT = 60.0
+# Run states in which nothing may start an agent any more (`add`, `restart`, `up`'s reuse).
+ENDING = ("stopping", "down")
 
+
+def lock_run(run_dir: ledger.RunDir, what: str) -> poll.Lock:
+    """The run's lock: `add` and `restart` hold it while they start an agent, and `down` takes
+    it to mark the run `stopping`; so no agent starts in a run that `down` is stopping."""
+    lock = poll.Lock(run_dir.path / "add.lock")
+    if not lock.acquire(wait=LOCK_WAIT):
+        raise Refused(f"{what}: another command on run {run_dir.id} did not finish within "
+                      f"{LOCK_WAIT:.0f}s")
+    return lock
+
+
+def refuse_if_ending(run_dir: ledger.RunDir, what: str) -> None:
+    """Call under lock_run: refuses (exit 3) once `down` has begun, before anything starts."""
+    state = run_dir.run().state
+    if state in ENDING:
+        doing = "ended" if state == "down" else "is being stopped by `agentmux down`"
+        raise Refused(f"{what}: run {run_dir.id} {doing}; nothing was started. "
+                      "`agentmux up LAYOUT` starts a new run")
+
+
+def _mark_stopping(run_dir: ledger.RunDir) -> None:
+    lock = lock_run(run_dir, "down")
+    try:
+        run = run_dir.run()
+        if run.state != "down":
+            run_dir.write_run(replace(run, state="stopping"))
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True)
+class Down:
+    state: dict[str, PaneState]
+    ended: list[sweep.Proc]   # processes of the run still running after its agents stopped
+
+
+def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
+    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the
+    session, then end whatever the agents left running (agentmux.sweep).
+
+    The run is marked `stopping` first, under the run's lock: an `add` or `restart` that
+    comes after is refused, and one already under way finishes before the stop begins.
     Worktrees, branches and the ledger stay.
     """
+    _mark_stopping(run_dir)
+    queue.close(run_dir)   # and no queued agent starts either
     run = run_dir.run()
     tm = Tmux(run.socket)
     session = run.session
@@ -61,7 +106,6 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
                 if text is not None:
                     run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
 
-    queue.close(run_dir)
     stop_panes(run_dir, names, grace)
     info = run_dir.watcher()
     pid = info.pid if info is not None else None
@@ -70,8 +114,16 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
     tm.kill_session(session)
+    # The agents' own leftovers, and on_event commands: these get `grace` to finish by
+    # themselves first (a notification of the stop), then TERM, then KILL.
+    ended = sweep.sweep(run_dir.id, str(run_dir.path), grace, settle=min(grace, 2.0))
+    if ended:
+        ledger.append_event(run_dir.events, {
+            "type": "swept", "processes": [
+                {"pid": p.pid, "name": p.name, "pane": p.pane, "on_event": p.on_event}
+                for p in ended]})
     run_dir.write_run(replace(run_dir.run(), state="down", ended_at=ledger.now_iso()))
-    return state
+    return Down(state, ended)
 
 
 def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     (panespec.verify: Refused otherwise, before anything is stopped), and the agent gets the
     environment of the shell that runs `restart`.
     """
+    # Under the run's lock, as `add`: `down` marks the run before it stops anything, so a
+    # restart never starts an agent in a run that is being stopped.
+    with contextlib.closing(control.lock_run(run_dir, "restart")):
+        control.refuse_if_ending(run_dir, "restart")
+        return _restart(run_dir, name)
+
+
+def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
     spec = panespec.verify(run_dir, name)
     if spec.sandbox is not None:

@@ -121,12 +121,15 @@ BUILTINS: dict[str, Preset] = {
         ),
         Preset(
             name="shell",
-            # The task is a command line for the user's own shell; exec keeps the pane's
-            # process (and so its exit status) that shell's, not an extra sh around it.
-            command='exec "${SHELL:-/bin/sh}" -c {task}',
+            # The task is a command line in the layout's language, POSIX sh, whatever $SHELL
+            # is: under fish, `$SHELL -c` failed on `${`, and exits 0 on a syntax error. The
+            # runner runs `sh -c TASK` as TASK itself: a simple task is exec'd, exactly.
+            # Without a task the person gets their own interactive shell.
+            command="exec /bin/sh -c {task}",
             no_task='exec "${SHELL:-/bin/sh}"',
             mode="shell",
-            description="the task runs as a command in $SHELL; with no task, an interactive shell",
+            description="the task runs as a POSIX sh command line; with no task, an interactive "
+                        "$SHELL",
             source="https://pubs.opengroup.org/onlinepubs/9799919799/utilities/sh.html",
         ),
     )

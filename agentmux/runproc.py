@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
+from agentmux.shellcmd import SH, argv_for
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal
@@ -173,6 +175,26 @@ def run_child(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
         return wait(pid)
     finally:
         fwd.detach()
+
+
+def command_argv(command: str) -> list[str]:
+    """The argv a layout command runs as: itself when simple, else under POSIX sh."""
+    argv, exact = argv_for(command)
+    return argv if exact else [SH, "-c", command]
+
+
+def run_command(command: str, cwd: str, env: dict[str, str], take_tty: bool, fwd: Forwarder,
+                started: Callable[[int], None] | None = None,
+                stdout: int | None = None) -> tuple[int | None, int | None]:
+    """A layout command, as POSIX sh runs it (agentmux.shellcmd): a simple command is exec'd
+    here, so its exit status and its signal are the program's own; the rest runs under sh."""
+    argv, exact = argv_for(command)
+    if exact:
+        try:
+            return run_child(argv, cwd, env, take_tty, fwd, started, stdout)
+        except OSError:
+            pass  # not found, not executable, no #!: sh says so in its words (127, 126) or runs it
+    return run_child([SH, "-c", command], cwd, env, take_tty, fwd, started, stdout)
 
 
 def wake(channel: str | None) -> None:

@@ -127,7 +127,8 @@ def outcome(r: Row) -> str:
     return "-"
 
 
-COLOURS = {"queued": "2", "running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
+COLOURS = {"queued": "2", "running": "32", "waiting": "1;33", "paused": "34", "checking": "36",
+           "done": "1;32",
            "failed": "1;31", "killed": "35", "lost": "1;31", "starting": "2"}
 
 

@@ -43,13 +43,13 @@ PACKAGE = ROOT / "agentmux"
 # runspec and runcheck with the runner they belong to, init (a command's core) with up,
 # hosts_up (up's checks of hosts) with the git readers, queue (the watcher's gates) with watch.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "units", "proc", "poll", "atomic", "capture"),
-    ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook",
+    ("__init__", "errors", "units", "proc", "poll", "atomic", "capture", "interrupts"),
+    ("ledger", "records", "presets", "scope", "hosts", "hosts_tick", "sandbox", "hook", "sweep",
      "headless", "headless_parsers", "screen"),
     ("git", "tmux", "tmux_chain"),
     ("layout", "decompose", "trust"),
     ("worktrees", "snapshot", "brief", "find", "hosts_up"),
-    ("runner", "runspec", "runcheck", "runproc", "runsandbox"),
+    ("runner", "runspec", "runcheck", "runproc", "shellcmd", "runsandbox"),
     ("watch", "queue"),
     ("review", "status", "control", "paneops", "up", "doctor", "init", "panespec", "panenv"),
     ("api",),

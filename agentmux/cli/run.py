@@ -117,8 +117,11 @@ def down(session: str | None, grace: float) -> None:
     from agentmux import control, status
 
     run_dir = run_of(session)
-    state = control.down(run_dir, grace)
-    click.echo(status.format_rows(status.rows(run_dir, state)))
+    res = control.down(run_dir, grace)
+    click.echo(status.format_rows(status.rows(run_dir, res.state)))
+    if res.ended:
+        click.echo(f"ended {len(res.ended)} process{'es' if len(res.ended) != 1 else ''} the "
+                   "agents left running: " + ", ".join(p.describe() for p in res.ended))
     click.echo(f"session '{run_dir.read_run()['session']}' ended; worktrees and the ledger "
                "are kept")
 

@@ -212,10 +212,10 @@ class SpecRecord(Record):
 
     run: str
     pane: str
-    command: str                      # run as `shell -c command`
+    command: str                      # POSIX sh; exec'd when simple (agentmux.shellcmd)
     cwd: str
     status: str                       # where the runner writes status.json
-    shell: str | None = None          # None or missing: /bin/sh
+    shell: str | None = None          # recorded only: every command runs under /bin/sh
     worktree: str | None = None       # the cwd must be inside it, and have a .git
     env: dict[str, str] = field(default_factory=dict, hash=False)
     env_file: str | None = None

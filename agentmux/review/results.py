@@ -277,7 +277,8 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
               if p.row.started_at]
     ends = [ledger.parse_iso(p.row.ended_at) if p.row.ended_at else now
             for p in run.panes if p.row.started_at
-            and (p.row.ended_at or p.row.state in ("queued", "starting", "running", "waiting"))]
+            and (p.row.ended_at or p.row.state in ("queued", "starting", "running", "waiting",
+                                                   "paused"))]
     wall = round(max(ends) - min(starts), 3) if starts and ends else None
     durations = [p.row.duration_s for p in run.panes if p.row.duration_s is not None]
     agent_time = round(sum(durations), 3) if durations else None

@@ -23,7 +23,7 @@ from agentmux.poll import Lock
 from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
 from agentmux.tmux import Tmux, Waker
 from agentmux.watch import supervise
-from agentmux.watch.alive import pid_alive, read_cached, read_status
+from agentmux.watch.alive import paused, pid_alive, read_cached, read_status
 from agentmux.watch.state import TERMINAL, Observation, PaneState, replay, step
 
 # pid_alive and read_status moved to watch.alive; importers of this module still find them.
@@ -52,6 +52,7 @@ def observe(
     panes = None if listed is None else {p.name: p for p in listed if p.name}
     statuses: dict[str, StatusRecord | None] = {}
     alive: dict[str, bool] = {}
+    stopped: set[str] = set()
     for name in names:
         if name in state and state[name].terminal:
             continue
@@ -62,13 +63,19 @@ def observe(
         pane = panes.get(name) if panes is not None else None
         alive[name] = (st is not None and (pane is None or pane.dead)
                        and pid_alive(st.pid, st.started_at))
+        # A live agent costs one /proc read for its process state: stopped is `paused`.
+        if (pane is not None and not pane.dead and st is not None
+                and st.phase == "agent" and paused(st.agent_pid)):
+            stopped.add(name)
     if sup is None:
         return Observation(panes, statuses, alive,
-                           timed_out=frozenset(supervise.timed_out(run_dir.events_of())))
+                           timed_out=frozenset(supervise.timed_out(run_dir.events_of())),
+                           paused=frozenset(stopped))
     entries = pane_entries(run_dir)
     sup.timeouts(statuses, entries, time.monotonic())
     waiting = sup.screens(panes or {}, statuses, entries)
-    return Observation(panes, statuses, alive, waiting, frozenset(sup.timed_out))
+    return Observation(panes, statuses, alive, waiting, frozenset(sup.timed_out),
+                       frozenset(stopped))
 
 
 def nudge(obs: Observation) -> bool:

@@ -14,8 +14,8 @@ from agentmux.records import EventRecord, StatusRecord
 from agentmux.tmux_chain import PaneObs
 
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
-STATES = ("queued", "starting", "running", "waiting", "checking", "done", "failed", "killed",
-          "lost")
+STATES = ("queued", "starting", "running", "waiting", "paused", "checking", "done", "failed",
+          "killed", "lost")
 
 
 def summary_line(states: Iterable[str]) -> str:
@@ -50,6 +50,8 @@ class Observation:
     # Screen verdicts of this tick; a pane missing here was not looked at (keep `waiting`).
     waiting: Mapping[str, bool] = field(default_factory=dict)
     timed_out: frozenset[str] = frozenset()
+    # Agents whose process is stopped (SIGSTOP, Ctrl-Z in the pane): `paused`, not working.
+    paused: frozenset[str] = frozenset()
 
 
 def classify(
@@ -115,6 +117,8 @@ def step(
             seen = obs.waiting.get(name)
             if seen or (seen is None and old is not None and old.state == "waiting"):
                 got = PaneState("waiting")
+        if got is not None and got.state in ("running", "waiting") and name in obs.paused:
+            got = PaneState("paused")
         if got is None or got == old:
             continue
         new[name] = got
