@@ -39,7 +39,14 @@ from agentmux import (
     worktrees,
 )
 from agentmux.atomic import WHOLE
-from agentmux.errors import AgentmuxError, BadInput, Interrupted, LayoutError, Refused
+from agentmux.errors import (
+    AgentmuxError,
+    BadInput,
+    EnvironmentProblem,
+    Interrupted,
+    LayoutError,
+    Refused,
+)
 from agentmux.find import latest_of_session
 from agentmux.records import AddedPane, PaneRecord, RunRecord
 from agentmux.runner import argv as runner_argv
@@ -104,6 +111,21 @@ def up(
         return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard)
 
 
+def refuse_exit_unattached(tm: Tmux) -> None:
+    """On the user's own server, `exit-unattached on` ends the server, and every agent, when
+    the last client detaches (at once after `up -d`). It is a server option: turning it off
+    would change every session of the user's, so `up` stops before it creates anything. On
+    a private server (`--socket`), the build pins it off instead (docs/tmux.md)."""
+    if not tm.private and tm.exit_unattached():
+        raise EnvironmentProblem(
+            "your tmux server has `exit-unattached on` (a server option, from your tmux "
+            "config): tmux would end the server, and every agent with it, as soon as no "
+            "client is attached. agentmux does not change server options on your server. "
+            "Run the agents on a private server, where agentmux turns it off: "
+            "`agentmux --socket agents up ...` (then `agentmux --socket agents attach`), or "
+            "turn it off yourself: `tmux set -s exit-unattached off`")
+
+
 def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
            tm: Tmux, socket: str | None, guard: interrupts.Guard) -> UpResult:
     repo = lay.repo
@@ -126,6 +148,7 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
                           "created. Run `agentmux down` again, then `agentmux up`")
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
+    refuse_exit_unattached(tm)
 
     step = "resolving base"
     left: list[str] = []   # what an undo could not remove, for the message
@@ -234,7 +257,7 @@ def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
     run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
                                            new_tree=new_tree, common=common, gated=gated))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
-                  pl.cwd, run_dir.output(pl.name))
+                  pl.cwd, run_dir.output(pl.name), lay.max_output)
 
 
 def write_brief(path: Path, pl: layout.PanePlan, task: str,
