@@ -16,26 +16,45 @@ def crash_log() -> Path:
     return Path(base) / "agentmux" / "crash.log"
 
 
-def main(argv: list[str] | None = None) -> int:
+def watcher(run_dir: str) -> int:
+    """`agentmux watch --run-dir DIR`, the form `up` starts, without click and the command
+    modules: they cost the watcher's start ~20 ms of CPU while N runners start too."""
+    from agentmux import ledger, status
+    from agentmux.watch import loop
+
+    return loop.watch(ledger.RunDir(Path(run_dir)),
+                      lambda rd, state: status.render_table(rd, state, colour=True))
+
+
+def _cli(argv: list[str] | None) -> int:
     import click
 
     from agentmux.cli import cli
 
-    logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting.
         rv = cli.main(args=argv, prog_name="agentmux", standalone_mode=False)
-        if isinstance(rv, int) and not isinstance(rv, bool):
-            return rv
-    except AgentmuxError as e:
-        print(f"agentmux: {e}", file=sys.stderr)
-        return e.exit_code
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
         e.show()
         return BAD_INPUT if isinstance(e, click.UsageError) else e.exit_code
-    except (KeyboardInterrupt, click.Abort):
+    except click.Abort:
+        raise KeyboardInterrupt from None
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if len(args) == 3 and args[:2] == ["watch", "--run-dir"] and args[2][:1] not in ("", "-"):
+            return watcher(args[2])
+        return _cli(argv)
+    except AgentmuxError as e:
+        print(f"agentmux: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
         print("agentmux: interrupted", file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:
@@ -51,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
             where = ""
         print(f"agentmux: internal error: {type(e).__name__}: {e}{where}", file=sys.stderr)
         return WORK_FAILED
-    return 0
 
 
 if __name__ == "__main__":

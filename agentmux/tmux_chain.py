@@ -95,11 +95,13 @@ def session_commands(
     arms it), and the commands that end the build.
 
     A chain may end between groups only; `Tmux.build` then names the next group's target.
+    The watcher starts when the build has ended (`built_channel`): it has nothing to watch
+    before, and its start (~100 ms of CPU) would only slow the build down.
     """
     head: list[list[str]] = [
         ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
          "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
-         *watcher_argv],
+         *after_build(wake, watcher_argv)],
         ["set", "-p", "remain-on-exit", "on"],
         ["set", "-p", "@agentmux_run", run_id],
         ["set", "-p", "@agentmux_role", "watcher"],
@@ -114,7 +116,22 @@ def session_commands(
                                                     wake if i == 0 else None)))
     # A target is not format-expanded: the name goes in as it is ('#' and all).
     tail = [["select-window", "-t", f"={session}:{windows[0].name}"]] if windows else []
+    tail.append(["wait-for", "-S", built_channel(wake)])
     return head, groups, tail
+
+
+def built_channel(wake: str) -> str:
+    return f"{wake}-built"
+
+
+def after_build(wake: str, argv: Sequence[str]) -> list[str]:
+    """argv, run once the build's last chain signals `built_channel`.
+
+    A signal sent before the wait is remembered by the server, and the pane's $TMUX names
+    it. If the build fails, `up` kills the session, and the wait with it. If the wait fails
+    (`;`, not `&&`), the program starts all the same.
+    """
+    return ["sh", "-c", 'tmux wait-for "$0"; exec "$@"', built_channel(wake), *argv]
 
 
 def chain_argv(commands: Sequence[Sequence[str]]) -> list[str]:
