@@ -4,6 +4,7 @@ neither the attach code nor GitPython."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,32 @@ def test_up_detached_imports_neither_attach_nor_gitpython(repo: Path) -> None:
     finally:
         subprocess.run(["tmux", "-L", "amx-startup", "kill-server"], capture_output=True,
                        check=False)
+
+
+def test_the_command_exits_with_mains_code_and_runs_its_exit_handlers(tmp_path: Path) -> None:
+    # run() skips the interpreter's teardown: output, exit code, exit handlers and other
+    # threads must not notice.
+    marker = tmp_path / "thread-done"
+    code = ("import atexit, sys, threading, time\n"
+            "atexit.register(lambda: print('handler ran', file=sys.stderr))\n"
+            "if sys.argv[1] == 'thread':\n"
+            f"    threading.Thread(target=lambda: (time.sleep(0.3), open({str(marker)!r}, 'w')"
+            ").close()).start()\n"
+            "print('x' * 200000, end='')\n"   # more than a pipe holds
+            "print('end', end='')\n"           # still in the buffer at exit
+            "sys.argv[1:] = sys.argv[2:]\n"
+            "from agentmux.__main__ import run\n"
+            "run()\n")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for mode in ("plain", "thread"):
+        p = subprocess.run([sys.executable, "-c", code, mode, "validate",
+                            str(tmp_path / "no.toml")], capture_output=True, text=True,
+                           check=False, env=buffered)
+        assert p.returncode == 2, p.stderr
+        assert p.stdout == "x" * 200000 + "end"
+        assert p.stderr.splitlines()[-1] == "handler ran"
+        assert "no.toml" in p.stderr
+    assert marker.exists()   # the other thread was joined, not cut off
+    v = subprocess.run([sys.executable, "-m", "agentmux", "--version"], capture_output=True,
+                       text=True, check=False)
+    assert v.returncode == 0 and v.stdout.startswith("agentmux, version ")
