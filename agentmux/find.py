@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from agentmux import ledger, worktrees
+from agentmux import git, ledger, worktrees
 from agentmux.errors import AgentmuxError, BadInput
 
 
@@ -47,9 +47,8 @@ def all_runs(here: Path) -> tuple[Path, list[ledger.RunDir]]:
     repo = worktrees.repo_root(here)
     homes = {repo.resolve(): None}
     with contextlib.suppress(AgentmuxError):
-        for w in worktrees.list_worktrees(repo):
-            if "bare" not in w and w.get("worktree"):
-                homes[Path(w["worktree"]).resolve()] = None
+        for tree in git.linked_worktrees(repo):   # from git's files: no git process
+            homes[tree.resolve()] = None
     found: dict[str, ledger.RunDir] = {}
     for home in homes:
         for rd in ledger.iter_runs(home):

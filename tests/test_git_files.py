@@ -134,3 +134,23 @@ def test_ups_reads_of_a_plain_repository_do_not_import_gitpython(shapes: Path) -
     top, sha, common, imported = p.stdout.split()
     assert (top, sha, common) == (str(shapes), rev_parse(shapes, "main"), str(shapes / ".git"))
     assert imported == "False"
+
+
+def test_linked_worktrees_agree_with_git_worktree_list(shapes: Path, tmp_path: Path) -> None:
+    sh_git(shapes, "worktree", "add", "-q", "--detach", str(tmp_path / "second dir"), "HEAD")
+    listed = [line.removeprefix("worktree ") for line in
+              sh_git(shapes, "worktree", "list", "--porcelain").splitlines()
+              if line.startswith("worktree ")]
+    want = [Path(p) for p in listed[1:]]    # the main checkout is not a linked worktree
+    assert len(want) == 2
+    for where in (shapes, tmp_path / "linked" / "src"):
+        found = files.discover(str(where))
+        assert found is not None
+        assert sorted(files.linked_worktrees(found) or []) == sorted(map(str, want))
+        assert sorted(git.linked_worktrees(where)) == sorted(want)
+    # A gitdir file git would not have written itself: git answers instead.
+    (shapes / ".git" / "worktrees" / "linked" / "gitdir").write_text("../elsewhere/.git\n")
+    found = files.discover(str(shapes))
+    assert found is not None and files.linked_worktrees(found) is None
+    got = git.linked_worktrees(shapes)
+    assert tmp_path / "second dir" in got and len(got) == 2

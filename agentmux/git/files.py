@@ -1,5 +1,5 @@
-"""git's own files read by hand, for the reads on `up`'s path: where the repository is, and
-what commit a branch name stands for.
+"""git's own files read by hand, for the reads on `up`'s and `status`'s path: where the
+repository is, what commit a branch name stands for, and where its linked worktrees are.
 
 GitPython's import costs 65-100 ms of CPU here and runs `git version` (docs/performance.md);
 `up` with isolation "none" needs git only for these few small files. Each function answers
@@ -163,3 +163,25 @@ def branch_commit(found: Found, name: str) -> str | None:
         if ahead in packed:
             return None
     return _resolve(found, f"refs/heads/{name}", packed)
+
+
+def linked_worktrees(found: Found) -> list[str] | None:
+    """The top folders of the repository's linked worktrees, as `git worktree list` reads
+    them ($GIT_COMMON_DIR/worktrees/<id>/gitdir names each one's .git file); None if unsure."""
+    root = os.path.join(found.common_dir, "worktrees")
+    try:
+        ids = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
+    out = []
+    for wid in ids:
+        raw = _read(os.path.join(root, wid, "gitdir"))
+        if raw is None:
+            continue   # not a worktree's folder (git lists it as prunable, with no path)
+        dotgit = os.fsdecode(raw).rstrip("\r\n")
+        if not os.path.isabs(dotgit) or os.path.basename(dotgit) != ".git":
+            return None  # relative (worktree.useRelativePaths) or unusual: ask git
+        out.append(os.path.dirname(dotgit))
+    return out

@@ -201,6 +201,19 @@ def rev(path: Path, name: str) -> str | None:
         return r.rev(name)
 
 
+def linked_worktrees(path: Path) -> list[Path]:
+    """The top folders of the linked worktrees of the repository that holds path (the main
+    checkout and a bare repository's folder are not among them)."""
+    found = _found(path)
+    tops = files.linked_worktrees(found) if found is not None else None
+    if tops is not None:
+        return [Path(t) for t in tops]
+    from agentmux.git.ops import worktree_list
+
+    listed = worktree_list(path)
+    return [Path(w["worktree"]) for w in listed[1:] if "bare" not in w and w.get("worktree")]
+
+
 def head_of(path: Path) -> str | None:
     """HEAD's commit of the worktree whose top folder is path; None for anything else."""
     if not path.is_dir():
