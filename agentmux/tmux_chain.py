@@ -16,9 +16,10 @@ FIELDS = (
 )
 SEP = "\x1f"  # between fields in -F formats: no name, path or number holds it
 # The tmux client sends its whole command line as one message of at most 16 KiB (MAX_IMSGSIZE);
-# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). Stay
-# well under it, counting each argument as tmux packs it: its bytes plus a NUL.
-CHAIN_BYTES = 12000
+# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). 3.3a
+# takes 16,360 bytes and refuses 16,370, counting each argument as tmux packs it: its bytes
+# plus a NUL. 16,000 keeps 20 agents in one invocation (a second costs `up` a tmux process).
+CHAIN_BYTES = 16000
 
 
 def fmt_escape(text: str) -> str:

@@ -104,3 +104,17 @@ def test_the_command_exits_with_mains_code_and_runs_its_exit_handlers(tmp_path: 
     v = subprocess.run([sys.executable, "-m", "agentmux", "--version"], capture_output=True,
                        text=True, check=False)
     assert v.returncode == 0 and v.stdout.startswith("agentmux, version ")
+
+
+def test_a_chain_of_chain_bytes_is_one_tmux_command_line(server: libtmux.Server) -> None:
+    # CHAIN_BYTES is measured against tmux's own limit, not guessed: a chain that size goes.
+    from agentmux.tmux_chain import CHAIN_BYTES, chain_bytes
+
+    tm = Tmux(server.socket_name)
+    tm.run("new-session", "-d", "-s", "limit", "sleep", "60")
+    head = [["set", "-g", "@a", ""], ["set", "-g", "@b", "x"]]
+    cmds = [head[0][:3] + ["v" * (CHAIN_BYTES - chain_bytes(head))], head[1]]
+    assert chain_bytes(cmds) == CHAIN_BYTES
+    tm.chain(cmds)
+    assert tm.run("show", "-gv", "@b").stdout == "x\n"
+    assert len(tm.run("show", "-gv", "@a").stdout) == CHAIN_BYTES - chain_bytes(head) + 1
