@@ -3,27 +3,39 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import logging
-import os
+# Only sys at module level: a Ctrl-C while the rest is imported is caught in main() and
+# printed as one line (exit 130), never as a traceback.
 import sys
-import threading
-import traceback
-from pathlib import Path
-from typing import NoReturn
 
-from agentmux.errors import BAD_INPUT, INTERRUPTED, WORK_FAILED, AgentmuxError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import NoReturn
+
+INTERRUPTED = 130  # = agentmux.errors.INTERRUPTED, which is not imported yet here
 
 
 def crash_log() -> Path:
+    import os
+    from pathlib import Path
+
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "agentmux" / "crash.log"
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # during the imports, or from click's own handling
+        print("agentmux: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def watcher(run_dir: str) -> int:
     """`agentmux watch --run-dir DIR`, the form `up` starts, without click and the command
     modules: they cost the watcher's start ~20 ms of CPU while N runners start too."""
+    from pathlib import Path
+
     from agentmux import ledger, status
     from agentmux.watch import loop
 
@@ -35,6 +47,7 @@ def _cli(argv: list[str] | None) -> int:
     import click
 
     from agentmux.cli import cli
+    from agentmux.errors import BAD_INPUT
 
     try:
         # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting.
@@ -49,7 +62,12 @@ def _cli(argv: list[str] | None) -> int:
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
+    import logging
+    import traceback
+
+    from agentmux.errors import WORK_FAILED, AgentmuxError
+
     logging.basicConfig(format="agentmux: %(levelname)s: %(message)s", level=logging.WARNING)
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -87,6 +105,11 @@ def run() -> NoReturn:
     streams are flushed first. With another thread still alive, the normal exit joins it.
     """
     code = main()
+    import atexit
+    import contextlib
+    import os
+    import threading
+
     if threading.active_count() > 1:
         sys.exit(code)
     atexit._run_exitfuncs()

@@ -7,13 +7,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from agentmux import ledger, poll
-from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
+from agentmux import find, ledger, poll, queue, sweep
+from agentmux.errors import BadInput, EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
+from agentmux.records import StatusRecord
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
 from agentmux.watch.alive import STOP_SIGNALS, is_running, pid_alive, read_status, send_stop
@@ -21,8 +21,8 @@ from agentmux.watch.screen import ANSI
 from agentmux.watch.state import PaneState, replay
 
 
-def _status(run_dir: ledger.RunDir, name: str) -> Mapping[str, Any]:
-    return read_status(run_dir.status(name)) or {}
+def _status(run_dir: ledger.RunDir, name: str) -> StatusRecord | None:
+    return read_status(run_dir.status(name))
 
 
 def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
@@ -38,19 +38,66 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
             send_stop(_status(run_dir, n), sig)
         poll.until(lambda: not running(), grace)
     for n in running():  # a runner that survived its agent's SIGKILL
-        with contextlib.suppress(OSError, TypeError):
-            os.kill(int(str(_status(run_dir, n).get("pid"))), signal.SIGKILL)
+        st = _status(run_dir, n)
+        if st is not None and st.pid > 0:
+            with contextlib.suppress(OSError):
+                os.kill(st.pid, signal.SIGKILL)
 
 
-def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
-    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
+LOCK_WAIT = 60.0
+# Run states in which nothing may start an agent any more (`add`, `restart`, `up`'s reuse).
+ENDING = ("stopping", "down")
 
+
+def lock_run(run_dir: ledger.RunDir, what: str) -> poll.Lock:
+    """The run's lock: `add` and `restart` hold it while they start an agent, and `down` takes
+    it to mark the run `stopping`; so no agent starts in a run that `down` is stopping."""
+    lock = poll.Lock(run_dir.path / "add.lock")
+    if not lock.acquire(wait=LOCK_WAIT):
+        raise Refused(f"{what}: another command on run {run_dir.id} did not finish within "
+                      f"{LOCK_WAIT:.0f}s")
+    return lock
+
+
+def refuse_if_ending(run_dir: ledger.RunDir, what: str) -> None:
+    """Call under lock_run: refuses (exit 3) once `down` has begun, before anything starts."""
+    state = run_dir.run().state
+    if state in ENDING:
+        doing = "ended" if state == "down" else "is being stopped by `agentmux down`"
+        raise Refused(f"{what}: run {run_dir.id} {doing}; nothing was started. "
+                      "`agentmux up LAYOUT` starts a new run")
+
+
+def _mark_stopping(run_dir: ledger.RunDir) -> None:
+    lock = lock_run(run_dir, "down")
+    try:
+        run = run_dir.run()
+        if run.state != "down":
+            run_dir.write_run(replace(run, state="stopping"))
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True)
+class Down:
+    state: dict[str, PaneState]
+    ended: list[sweep.Proc]   # processes of the run still running after its agents stopped
+
+
+def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
+    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the
+    session, then end whatever the agents left running (agentmux.sweep).
+
+    The run is marked `stopping` first, under the run's lock: an `add` or `restart` that
+    comes after is refused, and one already under way finishes before the stop begins.
     Worktrees, branches and the ledger stay.
     """
-    run = run_dir.read_run()
-    tm = Tmux(run.get("socket"))
-    session = run["session"]
-    names = [p["name"] for p in run.get("panes", [])]
+    _mark_stopping(run_dir)
+    queue.close(run_dir)   # and no queued agent starts either
+    run = run_dir.run()
+    tm = Tmux(run.socket)
+    session = run.session
+    names = run.pane_names
     live = tm.panes(session)
     if live is not None:
         for p in live:
@@ -60,28 +107,33 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
                     run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
 
     stop_panes(run_dir, names, grace)
-    info = ledger.read_json(run_dir.path / "watcher.json") or {}
-    pid = info.get("pid")
+    info = run_dir.watcher()
+    pid = info.pid if info is not None else None
     if isinstance(pid, int) and pid_alive(pid):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
     tm.kill_session(session)
-    run = run_dir.read_run()
-    run["state"] = "down"
-    run["ended_at"] = ledger.now_iso()
-    ledger.write_json(run_dir.run_json, run)
-    return state
+    # The agents' own leftovers, and on_event commands: these get `grace` to finish by
+    # themselves first (a notification of the stop), then TERM, then KILL.
+    ended = sweep.sweep(run_dir.id, str(run_dir.path), grace, settle=min(grace, 2.0))
+    if ended:
+        ledger.append_event(run_dir.events, {
+            "type": "swept", "processes": [
+                {"pid": p.pid, "name": p.name, "pane": p.pane, "on_event": p.on_event}
+                for p in ended]})
+    run_dir.write_run(replace(run_dir.run(), state="down", ended_at=ledger.now_iso()))
+    return Down(state, ended)
 
 
 def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
-    run = run_dir.read_run()
-    tm = Tmux(run.get("socket"))
-    session = run["session"]
+    run = run_dir.run()
+    tm = Tmux(run.socket)
+    session = run.session
     live = tm.panes(session)
     if live is None:
         raise WorkFailed(f"session '{session}' is not running (run {run_dir.id}); "
-                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+                         + find.restart_hint(run_dir))
     target = None
     if pane:
         pane_entry(run_dir, pane)
@@ -104,8 +156,7 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
             raise EnvironmentProblem(
                 f"you are inside tmux server {theirs}, and run {run_dir.id} lives on server "
                 f"{ours}. Detach first, or nest it on purpose with "
-                f"`TMUX= agentmux{' --socket ' + run['socket'] if run.get('socket') else ''} "
-                f"attach{' ' + pane if pane else ''}`"
+                f"`TMUX= {find.hint(run_dir, 'attach', pane or '', tmux=True)}`"
             )
         tm.switch_client(target or f"={session}", step="switching client")
         return None
@@ -132,15 +183,16 @@ def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:
                 if not follow or ended:
                     return
                 # One more read after the end is seen, so the last bytes are not missed.
-                ended = bool(_status(run_dir, name).get("ended_at"))
+                st = _status(run_dir, name)
+                ended = bool(st is not None and st.ended_at)
                 if not ended:
                     time.sleep(0.2)  # poll: following a growing file
-    run = run_dir.read_run()
-    state = replay(ledger.read_events(run_dir.events)).get(name)
+    run = run_dir.run()
+    state = replay(run_dir.events_of()).get(name)
     transcript: Path = run_dir.transcript(name)
     if not (state and state.terminal and transcript.exists()):
         pane_id = entry.get("pane_id")
-        text = Tmux(run.get("socket")).capture(str(pane_id)) if pane_id else None
+        text = Tmux(run.socket).capture(str(pane_id)) if pane_id else None
         if text is not None:
             out.write(text.encode(errors="surrogateescape"))
             return

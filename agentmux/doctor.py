@@ -108,7 +108,7 @@ def check_ledger(runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
         out += _torn_events(rd, fix)
         if run is None:
             continue
-        state = replay(ledger.read_events(rd.events))
+        state = replay(rd.events_of())
         panes = run.get("panes")
         for p in panes if isinstance(panes, list) else []:
             name = p.get("name")
@@ -191,7 +191,7 @@ def check_sessions(runs: list[ledger.RunDir], fix: bool) -> list[Finding]:
             continue
         session = str(run.get("session"))
         names = [str(p.get("name")) for p in run.get("panes", []) if isinstance(p, dict)]
-        state = replay(ledger.read_events(rd.events))
+        state = replay(rd.events_of())
         open_ = [n for n in names if not (n in state and state[n].terminal)]
         if not open_:
             continue

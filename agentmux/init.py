@@ -72,10 +72,11 @@ class Draft:
     panes: tuple[tuple[str, str], ...]   # (name, task)
     base: str | None = None
     isolation: str | None = None
+    max_running: int | None = None
 
 
 def build(tasks: Sequence[str], *, agent: str, isolation: str | None, base: str | None,
-          session: str) -> Draft:
+          session: str, max_running: int | None = None) -> Draft:
     if not tasks:
         raise BadInput("init: no tasks; give them as arguments or with --from FILE")
     if agent not in presets.BUILTINS:
@@ -87,16 +88,19 @@ def build(tasks: Sequence[str], *, agent: str, isolation: str | None, base: str 
     names: list[str] = []
     for task in tasks:
         names.append(slug(task, names))
-    return Draft(session, agent, tuple(zip(names, tasks, strict=True)), base, isolation)
+    return Draft(session, agent, tuple(zip(names, tasks, strict=True)), base, isolation,
+                 max_running)
 
 
 def render(draft: Draft) -> str:
     """TOML with one `[[pane]]` table per task (tomli-w would inline short ones), and hints."""
-    top = {"version": 1, "session": draft.session}
+    top: dict[str, object] = {"version": 1, "session": draft.session}
     if draft.base is not None:
         top["base"] = draft.base
     if draft.isolation is not None:
         top["isolation"] = draft.isolation
+    if draft.max_running is not None:
+        top["max_running"] = draft.max_running
     parts = ["# Written by `agentmux init`. Give each pane a scope (globs) and its context\n"
              "# (files), so that no two agents touch the same files; `agentmux validate`\n"
              "# checks it.\n", tomli_w.dumps(top)]
@@ -114,7 +118,7 @@ def session_for(out: Path) -> str:
 
 
 def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation: str | None,
-         base: str | None, out: Path) -> Draft:
+         base: str | None, out: Path, max_running: int | None = None) -> Draft:
     all_tasks = [t.strip() for t in tasks if t.strip()]
     if from_file is not None:
         try:
@@ -124,7 +128,7 @@ def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation:
     if out.exists() or out.is_symlink():
         raise Refused(f"init: {out} already exists; pick another --out, or remove it first")
     draft = build(all_tasks, agent=agent, isolation=isolation, base=base,
-                 session=session_for(out))
+                  session=session_for(out), max_running=max_running)
     body = render(draft)
     try:
         with open(out, "x", encoding="utf-8") as f:   # "x": never replace a file made meanwhile
@@ -132,5 +136,5 @@ def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation:
     except FileExistsError:
         raise Refused(f"init: {out} already exists; pick another --out, or remove it "
                       "first") from None
-    trust.trust(out)
+    trust.trust(out, body.encode("utf-8"))  # exactly what was written
     return draft

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
-from agentmux import control, ledger, poll
-from agentmux.errors import Refused, WorkFailed
+from agentmux import control, find, ledger, panenv, panespec, poll, sandbox
+from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
@@ -23,7 +24,7 @@ def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     live = tm.panes(run["session"])
     if live is None:
         raise WorkFailed(f"session '{run['session']}' is not running (run {run_dir.id}); "
-                         "`agentmux up LAYOUT` starts it again on the same worktrees")
+                         + find.restart_hint(run_dir))
     found = [p for p in live if p.name == name]
     if not found:
         raise WorkFailed(f"pane '{name}' is no longer in session '{run['session']}'")
@@ -50,10 +51,26 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 
     The ended attempt's files (status, output, transcript, check log, result) move to
     `panes/<pane>/attempt-<n>/` first; a running agent is stopped (INT, TERM, KILL) and its
-    end recorded before anything moves.
+    end recorded before anything moves. The spec must be what the run's trusted layout makes
+    (panespec.verify: Refused otherwise, before anything is stopped), and the agent gets the
+    environment of the shell that runs `restart`.
     """
+    # Under the run's lock, as `add`: `down` marks the run before it stops anything, so a
+    # restart never starts an agent in a run that is being stopped.
+    with contextlib.closing(control.lock_run(run_dir, "restart")):
+        control.refuse_if_ending(run_dir, "restart")
+        return _restart(run_dir, name)
+
+
+def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
-    recorded = replay(ledger.read_events(run_dir.events)).get(name)
+    spec = panespec.verify(run_dir, name)
+    if spec.sandbox is not None:
+        problem = sandbox.check_available()
+        if problem is not None:
+            raise EnvironmentProblem(f"restart {name}: the pane has sandbox = \"bwrap\": "
+                                     f"{problem}. Nothing was changed")
+    recorded = replay(run_dir.events_of()).get(name)
     if not (recorded and recorded.terminal):
         control.stop_panes(run_dir, [name], STOP_GRACE)
         if not _wait_recorded(run_dir, name):
@@ -65,8 +82,13 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
     keep.mkdir()
     for f in pane_dir_files(pane_dir):
         f.rename(keep / f.name)
-    tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name)), run_dir.output(name),
-               step=f"restarting pane '{name}'")
+    env_dir, env_files = panenv.write([name])
+    try:
+        tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name), env_files[name]),
+                   run_dir.output(name), step=f"restarting pane '{name}'")
+    except BaseException:
+        panenv.remove(env_dir)
+        raise
     # After the respawn: until this event the watcher still holds the old end and skips it.
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})
@@ -82,7 +104,7 @@ def pane_dir_files(pane_dir: Path) -> list[Path]:
 
 def _wait_recorded(run_dir: ledger.RunDir, name: str) -> bool:
     def recorded() -> bool:
-        st = replay(ledger.read_events(run_dir.events)).get(name)
+        st = replay(run_dir.events_of()).get(name)
         return st is not None and st.terminal
 
     # The watcher records the end on its next tick.

@@ -54,6 +54,7 @@ BUILTINS: dict[str, Preset] = {
                 # ccmanager claude.ts: "esc to cancel" is shown only by dialogs waiting for input.
                 r"(?i)esc to cancel",
             ),
+            approve=("--permission-mode", "bypassPermissions"),
         ),
         Preset(
             name="codex",
@@ -73,6 +74,7 @@ BUILTINS: dict[str, Preset] = {
                 r"(?i)press enter to confirm or esc to cancel",
                 r"(?i)allow command\?",
             ),
+            approve=("--dangerously-bypass-approvals-and-sandbox",),
         ),
         Preset(
             name="aider",
@@ -88,6 +90,7 @@ BUILTINS: dict[str, Preset] = {
                 # "(Y)es/(N)o/(D)on't ask again" (smtg-ai/claude-squad session/tmux/tmux.go).
                 r"\(Y\)es/\(N\)o\b.*\[(?:Yes|No)\]:\s*$",
             ),
+            approve=("--yes-always",),
         ),
         Preset(
             name="gemini",
@@ -105,6 +108,7 @@ BUILTINS: dict[str, Preset] = {
                 r"(?i)waiting for user confirmation",
                 r"│ (?:Apply this change|Allow execution|Do you want to proceed)",
             ),
+            approve=("--approval-mode", "yolo"),
         ),
         Preset(
             name="opencode",
@@ -113,15 +117,19 @@ BUILTINS: dict[str, Preset] = {
             mode="interactive",
             description="OpenCode TUI; `--prompt` is the prompt to use",
             source="https://opencode.ai/docs/cli/",
+            approve=("--auto",),
         ),
         Preset(
             name="shell",
-            # The task is a command line for the user's own shell; exec keeps the pane's
-            # process (and so its exit status) that shell's, not an extra sh around it.
-            command='exec "${SHELL:-/bin/sh}" -c {task}',
+            # The task is a command line in the layout's language, POSIX sh, whatever $SHELL
+            # is: under fish, `$SHELL -c` failed on `${`, and exits 0 on a syntax error. The
+            # runner runs `sh -c TASK` as TASK itself: a simple task is exec'd, exactly.
+            # Without a task the person gets their own interactive shell.
+            command="exec /bin/sh -c {task}",
             no_task='exec "${SHELL:-/bin/sh}"',
             mode="shell",
-            description="the task runs as a command in $SHELL; with no task, an interactive shell",
+            description="the task runs as a POSIX sh command line; with no task, an interactive "
+                        "$SHELL",
             source="https://pubs.opengroup.org/onlinepubs/9799919799/utilities/sh.html",
         ),
     )
@@ -134,3 +142,39 @@ def names() -> tuple[str, ...]:
 
 def get(name: str) -> Preset:
     return BUILTINS[name]
+
+
+# Words that name a CLI's subcommand: arguments agentmux adds go after them (`codex exec -c …`,
+# `opencode run --auto …`), since the subcommand has options of its own.
+SUBCOMMANDS = frozenset({"exec", "resume", "run"})
+
+
+def insert_at(template: str) -> int:
+    """Where in a preset's command template added arguments go: after the program and its
+    subcommand. Computed on the template, never on a rendered command: a task may look like
+    a subcommand once substituted."""
+    words = template.split(" ")
+    n = 2 if len(words) > 1 and words[1] in SUBCOMMANDS else 1
+    return len(" ".join(words[:n]))
+
+
+def insert_args(template: str, rendered: str, args: str) -> str:
+    """`rendered` (the template with its placeholders filled) with `args` (already quoted for
+    the shell) added where `insert_at(template)` says."""
+    at = insert_at(template)
+    if not args or rendered[:at] != template[:at]:
+        return rendered
+    return rendered[:at] + " " + args + rendered[at:]
+
+
+def template(preset: Preset, mode: str, approve: str, has_task: bool) -> str:
+    """The command template a pane of this preset runs, for its mode and approval."""
+    import shlex
+
+    if mode == "headless" and preset.headless is not None:
+        form = preset.headless
+    else:
+        form = preset.command if has_task else preset.no_task
+    if approve == "auto" and preset.approve:
+        form = insert_args(form, form, shlex.join(preset.approve))
+    return form

@@ -18,7 +18,15 @@ import os
 import sys
 
 from agentmux.atomic import DURABLE, LIVE, now_iso, replace
-from agentmux.runproc import Forwarder, exit_like, run_child, signal_name, suppress, wake
+from agentmux.runproc import (
+    Forwarder,
+    command_argv,
+    exit_like,
+    run_command,
+    signal_name,
+    suppress,
+    wake,
+)
 from agentmux.runspec import Spec, SpecError, dumps_flat, load_spec
 
 TYPE_CHECKING = False
@@ -31,7 +39,7 @@ VERSION = 1
 EXIT_SPEC = 96  # the spec is missing or garbage
 EXIT_CWD = 97  # the folder is not the expected one: the agent never started
 EXIT_RUNNER_ERROR = 98  # the runner itself failed; status.json says why
-FALLBACK_SHELL = "/bin/sh"
+ENV_FOLDER_PREFIX = "agentmux-env-"  # agentmux.panenv makes these; the runner empties them
 
 
 def say(text: str) -> None:
@@ -79,12 +87,6 @@ def _owns_terminal() -> bool:
         return False
 
 
-def _pick_shell(shell: str | None) -> str:
-    if shell and os.path.isfile(shell) and os.access(shell, os.X_OK):
-        return shell
-    return FALLBACK_SHELL
-
-
 def _check_cwd(spec: Spec) -> str | None:
     """Why the agent must not run here, or None. tmux's -c silently falls back elsewhere."""
     try:
@@ -128,8 +130,38 @@ def _bell() -> None:
         pass
 
 
+def _wait_gate(gate: str, status: Status, fwd: Forwarder) -> int | None:
+    """A queued pane (max_running): wait for the watcher to create the gate file.
+
+    A file, not a pipe or a tmux channel: the go is durable, so a watcher that restarts, or
+    a go given before the runner got here, is never missed. Returns an exit code when the
+    pane was stopped while queued (its agent never started)."""
+    from time import sleep
+
+    if os.path.exists(gate):
+        return None
+    status.write(phase="queued", queued_at=now_iso())
+    # A stop that comes with the go (down racing the watcher) still wins: checked after.
+    while not fwd.received and not os.path.exists(gate):
+        sleep(0.1)
+    if fwd.received:
+        sig = fwd.received[0]
+        fwd.pending.clear()
+        message = f"stopped by {signal_name(sig)} while queued; the agent never started"
+        say(message)
+        status.finish(None, sig, "queued", message)
+        return exit_like(EXIT_RUNNER_ERROR, sig)
+    # Agent time is counted from here; queued_at keeps the wait for wall-clock time.
+    status.data["started_at"] = now_iso()
+    return None
+
+
 def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
-    status.write()
+    if spec.gate:
+        stopped = _wait_gate(spec.gate, status, fwd)
+        if stopped is not None:
+            return stopped
+    status.write(phase="starting")
     problem = _check_cwd(spec)
     if problem:
         say(problem)
@@ -140,7 +172,7 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
         # To take the terminal back once the agent has it, the runner is a background job.
         _signal.signal(_signal.SIGTTOU, _signal.SIG_IGN)
     try:
-        code, sig = _setup_then_agent(spec, status, fwd, _pick_shell(spec.shell), take_tty)
+        code, sig = _setup_then_agent(spec, status, fwd, take_tty)
         _bell()
         wake(spec.wake)
     finally:
@@ -150,40 +182,60 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
     return exit_like(EXIT_RUNNER_ERROR if code is None else code, sig)
 
 
-def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
+def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder,
                       take_tty: bool) -> tuple[int | None, int | None]:
-    """Runs both and writes the final status; returns how the last one ended."""
+    """Runs both and writes the final status; returns how the last one ended.
+
+    Every command is POSIX sh whatever $SHELL is (spec.shell is not read): agentmux.shellcmd.
+    """
     # A restart (`agentmux restart` kept an attempt-1) reuses a worktree already set up.
     if spec.setup and not os.path.exists(os.path.join(os.path.dirname(spec.status),
                                                       "attempt-1")):
         where = spec.worktree or spec.cwd
         status.write(phase="setup")
-        code, sig = run_child([shell, "-c", spec.setup], where, _build_env(spec, where),
-                               take_tty, fwd)
+        code, sig = run_command(spec.setup, where, _build_env(spec, where), take_tty, fwd)
         if code != 0 or sig is not None:
             what = f"exit {code}" if sig is None else signal_name(sig)
             message = f"setup `{spec.setup}` failed ({what}); the agent was not started"
             say(message)
             status.finish(code, sig, "setup", message)
             return code, sig
-        if fwd.received:
-            # Asked to stop while the setup ran: starting the agent now would ignore that.
-            sig = fwd.received[0]
-            fwd.pending.clear()
-            message = f"stopped by {signal_name(sig)} during setup; the agent was not started"
-            say(message)
-            status.finish(None, sig, "setup", message)
-            return None, sig
+    if fwd.received:
+        # Asked to stop before the agent started (during the setup, or as the runner started:
+        # an interrupted `up` kills the session): starting it now would ignore that, and an
+        # agent that ignores SIGHUP would outlive the run.
+        sig = fwd.received[0]
+        fwd.pending.clear()
+        setup = status.data["phase"] == "setup"
+        message = (f"stopped by {signal_name(sig)} {'during setup' if setup else 'at start'}; "
+                   "the agent was not started")
+        say(message)
+        status.finish(None, sig, "setup" if setup else "not-started", message)
+        return None, sig
 
-    def started(pid: int) -> None:
+    def started(pid: int, sandbox_pid: int | None = None) -> None:
+        extra = {} if sandbox_pid is None else {"sandbox_pid": sandbox_pid}
         try:
-            status.write(phase="agent", agent_pid=pid)
+            status.write(phase="agent", agent_pid=pid, **extra)
         except OSError as e:
             # The agent runs already: losing this progress note must not orphan it.
             say(f"cannot update {status.path}: {e}")
 
-    code, sig = run_child([shell, "-c", spec.command], spec.cwd, _build_env(spec, spec.cwd),
-                           take_tty, fwd, started)
+    env = _build_env(spec, spec.cwd)
+    if spec.sandbox is None or spec.worktree is None:
+        code, sig = run_command(spec.command, spec.cwd, env, take_tty, fwd, started)
+    else:
+        from agentmux import runsandbox
+
+        code, sig, problem = 1, None, runsandbox.refusal(spec.status, spec.worktree)
+        if problem is None:
+            code, sig, problem = runsandbox.run(spec.sandbox, command_argv(spec.command),
+                                                spec.cwd, spec.worktree, env, take_tty, fwd,
+                                                started)
+        if problem is not None:
+            say(problem)
+            status.finish(code, sig, "sandbox", problem)
+            return code, sig
     if code != 0 or sig is not None or not spec.check:
         status.finish(code, sig)
         return code, sig
@@ -200,12 +252,38 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
     status.write(phase="check")
     tree = spec.worktree
     ccode, csig = run_check(
-        spec.check, tree, os.path.join(os.path.dirname(spec.status), "check.log"), shell,
-        lambda argv, cwd, out: run_child(argv, cwd, _build_env(spec, tree), False, fwd,
-                                          stdout=out))
+        spec.check, tree, os.path.join(os.path.dirname(spec.status), "check.log"),
+        lambda command, cwd, out: _check_child(spec, command, cwd, out, fwd))
     check_code = ccode if csig is None else 128 + csig
     status.finish(code, sig, None if check_code == 0 else "check", check_exit_code=check_code)
     return (check_code, None) if check_code else (code, sig)
+
+
+def _check_child(spec: Spec, command: str, cwd: str, out: int, fwd: Forwarder
+                 ) -> tuple[int | None, int | None]:
+    """The check runs the agent's work (its tests): inside the agent's sandbox, if it had one."""
+    env = _build_env(spec, cwd)
+    if spec.sandbox is None or spec.worktree is None:
+        return run_command(command, cwd, env, False, fwd, stdout=out)
+    from agentmux import runsandbox
+
+    code, sig, problem = runsandbox.run(spec.sandbox, command_argv(command), cwd,
+                                        spec.worktree, env, False, fwd, stdout=out)
+    if problem is not None:
+        say(f"check: {problem}")
+    return code, sig
+
+
+def _forget_env(path: str | None) -> None:
+    """The environment (API keys included) stays on disk only until its runner has read it."""
+    if not path:
+        return
+    with suppress(OSError):
+        os.unlink(path)
+    folder = os.path.dirname(path)
+    if os.path.basename(folder).startswith(ENV_FOLDER_PREFIX):
+        with suppress(OSError):  # the last runner of the folder removes it
+            os.rmdir(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,12 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     fwd = Forwarder()
     fwd.install()
-    if len(args) != 1:
-        say("usage: python -m agentmux.runner SPEC_PATH")
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].startswith("/")):
+        say("usage: python -m agentmux.runner SPEC_PATH [/ENV_FILE]")
         return EXIT_SPEC
+    env_file = args[1] if len(args) == 2 else None
     try:
-        spec = load_spec(args[0])
+        spec = load_spec(args[0], env_file)
     except SpecError as e:
+        _forget_env(env_file)
         say(str(e))
         if e.status is not None:
             try:
@@ -227,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             except OSError as w:
                 say(f"cannot write {e.status}: {w}")
         return EXIT_SPEC
+    _forget_env(env_file)
     status = Status(spec.status, spec.run, spec.pane)
     try:
         return _run(spec, status, fwd)
@@ -245,8 +326,9 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
         "from agentmux.runner import main; sys.exit(main())")
 
 
-def argv(spec: str | os.PathLike[str]) -> list[str]:
-    """How tmux starts the runner for one pane.
+def argv(spec: str | os.PathLike[str], env_file: str | os.PathLike[str] | None = None
+         ) -> list[str]:
+    """How tmux starts the runner for one pane; env_file (absolute) is deleted once read.
 
     `-S` skips site-packages (the runner is stdlib only) and with it the `.pth` hooks of
     editable installs: about 20 ms of every pane's start. The package folder is put on
@@ -256,7 +338,8 @@ def argv(spec: str | os.PathLike[str]) -> list[str]:
     `-c` rather than a script path: only imported modules are cached as bytecode.
     """
     package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, os.fspath(spec)]
+    tail = [] if env_file is None else [os.fspath(env_file)]
+    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, os.fspath(spec), *tail]
 
 
 if __name__ == "__main__":

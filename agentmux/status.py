@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from agentmux import ledger
+from agentmux import ledger, queue
+from agentmux.records import JSON
 from agentmux.tmux import Tmux
 from agentmux.units import fmt_duration
 from agentmux.watch import loop as watcher
@@ -41,20 +41,22 @@ class Row:
     since: str | None = None          # when the pane entered its state (its last event)
     quiet_s: float | None = None      # running with no output for at least idle_after
     check_exit_code: int | None = None
+    queued_at: str | None = None      # max_running: when it joined the queue
+    queued_s: float | None = None     # time spent queued (not agent time)
 
 
-def run_info(run_dir: ledger.RunDir) -> dict[str, Any]:
-    run = run_dir.read_run()
-    return {k: run.get(k) for k in ("id", "session", "socket", "repo", "base", "created_at",
-                                    "layout")}
+def run_info(run_dir: ledger.RunDir) -> JSON:
+    run = run_dir.run()
+    return {"id": run.id, "session": run.session, "socket": run.socket, "repo": run.repo,
+            "base": run.base, "created_at": run.created_at, "layout": run.layout}
 
 
 def live_state(run_dir: ledger.RunDir, tmux: Tmux | None = None) -> dict[str, PaneState]:
     """The recorded events folded with one fresh look at tmux (the run's server by default)."""
-    run = run_dir.read_run()
-    names = [p["name"] for p in run.get("panes", [])]
-    state = replay(ledger.read_events(run_dir.events))
-    obs = watcher.observe(tmux or Tmux(run.get("socket")), run["session"], run_dir, names,
+    run = run_dir.run()
+    names = run.pane_names
+    state = replay(run_dir.events_of())
+    obs = watcher.observe(tmux or Tmux(run.socket), run.session, run_dir, names,
                           state)
     state, _ = step(state, names, obs)
     return state
@@ -62,23 +64,25 @@ def live_state(run_dir: ledger.RunDir, tmux: Tmux | None = None) -> dict[str, Pa
 
 def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
          tmux: Tmux | None = None) -> list[Row]:
-    run = run_dir.read_run()
+    run = run_dir.run()
     if state is None:
         state = live_state(run_dir, tmux)
     now = time.time()
     since: dict[str, str] = {}
-    for ev in ledger.read_events(run_dir.events):
-        if ev.get("type") in ("state", "restart") and isinstance(ev.get("ts"), str):
-            since[str(ev.get("pane"))] = ev["ts"]
+    for ev in run_dir.events_of():
+        if ev.type in ("state", "restart") and ev.ts:
+            since[str(ev.pane)] = ev.ts
     out = []
-    for p in run.get("panes", []):
-        name = p["name"]
+    for p in run.panes:
+        name = p.name
         st = state.get(name) or PaneState()
         # The watcher's cached reader: its table is redrawn every tick.
-        status = read_status(run_dir.status(name)) or {}
-        started, ended = status.get("started_at"), status.get("ended_at")
+        status = read_status(run_dir.status(name))
+        started = status.started_at if status is not None else None
+        ended = status.ended_at if status is not None else None
+        queued_at = status.extra.get("queued_at") if status is not None else None
         duration = None
-        if started:
+        if started and status is not None and status.phase != "queued":
             end = ledger.parse_iso(ended) if ended else (None if st.terminal else now)
             if end is not None:
                 duration = round(max(0.0, end - ledger.parse_iso(started)), 3)
@@ -86,18 +90,21 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
         if st.state == "running":
             with contextlib.suppress(OSError):
                 idle = now - run_dir.output(name).stat().st_mtime
-                if idle >= float(p.get("idle_after") or 20.0):
+                if idle >= float(p.idle_after or 20.0):
                     quiet = round(idle, 1)
         out.append(Row(
             name=name, state=st.state, exit_code=st.exit_code, signal=st.signal,
             reason=st.reason, started_at=started, ended_at=ended, duration_s=duration,
-            branch=p.get("branch"), worktree=p.get("worktree"), pane_id=p.get("pane_id"),
-            since=since.get(name), quiet_s=quiet, check_exit_code=status.get("check_exit_code"),
+            branch=p.branch, worktree=p.worktree, pane_id=p.pane_id,
+            since=since.get(name), quiet_s=quiet,
+            check_exit_code=status.check_exit_code if status is not None else None,
+            queued_at=queued_at if isinstance(queued_at, str) else None,
+            queued_s=queue.queued_seconds(status.to_json() if status is not None else {}),
         ))
     return out
 
 
-def to_json(run_dir: ledger.RunDir, table: list[Row]) -> dict[str, Any]:
+def to_json(run_dir: ledger.RunDir, table: list[Row]) -> JSON:
     return {
         "version": VERSION,
         "run": run_info(run_dir),
@@ -106,7 +113,7 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> dict[str, Any]:
              "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
              "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
-             "check_exit_code": r.check_exit_code}
+             "check_exit_code": r.check_exit_code, "queued_s": r.queued_s}
             for r in table
         ],
     }
@@ -120,7 +127,8 @@ def outcome(r: Row) -> str:
     return "-"
 
 
-COLOURS = {"running": "32", "waiting": "1;33", "checking": "36", "done": "1;32",
+COLOURS = {"queued": "2", "running": "32", "waiting": "1;33", "paused": "34", "checking": "36",
+           "done": "1;32",
            "failed": "1;31", "killed": "35", "lost": "1;31", "starting": "2"}
 
 
@@ -129,6 +137,8 @@ def state_text(r: Row) -> str:
         q = int(r.quiet_s)
         short = f"{q}s" if q < 60 else f"{q // 60}m" if q < 3600 else f"{q // 3600}h"
         return f"{r.state} (quiet {short})"
+    if r.queued_s is not None and r.state in ("queued", "starting"):
+        return f"{r.state} ({fmt_duration(r.queued_s)} queued)"
     return r.state + (f" ({r.reason})" if r.reason else "")
 
 
@@ -179,8 +189,8 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
 
 def render_table(run_dir: ledger.RunDir, state: Mapping[str, PaneState],
                  colour: bool = False) -> str:
-    run = run_dir.read_run()
-    title = f"agentmux · run {run_dir.id} · session {run['session']}"
+    run = run_dir.run()
+    title = f"agentmux · run {run_dir.id} · session {run.session}"
     table = rows(run_dir, state)
     live = {r.name: last_line(run_dir.output(r.name)) for r in table}
     return title + "\n\n" + format_rows(table, live=live, colour=colour)

@@ -69,6 +69,9 @@ def client_env(keep_tmux: bool = False) -> dict[str, str]:
     env = proc.clean_env()
     if not keep_tmux:
         env.pop("TMUX", None)
+    # The run marker of a pane this command was typed in: a server started here would carry
+    # it, and that run's `down` would end the server (agentmux.sweep).
+    env.pop("AGENTMUX_RUN", None)
     return env
 
 

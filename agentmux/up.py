@@ -5,29 +5,43 @@ runs, so a failure halfway through removes exactly what this `up` created: the r
 the worktrees and branches it added (never reused ones), and the session if it made it.
 
 Crash consistency with the fewest fsyncs (each costs 3 to 5 ms here; `up` used to make
-2N + 6 of them, see docs/performance.md): env.json, the specs and the task briefs are read
-only by the runners this `up` starts, which a crash ends too, so they are written LIVE
-(atomic, no fsync). run.json is the record review reads after everything else is gone: its
-first version is WHOLE (after a crash it is absent or whole, never empty), its last DURABLE,
-and the runs folder is synced once so the run folder itself survives. Four fsyncs, any N.
+2N + 6 of them, see docs/performance.md): the panes' env files (agentmux/panenv.py, outside
+the run folder), the specs and the task briefs are read only by the runners this `up`
+starts, which a crash ends too, so they are written LIVE (atomic, no fsync). run.json is the
+record review reads after everything else is gone: its first version is WHOLE (after a crash
+it is absent or whole, never empty), its last DURABLE, and the runs folder is synced once so
+the run folder itself survives. Four fsyncs, any N.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, layout, ledger, poll, trust, worktrees
+from agentmux import (
+    __version__,
+    brief,
+    control,
+    interrupts,
+    layout,
+    ledger,
+    panenv,
+    panespec,
+    queue,
+    sweep,
+    trust,
+    worktrees,
+)
 from agentmux.atomic import WHOLE
-from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
+from agentmux.errors import AgentmuxError, BadInput, Interrupted, LayoutError, Refused
 from agentmux.find import latest_of_session
-from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
+from agentmux.records import AddedPane, PaneRecord, RunRecord
 from agentmux.runner import argv as runner_argv
+from agentmux.shellcmd import SH
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
 
 log = logging.getLogger(__name__)
@@ -57,12 +71,10 @@ def up(
     only: Collection[str] = (),
     trusted: bool = False,
 ) -> UpResult:
-    lay = layout.load(path)
-    if trusted:
-        trust.trust(path)
-    elif not trust.is_trusted(path):
-        raise refuse_untrusted(lay, path)
-    check_version()
+    # Read once: the bytes parsed are the bytes hashed for trust and kept as the snapshot. A
+    # second read let a file swapped by rename in between run commands nobody trusted.
+    raw = layout.read_bytes(path)
+    lay = layout.load(path, raw)
     panes = lay.panes
     if only:
         unknown = sorted(set(only) - {p.name for p in panes})
@@ -70,14 +82,28 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    if any(p.host is not None for p in panes):
+        from agentmux import hosts_up
+
+        # Every host is checked before anything is created, here or there.
+        hosts_up.preflight(lay, panes)
+        raise hosts_up.refuse_remote(panes)
+    panespec.require_sandbox(panes, path)   # never a sandboxed pane started without one
+    if trusted:
+        trust.trust(path, raw)
+    elif not trust.is_trusted(path, raw):
+        raise refuse_untrusted(lay, path)
+    check_version()
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
-    with worktrees.RepoLock(lay.repo):
-        return _start(lay, path, panes, Tmux(socket), socket)
+    # Signals arrive only between steps (agentmux.interrupts), so an interrupted `up` leaves
+    # all of the run or nothing of it.
+    with interrupts.guarded() as guard, worktrees.RepoLock(lay.repo), guard.critical():
+        return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard)
 
 
-def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
-           socket: str | None) -> UpResult:
+def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
+           tm: Tmux, socket: str | None, guard: interrupts.Guard) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     prev_run = None
@@ -92,44 +118,57 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 f"a tmux session named '{lay.session}' already exists on this server and is not "
                 f"an agentmux run of {repo}; set `session` in {path} to another name"
             )
+        if prev_run.state in control.ENDING:
+            raise Refused(f"session '{lay.session}' of run {previous.id} is being stopped "
+                          "(`agentmux down` is running, or did not finish); nothing was "
+                          "created. Run `agentmux down` again, then `agentmux up`")
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
 
-    with contextlib.ExitStack() as undo:
-        step = "resolving base"
-        try:
+    step = "resolving base"
+    left: list[str] = []   # what an undo could not remove, for the message
+    run_dir = None
+    try:
+        with contextlib.ExitStack() as undo:
             base_sha = worktrees.resolve_base(repo, lay.base)
             if prev_run is not None and prev_run.base_ref == lay.base and prev_run.base:
                 # Reused worktrees started from the recorded base; diffs stay against it.
                 base_sha = prev_run.base
+            guard.check()
             step = "creating the run folder"
             run_dir = ledger.RunDir(ledger.runs_dir(repo) / ledger.new_run_id(lay.session))
             ledger.ledger_root(repo)
-            run_dir.path.mkdir(parents=True)
+            # Each undo is registered before the step that creates: a step may be cut short
+            # after it created (docs: TMUX-GIT-FACTS "Interrupts").
             undo.callback(_remove, run_dir.path)
+            run_dir.path.mkdir(parents=True)
             task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
             wanted = {p.name for p in panes}
             plans = [pl for pl in layout.plan(lay, task_files) if pl.name in wanted]
+            guard.check()
 
             prepared: dict[str, worktrees.Prepared] = {}
             if lay.isolation == "worktree":
                 step = "creating worktrees"
                 wants = [worktrees.Want(pl.name, pl.branch or "", pl.worktree or repo)
                          for pl in plans]
+                # prepare undoes its own partial work when it fails; a signal waits for it.
                 got = worktrees.prepare(repo, base_sha, wants, lay.copy)
-                undo.callback(_undo_worktrees, repo, got)
+                undo.callback(_undo_worktrees, repo, got, left)
                 prepared = {p.pane: p for p in got}
+                guard.check()
 
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
-            env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-            run_dir.write_env(EnvRecord(env))
-            run = run_record(lay, path, run_dir, socket, base_sha, plans, prepared, wake,
-                             previous)
+            env_dir, env_files = panenv.write(pl.name for pl in plans)
+            undo.callback(panenv.remove, env_dir)   # on success, each runner deletes its own
+            run = run_record(lay, path, snapshot, run_dir, socket, base_sha, plans, prepared,
+                             wake, previous)
             # The watcher, started in the chain below, reads it first thing.
             run_dir.write_run(run, sync=WHOLE)
-            shell = os.environ.get("SHELL") or "/bin/sh"
+            shell = SH  # layout commands are POSIX sh whatever $SHELL is (agentmux.shellcmd)
             by_name = {p.name: p for p in panes}
+            common = panespec.common_dir(lay, panes)
             step = "writing the task briefs"
             context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
             windows: dict[str, Window] = {}
@@ -139,37 +178,47 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree))
+                    run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name],
+                    run.max_running is not None))
+            # The first max_running start at once; the watcher opens the others' gates.
+            queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
+            guard.check()
 
             step = "building the tmux session"
-            undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
+            undo.callback(_end_session, tm, lay.session, run_dir)
             ids = tm.build(
                 lay.session, run_dir.id, repo,
                 [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
                 list(windows.values()), terminal_size(), wake,
             )
+            # From here on the agents run: a signal now completes the run, never undoes it
+            # (an agent may have written into its worktree already).
             run = replace(run, state="running", panes=tuple(
                 replace(p, pane_id=ids.get(p.name)) for p in run.panes))
             run_dir.write_run(run)
             ledger.sync_folder(run_dir.path.parent)
-        except AgentmuxError as e:
-            e.args = (f"up failed while {step}: {e}",)
-            raise
-        undo.pop_all()
+            undo.pop_all()
+    except Interrupted as e:
+        if step == "building the tmux session" and run_dir is not None and run_dir.path.exists():
+            e.args = (f"{e} after run {run_dir.id} started; `agentmux down` stops it",)
+        else:
+            e.args = (f"{e} while {step}; " + (
+                "nothing was created" if not left else
+                "undoing what this `up` created left: " + "; ".join(left)),)
+        raise
+    except AgentmuxError as e:
+        e.args = (f"up failed while {step}: {e}",)
+        raise
     return UpResult(run_dir, lay.session, socket, True, ids)
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool) -> Launch:
+               wake: str, new_tree: bool, common: Path | None, env_file: Path,
+               gated: bool = False) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
-    run_dir.write_spec(SpecRecord(
-        run=run_dir.id, pane=pl.name, command=pl.command, shell=shell, cwd=str(pl.cwd),
-        worktree=str(pl.worktree) if pl.worktree else None,
-        env={**pl.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
-             "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
-        env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
-        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check))
-    return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
+    run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
+                                           new_tree=new_tree, common=common, gated=gated))
+    return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
                   pl.cwd, run_dir.output(pl.name))
 
 
@@ -187,24 +236,34 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
+def _undo_worktrees(repo: Path, got: list[worktrees.Prepared],
+                    left: list[str] | None = None) -> None:
     for problem in worktrees.undo(repo, got):
         log.warning("undo: %s", problem)
+        if left is not None:
+            left.append(problem)
+
+
+def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir) -> None:
+    """Undo of the build: the session, then every process of the run (its runners are
+    starting, and one that already started its agent must not outlive the run folder)."""
+    tm.kill_session_of_run(session, run_dir.id)
+    sweep.sweep(run_dir.id, str(run_dir.path), grace=1.0)
 
 
 def run_record(
-    lay: layout.Layout, path: Path, run_dir: ledger.RunDir, socket: str | None, base_sha: str,
-    plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared], wake: str,
-    previous: ledger.RunDir | None,
+    lay: layout.Layout, path: Path, snapshot: str, run_dir: ledger.RunDir, socket: str | None,
+    base_sha: str, plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared],
+    wake: str, previous: ledger.RunDir | None,
 ) -> RunRecord:
     return RunRecord(
         id=run_dir.id, session=lay.session, socket=socket,
         socket_path=Tmux(socket).socket_path(), repo=str(lay.repo), base=base_sha,
         base_ref=lay.base, isolation=lay.isolation, layout=str(path.resolve()),
-        layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
+        layout_snapshot=snapshot,
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
-        agentmux_version=__version__, state="starting",
+        agentmux_version=__version__, state="starting", max_running=lay.max_running,
         panes=tuple(pane_record(pl, prepared.get(pl.name)) for pl in plans))
 
 
@@ -233,46 +292,64 @@ def add(
     """
     if (agent is None) == (command is None):
         raise BadInput("add: give exactly one of --agent or --command")
-    # Each `add` reads, extends and replaces run.json: one at a time per run.
-    lock = poll.Lock(run_dir.path / "add.lock")
-    if not lock.acquire(wait=60):
-        raise Refused(f"another `agentmux add` on run {run_dir.id} did not finish within 60s")
-    with contextlib.closing(lock):
-        run = run_dir.run()
-        tm = Tmux(run.socket)
-        if not tm.has_session(run.session):
-            raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
-                           "start it with `agentmux up`")
-        added = AddedPane(name, task, agent, command, tuple(scope))
-        import tomllib
+    # Each `add` reads, extends and replaces run.json: one at a time per run. `down` marks the
+    # run under the same lock before it stops anything, so an agent is never added to a run
+    # that is being stopped (it ended `lost` when its session went). Signals, as in `up`, land
+    # only between steps: the pane is added whole (in run.json too) or not at all.
+    added_as: list[str] = []
+    try:
+        with interrupts.guarded() as guard, \
+                contextlib.closing(control.lock_run(run_dir, "add")), guard.critical():
+            pl = _add(run_dir, name, AddedPane(name, task, agent, command, tuple(scope)),
+                      guard, added_as)
+    except Interrupted as e:
+        e.args = (f"add: {e} after pane {name!r} was added ({added_as[0]})" if added_as
+                  else f"add: {e}; nothing was added",)
+        raise
+    return added_as[0], pl
 
-        data = tomllib.loads(run.layout_snapshot)
-        data["base"] = run.base
-        data["repo"] = run.repo
-        data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
-                        added.to_json()]
-        try:
-            lay = layout.parse(data, Path(run.layout))
-        except LayoutError as e:
-            raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
-        task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
-        (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
-        with contextlib.ExitStack() as undo:
-            prepared = None
-            if pl.worktree is not None and pl.branch is not None:
-                got = worktrees.prepare(lay.repo, run.base,
-                                        [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
-                undo.callback(_undo_worktrees, lay.repo, got)
-                prepared = got[0]
-            run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
-            undo.callback(_remove, run_dir.pane_dir(name))
-            write_brief(task_files[name], pl, task, {}, run.base)
-            launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
-                                bool(prepared and prepared.created_worktree))
-            pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
-            undo.pop_all()
-        run = run_dir.run()   # fresh: `down` may have written meanwhile
-        record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
-        run_dir.write_run(replace(run, panes=(*run.panes, record),
-                                  added_panes=(*run.added_panes, added)))
-    return pane_id, pl
+
+def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.Guard,
+         added_as: list[str]) -> layout.PanePlan:
+    control.refuse_if_ending(run_dir, "add")
+    run = run_dir.run()
+    tm = Tmux(run.socket)
+    if not tm.has_session(run.session):
+        raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
+                       "start it with `agentmux up`")
+    try:
+        lay = panespec.trusted_layout(run_dir, replace(
+            run, added_panes=(*run.added_panes, added)), "add")
+        layout.check_here(lay)
+    except LayoutError as e:
+        raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
+    spec = next(p for p in lay.panes if p.name == name)
+    panespec.require_sandbox([spec], f"add {name}")
+    task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
+    (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
+    with contextlib.ExitStack() as undo:
+        prepared = None
+        if pl.worktree is not None and pl.branch is not None:
+            got = worktrees.prepare(lay.repo, run.base,
+                                    [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
+            undo.callback(_undo_worktrees, lay.repo, got)
+            prepared = got[0]
+            guard.check()
+        undo.callback(_remove, run_dir.pane_dir(name))
+        run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
+        write_brief(task_files[name], pl, added.task, {}, run.base)
+        env_dir, env_files = panenv.write([name])   # the environment of this `add`
+        undo.callback(panenv.remove, env_dir)
+        launch = write_spec(run_dir, lay, pl, SH, run.wake,
+                            bool(prepared and prepared.created_worktree),
+                            panespec.common_dir(lay, [spec]), env_files[name],
+                            run.max_running is not None)
+        guard.check()
+        pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
+        undo.pop_all()
+    added_as.append(pane_id)
+    run = run_dir.run()   # fresh: `down` may have written meanwhile
+    record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
+    run_dir.write_run(replace(run, panes=(*run.panes, record),
+                              added_panes=(*run.added_panes, added)))
+    return pl

@@ -40,8 +40,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home.mkdir()
     # Unix socket paths are limited to 108 bytes, so the tmux folder lives under a short /tmp name.
     tmux_dir = Path(tempfile.mkdtemp(prefix="amx-"))
-    for var in ("TMUX", "TMUX_PANE", "AGENTMUX_SOCKET", "AGENTMUX_SESSION", "GIT_DIR",
-                "GIT_WORK_TREE", "GIT_INDEX_FILE", "XDG_CONFIG_HOME"):
+    for var in ("TMUX", "TMUX_PANE", "AGENTMUX_SOCKET", "AGENTMUX_SESSION", "AGENTMUX_REPO",
+                "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TMUX_TMPDIR", str(tmux_dir))
@@ -118,7 +118,7 @@ def _command(args: tuple[str, ...]) -> str | None:
     rest = list(args)
     while rest and rest[0].startswith("-"):
         opt = rest.pop(0)
-        if opt in ("--socket", "-L") and rest:
+        if opt in ("--socket", "-L", "--repo") and rest:
             rest.pop(0)
     return rest[0] if rest else None
 

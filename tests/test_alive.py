@@ -37,15 +37,16 @@ def gone() -> int:
 def make_run(tmp_path: Path, socket: str | None, panes: dict[str, str | None]) -> ledger.RunDir:
     rd = ledger.RunDir(tmp_path / "run-1")
     rd.path.mkdir()
-    ledger.write_json(rd.run_json, {
-        "version": 1, "session": "s", "socket": socket,
-        "panes": [{"name": n, "pane_id": pid} for n, pid in panes.items()]})
+    rd.write_run(ledger.RunRecord(
+        id=rd.id, session="s", repo=str(tmp_path), base="0" * 40, wake="w", socket=socket,
+        panes=tuple(ledger.PaneRecord(n, str(tmp_path), "true", pane_id=pid)
+                    for n, pid in panes.items())))
     return rd
 
 
 def set_status(rd: ledger.RunDir, pane: str, **fields: Any) -> None:
     rd.pane_dir(pane).mkdir(parents=True, exist_ok=True)
-    ledger.write_json(rd.status(pane), {"version": 1, "ended_at": None, **fields})
+    rd.write_status(ledger.StatusRecord(started_at=ledger.now_iso(), pane=pane, **fields))
 
 
 def test_from_the_status_file(tmp_path: Path, live: int, gone: int) -> None:

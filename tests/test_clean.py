@@ -130,3 +130,39 @@ def test_clean_of_merged_clean_pane_deletes_worktree_and_branch(repo: Path) -> N
     assert not tree_of(repo, "m").exists()
     assert git(repo, "branch", "--list", branch("m")) == ""
     assert events(latest_run(repo), "clean")[0]["branch_deleted"] is True
+
+
+def test_refusal_names_what_to_run_instead(repo: Path) -> None:
+    start(repo, [
+        {"name": "dirty", "command": fake("--write", "notes.txt=mine")},
+        {"name": "m1", "command": fake("--write", "m1.txt=1", "--commit", "m1")},
+        {"name": "m2", "command": "true"},
+    ])
+    assert amx(repo, "merge", "m1").code == 0
+    r = amx(repo, "clean")
+    assert r.code == 3
+    assert r.err == (
+        "agentmux: nothing was removed:\n"
+        "  dirty: modified, staged or untracked files: notes.txt\n"
+        "to remove the others now: agentmux clean m1 m2\n"
+        "to keep what is listed and remove it anyway: agentmux clean --force dirty "
+        "(uncommitted and untracked files go into a snapshot ref, ignored files, changed "
+        "provisioned files and files git cannot store into the run's ledger; unmerged "
+        "branches are kept)\n")
+    # A reason --force cannot lift offers no --force.
+    git(repo, "worktree", "lock", str(tree_of(repo, "dirty")))
+    r = amx(repo, "clean", "--session", "agents")
+    assert r.code == 3
+    assert r.err.endswith(
+        "  dirty: the worktree is locked (`git worktree lock`: no reason given)\n"
+        "  dirty: modified, staged or untracked files: notes.txt\n"
+        "to remove the others now: agentmux clean m1 m2\n"), r.err
+    # Typed where it is printed: outside the repository the hint names it.
+    r = amx(repo.parent, "--repo", str(repo), "clean")
+    assert r.code == 3
+    assert r.err.endswith(f"to remove the others now: agentmux --repo {repo} clean m1 m2\n"), \
+        r.err
+    assert amx(repo, "clean", "m1", "m2").code == 0
+    # Panes with nothing left to remove are not offered again.
+    r = amx(repo, "clean")
+    assert r.code == 3 and "to remove the others" not in r.err, r.err

@@ -446,10 +446,10 @@ def test_cwd_for_worktree_isolation(repo: Path) -> None:
 
 
 def test_custom_branch_and_worktree_root(repo: Path) -> None:
-    d = with_base(branch="feat/{session}-{pane}", worktree_root="../wt/{session}")
+    d = with_base(branch="feat/{session}-{pane}", worktree_root=".agentmux/wt/{session}")
     web, _ = layout.plan(load(repo, d))
     assert web.branch == "feat/demo-web"
-    assert web.worktree == repo / "../wt/demo" / "web"
+    assert web.worktree == repo / ".agentmux/wt/demo" / "web"
 
 
 @pytest.mark.parametrize("isolation", ["directory", "none"])

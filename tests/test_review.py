@@ -157,6 +157,7 @@ def test_metrics_of_a_constructed_run_match_hand_computed_values(repo: Path) -> 
         "wall_clock_s": 180.0,                        # 10:00:00 .. 10:03:00
         "agent_time_s": 60.0 + 120 + 30 + 45 + 120,   # 375 s
         "speedup": round(375 / 180, 2),
+        "queued_s": 0.0,                              # no max_running: nothing queued
         "out_of_scope_edits": 0,                      # no pane declared a scope
     }
     r = run_cli("runs", cwd=repo)

@@ -113,7 +113,7 @@ def test_a_chain_of_chain_bytes_is_one_tmux_command_line(server: libtmux.Server)
     tm = Tmux(server.socket_name)
     tm.run("new-session", "-d", "-s", "limit", "sleep", "60")
     head = [["set", "-g", "@a", ""], ["set", "-g", "@b", "x"]]
-    cmds = [head[0][:3] + ["v" * (CHAIN_BYTES - chain_bytes(head))], head[1]]
+    cmds = [[*head[0][:3], "v" * (CHAIN_BYTES - chain_bytes(head))], head[1]]
     assert chain_bytes(cmds) == CHAIN_BYTES
     tm.chain(cmds)
     assert tm.run("show", "-gv", "@b").stdout == "x\n"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agentmux import ledger
+from agentmux.records import PaneRecord
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
 from agentmux.watch import screen, supervise
@@ -45,8 +46,9 @@ def output(repo: Path, pane: str) -> str:
 
 
 def test_screen_rules() -> None:
-    claude = screen.compile_patterns({"agent": "claude"})
-    plain = screen.compile_patterns({"agent": None, "waiting_patterns": ["^Token: $"]})
+    claude = screen.compile_patterns(PaneRecord("x", "/", "true", agent="claude"))
+    plain = screen.compile_patterns(PaneRecord("x", "/", "true",
+                                                waiting_patterns=("^Token: $",)))
     cases: list[tuple[str, int | None, list[Any], bool]] = [
         (CLAUDE_DIALOG, None, claude, True),
         (CLAUDE_DIALOG, None, plain, False),       # a preset's pattern is its own
@@ -230,7 +232,7 @@ def test_an_idle_tick_costs_one_tmux_call(repo: Path, tmp_path: Path,
     tm = Tmux(SOCK)
     sup = supervise.Supervisor(tm, run_dir, "agents")
     names = watcher.pane_names(run_dir)
-    state = replay(ledger.read_events(run_dir.events))
+    state = replay(run_dir.events_of())
     state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)  # learns every screen
     calls = count_tmux(tmp_path, monkeypatch)
     state, _ = watcher.tick(tm, run_dir, "agents", names, state, sup)

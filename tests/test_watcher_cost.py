@@ -28,12 +28,12 @@ def test_one_tmux_call_per_tick_with_ten_panes(
     run_dir = ledger.RunDir(latest_run(repo))
 
     def all_running() -> bool:
-        state = replay(ledger.read_events(run_dir.events))
+        state = replay(run_dir.events_of())
         return all(state.get(n, PaneState()).state == "running" for n in names)
 
     wait_until(all_running, 30, "ten running panes")
     session = run_dir.read_run()["session"]
-    state = replay(ledger.read_events(run_dir.events))
+    state = replay(run_dir.events_of())
     calls = count_tmux(tmp_path, monkeypatch)
 
     new, obs = watcher.tick(Tmux(SOCK), run_dir, session, names, state)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from agentmux import __version__
@@ -12,12 +14,18 @@ from agentmux.cli import doctor, merge, plan, review, run, supervise
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--socket", "-L", envvar="AGENTMUX_SOCKET", metavar="NAME",
               help="Use a private tmux server (tmux -L NAME) instead of your default one.")
+@click.option("--repo", envvar="AGENTMUX_REPO", metavar="PATH",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Act on the runs of the repository holding PATH (any folder of it, a "
+              "worktree too) instead of the one holding the current folder.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what agentmux does to stderr.")
 @click.version_option(__version__, prog_name="agentmux")
 @click.pass_context
-def cli(ctx: click.Context, socket: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, socket: str | None, repo: Path | None, verbose: bool) -> None:
     """Run several AI coding agents at once, each in its own git worktree and tmux pane."""
-    ctx.ensure_object(dict)["socket"] = socket or None
+    obj = ctx.ensure_object(dict)
+    obj["socket"] = socket or None
+    obj["repo"] = repo
     if verbose:
         import logging
 

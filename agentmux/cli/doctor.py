@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
+
+from agentmux.cli.options import here
 
 
 @click.command()
@@ -15,7 +15,7 @@ def doctor(ctx: click.Context, fix: bool) -> None:
     """Check tmux, git, the ledger, worktrees, branches, sessions and locks."""
     from agentmux import doctor as doc
 
-    findings = doc.diagnose(Path.cwd(), fix=fix)
+    findings = doc.diagnose(here(), fix=fix)
     click.echo(doc.render(findings))
     if doc.remaining(findings):
         ctx.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmux.cli.options import session_option
+from agentmux.cli.options import run_of, session_option
 from agentmux.errors import WorkFailed
 
 
@@ -22,10 +22,9 @@ from agentmux.errors import WorkFailed
 def merge(panes: tuple[str, ...], session: str | None, into: str | None, strategy: str,
           dry_run: bool, include_uncommitted: bool) -> None:
     """Merge agent branches in order; stop cleanly at the first conflict."""
-    from agentmux.find import find_run
     from agentmux.review import merge as mg
 
-    out = mg.merge(find_run(session), panes, into, strategy, dry_run, include_uncommitted)
+    out = mg.merge(run_of(session), panes, into, strategy, dry_run, include_uncommitted)
     click.echo(out.render())
     if out.stopped and not dry_run:
         what = out.conflict[0] if out.conflict else out.failed[0] if out.failed else "?"
@@ -36,21 +35,29 @@ def merge(panes: tuple[str, ...], session: str | None, into: str | None, strateg
 @click.argument("panes", nargs=-1, metavar="[PANE]...")
 @session_option
 @click.option("--force", is_flag=True,
-              help="Keep uncommitted, untracked and ignored files aside (snapshot ref, ledger), "
-              "then remove. Never deletes an unmerged branch.")
+              help="Keep uncommitted, untracked and ignored files, and files git does not list, "
+              "aside (snapshot ref, ledger), then remove. Never deletes an unmerged branch.")
 @click.option("--keep-branches", is_flag=True, help="Remove worktrees only; keep every branch.")
 def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branches: bool) -> None:
     """Remove agent worktrees and merged branches; refuse anything that would lose work."""
-    from agentmux.find import find_run
     from agentmux.review import clean as cl
 
-    for d in cl.clean(find_run(session), panes, force, keep_branches):
+    for d in cl.clean(run_of(session), panes, force, keep_branches):
         if d.removed is not None:
             click.echo(f"{d.name}: removed {d.removed}")
         if d.snapshot:
             click.echo(f"{d.name}: files kept in snapshot {d.snapshot[:12]}")
         if d.copied:
             click.echo(f"{d.name}: ignored files kept in the ledger: {', '.join(d.copied)}")
+        if d.unseen_kept:
+            click.echo(f"{d.name}: files git cannot store kept in {d.aside}/unseen: "
+                       + ", ".join(d.unseen_kept))
+        if d.copies_kept:
+            click.echo(f"{d.name}: changed provisioned files kept in {d.aside}/provisioned: "
+                       + ", ".join(d.copies_kept))
+        if d.copies_removed:
+            click.echo(f"{d.name}: provisioned copies removed (the originals stay in the main "
+                       f"checkout): {', '.join(d.copies_removed)}")
         if d.deleted:
             click.echo(f"{d.name}: disposable files deleted: {', '.join(d.deleted)}")
         if d.branch_deleted:
@@ -64,13 +71,12 @@ def clean(panes: tuple[str, ...], session: str | None, force: bool, keep_branche
 @session_option
 def restore(pane: str, session: str | None) -> None:
     """Rebuild a cleaned worktree and branch from its snapshot, files uncommitted."""
-    from agentmux.find import find_run
-    from agentmux.review import clean as cl
+    from agentmux.review.restore import restore as restore_pane
 
-    tree, snap, put_back = cl.restore(find_run(session), pane)
+    tree, snap, put_back = restore_pane(run_of(session), pane)
     click.echo(f"{pane}: restored {tree} from snapshot {snap[:12]}")
     if put_back:
-        click.echo(f"{pane}: ignored files put back: {', '.join(put_back)}")
+        click.echo(f"{pane}: files kept in the ledger put back: {', '.join(put_back)}")
 
 
 __all__ = ['clean', 'merge', 'restore']

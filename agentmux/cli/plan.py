@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from agentmux.cli import render
-from agentmux.cli.options import LAYOUT, session_option
+from agentmux.cli.options import LAYOUT, run_of, session_option
 
 
 @click.command()
@@ -22,12 +22,15 @@ from agentmux.cli.options import LAYOUT, session_option
 @click.option("--base", metavar="REF", help="The commit agent branches start from.")
 @click.option("--out", type=LAYOUT, default=Path("agentmux.toml"), show_default=True,
               help="The layout file to write; never overwritten.")
+@click.option("--max-running", type=click.IntRange(min=1), metavar="N",
+              help="A queue: at most N agents at once; the others wait, queued.")
 def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: str | None,
-         base: str | None, out: Path) -> None:
+         base: str | None, out: Path, max_running: int | None) -> None:
     """Write a layout with one pane per task, and trust it."""
     from agentmux import init as init_
 
-    draft = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out)
+    draft = init_.init(tasks, from_file, agent=agent, isolation=isolation, base=base, out=out,
+                       max_running=max_running)
     click.echo(f"wrote {out} ({len(draft.panes)} panes: "
                + ", ".join(name for name, _ in draft.panes) + ")")
     click.echo(f"check it with `agentmux validate {out}`, run it with `agentmux up {out}`")
@@ -43,10 +46,9 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
 def add(name: str, task: str, agent: str | None, command: str | None, scope: tuple[str, ...],
         session: str | None) -> None:
     """Add one more agent to the running session: a worktree, a pane, a ledger entry."""
-    from agentmux.find import find_run
     from agentmux.up import add as do_add
 
-    run_dir = find_run(session)
+    run_dir = run_of(session)
     pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope)
     where = f" on branch {plan.branch}" if plan.branch else ""
     click.echo(f"added {name} ({pane_id}) in window {plan.window}{where}")
@@ -63,7 +65,7 @@ def presets(layout_path: Path | None) -> None:
     rows = [(name, "built-in", pr.get(name).command, pr.get(name).no_task)
             for name in pr.names()]
     if layout_path is not None:
-        lay = layout.load(layout_path)
+        lay = layout.load(layout_path, here=False)
         rows += [(name, str(layout_path), cmd, cmd) for name, cmd in sorted(lay.agents.items())]
     click.echo(render.presets(rows))
 

@@ -72,16 +72,20 @@ def review_text(data: Mapping[str, Any], with_metrics: bool = True) -> str:
         where = p["branch"] or "-"
         ahead = "-" if p["commits_ahead"] is None else _n(p["commits_ahead"], "commit")
         extra = " · uncommitted changes" if p["dirty"] else ""
-        live = " · live (still running)" if p["source"] == "live" else ""
+        note = p.get("source_note")
+        live = f" · {note}" if note and p["source"] == "live" else ""
         out.append(f"   branch {where} · {ahead} ahead of base{extra}{live}")
-        if p["source"] == "none":
-            out.append("   no snapshot and no worktree: changes unknown")
+        if note and p["source"] == "none":
+            out.append(f"   {note}")
         for c in p["commits"]:
             out.append(f"   {c['sha']} {c['subject']}")
-        out.append(f"   {_n(len(p['files']), 'file')} ({_lines(p)})")
+        unseen = p.get("unseen") or []
+        out.append(f"   {_n(len(p['files']), 'file')} ({_lines(p)})" + (
+            f", and {_n(len(unseen), 'file')} git does not list" if unseen else ""))
         for f in p["files"]:
             counts = f"+{_num(f['added'])} -{_num(f['removed'])}"
             out.append(f"     {f['status']}  {f['path']}  {counts}")
+        out += _unseen_lines(unseen) + _provisioned_lines(p)
         if p["conflicts_with"]:
             out.append("   CONFLICTS with: " + ", ".join(p["conflicts_with"]))
         if p.get("out_of_scope"):
@@ -93,6 +97,25 @@ def review_text(data: Mapping[str, Any], with_metrics: bool = True) -> str:
         out += ["", "metrics"]
         out += [f"   {k:<12} {v}" for k, v in metric_lines(data["metrics"])]
     return "\n".join(out)
+
+
+def _unseen_lines(unseen: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [f"     ?  {u['path']}  ({u['why']}; "
+            f"{'in the snapshot' if u['in_snapshot'] else 'NOT in the snapshot'})"
+            for u in unseen]
+
+
+def _provisioned_lines(p: Mapping[str, Any]) -> list[str]:
+    """Only whether a provisioned file changed: its content may be a secret."""
+    out = []
+    for c in p.get("provisioned") or []:
+        if c["state"] != "unchanged":
+            out.append(f"   {c['state']} provisioned file {c['path']} (placed by `copy`; "
+                       "content not shown)")
+        if c["committed"]:
+            out.append(f"   provisioned file {c['path']} is committed on the branch; "
+                       "merge refuses it")
+    return out
 
 
 def _cell(text: object) -> str:
@@ -119,6 +142,10 @@ def review_markdown(data: Mapping[str, Any]) -> str:
             out += ["| File | Status | + | - |", "|---|---|---:|---:|"]
             out += [f"| `{_cell(f['path'])}` | {f['status']} | {_num(f['added'])} | "
                     f"{_num(f['removed'])} |" for f in p["files"]] + [""]
+        notes = [line.strip() for line in _unseen_lines(p.get("unseen") or [])]
+        notes += [line.strip() for line in _provisioned_lines(p)]
+        if notes:
+            out += [f"- {_cell(n)}" for n in notes] + [""]
         if p["tail"]:
             mark = fence("\n".join(p["tail"]))
             out += [mark + "text", *p["tail"], mark, ""]

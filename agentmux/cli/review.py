@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
 from agentmux import git
 from agentmux.cli import render
-from agentmux.cli.options import session_option
+from agentmux.cli.options import here, run_of, session_option
 
 
 @click.command()
@@ -23,12 +22,11 @@ from agentmux.cli.options import session_option
 def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
            compare_name: str | None) -> None:
     """Per agent: outcome, commits, files, conflicts, last output; then the run's metrics."""
-    from agentmux.find import find_run
     from agentmux.review import results as rv
 
     if as_json and markdown:
         raise click.UsageError("--json and --markdown exclude each other")
-    data = rv.collect(find_run(session), pane)
+    data = rv.collect(run_of(session), pane)
     if compare_name is not None:
         from agentmux.review.compare import compare
 
@@ -47,12 +45,11 @@ def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
 @click.option("--stat", is_flag=True, help="Only the files and their line counts.")
 def diff(pane: str, session: str | None, stat: bool) -> None:
     """The agent's change from its base: its snapshot, or its live worktree while it runs."""
-    from agentmux.find import find_run
     from agentmux.review import results as rv
 
-    repo, base, commit = rv.diff_target(find_run(session), pane)
+    repo, base, commit, hidden = rv.diff_target(run_of(session), pane)
     sys.stdout.flush()
-    git.show_diff(repo, base, commit, stat)
+    git.show_diff(repo, base, commit, stat, exclude=hidden)
 
 
 @click.command()
@@ -60,10 +57,9 @@ def diff(pane: str, session: str | None, stat: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The machine-readable contract.")
 def conflicts(session: str | None, as_json: bool) -> None:
     """Every pair of agents merged in memory (git merge-tree): which ones conflict, on what."""
-    from agentmux.find import find_run
     from agentmux.review import results as rv
 
-    data = rv.conflicts(find_run(session))
+    data = rv.conflicts(run_of(session))
     click.echo(json.dumps(data, indent=2) if as_json else render.conflict_matrix(data))
 
 
@@ -74,7 +70,7 @@ def runs(as_json: bool) -> None:
     from agentmux.find import all_runs
     from agentmux.review import results as rv
 
-    repo, run_dirs = all_runs(Path.cwd())
+    repo, run_dirs = all_runs(here())
     found = list(rv.runs(run_dirs))
     if as_json:
         click.echo(json.dumps({"version": rv.VERSION, "runs": found}, indent=2))

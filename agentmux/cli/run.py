@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from agentmux.cli.options import LAYOUT, session_option, socket_of
+from agentmux.cli.options import LAYOUT, run_of, session_option, socket_of
 
 
 @click.command()
@@ -42,8 +42,11 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
             # The agents are up; only attaching from here is not possible (another server).
             click.echo(f"not attaching: {e}")
     else:
-        sock = f" --socket {res.socket}" if res.socket else ""
-        click.echo(f"attach with: agentmux{sock} attach [PANE]")
+        from agentmux.find import hint
+
+        # Printed as it must be typed here: with --repo when this folder is outside the
+        # repository, and --session when another run would be found by default.
+        click.echo(f"attach with: {hint(res.run_dir, 'attach', '[PANE]', tmux=True)}")
 
 
 @click.command()
@@ -53,9 +56,9 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
 def status(session: str | None, as_json: bool, watch_: bool) -> None:
     """One row per agent: state, exit code or signal, start, duration, branch."""
     from agentmux import status as st
-    from agentmux.find import find_run
+    from agentmux.find import gone, gone_note
 
-    run_dir = find_run(session)
+    run_dir = run_of(session)
     while True:
         rows = st.rows(run_dir)
         if as_json:
@@ -64,10 +67,8 @@ def status(session: str | None, as_json: bool, watch_: bool) -> None:
             if watch_:
                 click.echo("\x1b[H\x1b[2J", nl=False)
             click.echo(st.format_rows(rows))
-            for r in rows:
-                if r.worktree and not Path(r.worktree).is_dir():
-                    click.echo(f"note: {r.name}: worktree {r.worktree} is missing; "
-                               "`agentmux up` checks its branch out there again")
+            for g in gone(run_dir):
+                click.echo(f"note: {g.pane}: {gone_note(run_dir, g)}")
         if not watch_:
             return
         time.sleep(1.0)  # poll: redraw interval
@@ -80,9 +81,8 @@ def status(session: str | None, as_json: bool, watch_: bool) -> None:
 def attach(pane: str | None, session: str | None, zoom: bool) -> None:
     """Attach to the session with PANE selected (switch-client inside tmux)."""
     from agentmux import control
-    from agentmux.find import find_run
 
-    control.attach(find_run(session), pane, zoom)
+    control.attach(run_of(session), pane, zoom)
 
 
 @click.command()
@@ -93,9 +93,8 @@ def attach(pane: str | None, session: str | None, zoom: bool) -> None:
 def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
     """The pane's transcript (rendered screen and scrollback), or its raw output."""
     from agentmux import control
-    from agentmux.find import find_run
 
-    control.logs(find_run(session), pane, raw, follow)
+    control.logs(run_of(session), pane, raw, follow)
 
 
 @click.command()
@@ -104,10 +103,9 @@ def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
 def watch(session: str | None, run_dir: Path | None) -> None:
     """The watcher itself (`up` starts it in the session's `agentmux` window)."""
     from agentmux import ledger, status
-    from agentmux.find import find_run
     from agentmux.watch import loop as watcher
 
-    watcher.watch(ledger.RunDir(run_dir) if run_dir else find_run(session),
+    watcher.watch(ledger.RunDir(run_dir) if run_dir else run_of(session),
                   lambda rd, state: status.render_table(rd, state, colour=True))
 
 
@@ -118,11 +116,13 @@ def watch(session: str | None, run_dir: Path | None) -> None:
 def down(session: str | None, grace: float) -> None:
     """Capture transcripts, stop the agents gently, end the session. Worktrees stay."""
     from agentmux import control, status
-    from agentmux.find import find_run
 
-    run_dir = find_run(session)
-    state = control.down(run_dir, grace)
-    click.echo(status.format_rows(status.rows(run_dir, state)))
+    run_dir = run_of(session)
+    res = control.down(run_dir, grace)
+    click.echo(status.format_rows(status.rows(run_dir, res.state)))
+    if res.ended:
+        click.echo(f"ended {len(res.ended)} process{'es' if len(res.ended) != 1 else ''} the "
+                   "agents left running: " + ", ".join(p.describe() for p in res.ended))
     click.echo(f"session '{run_dir.read_run()['session']}' ended; worktrees and the ledger "
                "are kept")
 
@@ -131,10 +131,11 @@ def down(session: str | None, grace: float) -> None:
 @click.argument("layout_path", metavar="LAYOUT", type=LAYOUT)
 def validate(layout_path: Path) -> None:
     """Check a layout and print the resolved plan. Creates nothing."""
-    from agentmux import layout
+    from agentmux import layout, panespec
 
     lay = layout.load(layout_path)
     click.echo(layout.describe(lay, layout.plan(lay)))
+    panespec.require_sandbox(lay.panes, layout_path)   # after the plan: it shows which panes
 
 
 @click.command()
@@ -144,8 +145,9 @@ def trust(layout_path: Path) -> None:
     from agentmux import layout
     from agentmux import trust as tr
 
-    lay = layout.load(layout_path)
-    tr.trust(layout_path)
+    raw = layout.read_bytes(layout_path)   # trusted: exactly the bytes checked here
+    lay = layout.load(layout_path, raw, here=False)
+    tr.trust(layout_path, raw)
     click.echo(f"trusted {layout_path.resolve()} ({len(lay.panes)} panes)")
 
 

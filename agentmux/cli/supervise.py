@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agentmux.cli.options import session_option
+from agentmux.cli.options import run_of, session_option
 
 
 @click.command()
@@ -19,13 +19,12 @@ def send(pane: str, text: str | None, file_: Path | None, session: str | None) -
     """Type a reply into PANE's agent (a bracketed paste, then Enter) without attaching."""
     from agentmux import paneops
     from agentmux.errors import BadInput
-    from agentmux.find import find_run
 
     if (text is None) == (file_ is None):
         raise BadInput("send: give either TEXT or --file PATH")
     data = file_.read_bytes() if file_ is not None else (text or "").encode(
         errors="surrogateescape")
-    paneops.send(find_run(session), pane, data)
+    paneops.send(run_of(session), pane, data)
 
 
 @click.command()
@@ -34,9 +33,8 @@ def send(pane: str, text: str | None, file_: Path | None, session: str | None) -
 def restart(pane: str, session: str | None) -> None:
     """Run PANE's agent again on the same worktree; earlier attempts are kept in the ledger."""
     from agentmux import paneops
-    from agentmux.find import find_run
 
-    attempt = paneops.restart(find_run(session), pane)
+    attempt = paneops.restart(run_of(session), pane)
     click.echo(f"pane '{pane}': attempt {attempt} started")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from agentmux.git.command import Result, run, show_diff, version
 from agentmux.git.ops import (
+    blobs_at,
     changed_files,
     checkout_tree,
     commit_tree,
@@ -22,9 +23,10 @@ from agentmux.git.ops import (
     diff_raw_numstat,
     files_at,
     git_paths,
-    has_initialised_submodules,
+    hash_files,
     ignored_files,
     index_and_head,
+    index_entries,
     is_ancestor,
     log_records,
     merge_ff_only,
@@ -32,8 +34,10 @@ from agentmux.git.ops import (
     rebase,
     reset_hard,
     reset_index,
+    sparse_checkout,
     status,
     subjects,
+    touched,
     update_ref,
     upstream_of,
     worktree_add,
@@ -53,12 +57,13 @@ from agentmux.git.reads import (
 )
 
 __all__ = [
-    "Repo", "Result", "branches", "changed_files", "checkout_tree", "commit_tree",
+    "Repo", "Result", "blobs_at", "branches", "changed_files", "checkout_tree", "commit_tree",
     "common_dir", "count_commits", "create_branch", "delete_merged_branch", "delete_ref",
-    "diff_raw_numstat", "files_at", "git_paths", "has_initialised_submodules", "head_of",
-    "ignored_files", "index_and_head", "is_ancestor", "linked_worktrees", "log_records",
+    "diff_raw_numstat", "files_at", "git_paths", "hash_files", "head_of", "ignored_files",
+    "index_and_head", "index_entries", "is_ancestor", "linked_worktrees", "log_records",
     "merge_ff_only",
-    "merge_tree", "rebase", "reset_hard", "reset_index", "rev", "run", "show_diff", "status",
-    "subjects", "toplevel", "update_ref", "upstream_of", "version", "worktree_add",
-    "worktree_list", "worktree_prune", "worktree_remove", "write_tree_of_worktree",
+    "merge_tree", "rebase", "reset_hard", "reset_index", "rev", "run", "show_diff",
+    "sparse_checkout", "status", "subjects", "toplevel", "touched", "update_ref", "upstream_of",
+    "version", "worktree_add", "worktree_list", "worktree_prune", "worktree_remove",
+    "write_tree_of_worktree",
 ]

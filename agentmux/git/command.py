@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +81,13 @@ def version() -> str:
     return run("/", "--version").stdout.strip()
 
 
-def show_diff(repo: Path, base: str, commit: str, stat: bool) -> None:
-    """`git diff` to the terminal: git owns it, to colour and page as the user set up."""
-    argv = ["git", "diff", *(["--stat"] if stat else []), base, commit, "--"]
+def show_diff(repo: Path, base: str, commit: str, stat: bool,
+              exclude: Sequence[str] = ()) -> None:
+    """`git diff` to the terminal: git owns it, to colour and page as the user set up.
+
+    exclude: paths whose content must not be shown (files `copy` provisioned)."""
+    argv = ["git", "diff", *(["--stat"] if stat else []), base, commit, "--",
+            *(f":(exclude,literal){p}" for p in exclude)]
     # Not through GitPython: it would capture the output git needs to page.
     code = subprocess.call(argv, cwd=repo, env=proc.clean_env())
     if code != 0:

@@ -51,9 +51,16 @@ def worktree_prune(repo: Path) -> None:
 
 # --- working tree state ----------------------------------------------------------------------
 
-def status(tree: Path, *, untracked: bool = True, ignored: bool = False) -> list[tuple[str, str]]:
-    """(XY, path) of each changed, untracked (and ignored) file; a rename's source is dropped."""
-    args = ["status", "--porcelain=v1", "-z",
+def status(tree: Path, *, untracked: bool = True, ignored: bool = False,
+           live: bool = False) -> list[tuple[str, str]]:
+    """(XY, path) of each changed, untracked (and ignored) file; a rename's source is dropped.
+
+    An ignored folder is one entry, `dir/` (`--ignored=matching`), and so is a nested repository.
+    live: an agent may be at work in tree, so `--no-optional-locks`: status must not take the
+    index lock its own `git add` or `git commit` needs. Otherwise status may write the index it
+    refreshed, which spares the next status re-reading every racily clean file (docs/git.md).
+    """
+    args = [*(["--no-optional-locks"] if live else []), "status", "--porcelain=v1", "-z",
             "--untracked-files=all" if untracked else "--untracked-files=no"]
     parts = run(tree, *args, *(["--ignored=matching"] if ignored else []),
                 step="reading the worktree's status").stdout.split("\0")
@@ -74,6 +81,32 @@ def ignored_files(tree: Path) -> list[str]:
                          "--exclude-standard").stdout))
 
 
+def index_entries(tree: Path) -> list[tuple[str, str, str, str]]:
+    """(tag, mode, blob, path) of every index entry: `ls-files -s -v`. The tag is `H` for a
+    plain entry, `S` for skip-worktree (sparse checkouts too), lowercase for assume-unchanged;
+    git's status looks at neither kind of flagged file (docs/git.md)."""
+    out = []
+    for rec in split_z(run(tree, "ls-files", "-z", "-s", "-v",
+                           step="reading the worktree's index").stdout):
+        head, _, path = rec.partition("\t")
+        tag, mode, blob = head.split(" ")[:3]
+        out.append((tag, mode, blob, path))
+    return out
+
+
+def hash_files(tree: Path, paths: Sequence[str]) -> list[str]:
+    """The blob id git would store for each file, its filters applied, as `git add` does."""
+    out: list[str] = []
+    for i in range(0, len(paths), 500):
+        out += run(tree, "hash-object", "--", *paths[i:i + 500],
+                   step="hashing files").stdout.split()
+    return out
+
+
+def _literal(paths: Sequence[str], magic: str = "literal") -> list[str]:
+    return [f":({magic}){p}" for p in paths]
+
+
 def git_paths(tree: Path, names: Sequence[str]) -> list[Path]:
     """Where git keeps each of names for this worktree (`--git-path`: MERGE_HEAD, index...)."""
     args = [a for n in names for a in ("--git-path", n)]
@@ -81,9 +114,10 @@ def git_paths(tree: Path, names: Sequence[str]) -> list[Path]:
     return [Path(p) for p in out[:len(names)]]
 
 
-def has_initialised_submodules(tree: Path) -> bool:
-    subs = run(tree, "submodule", "status", check=False).stdout.splitlines()
-    return any(s and not s.startswith("-") for s in subs)
+def sparse_checkout(tree: Path) -> bool:
+    """Whether tree is a sparse checkout (its skip-worktree files are those outside it)."""
+    p = run(tree, "config", "--bool", "core.sparseCheckout", check=False)
+    return p.stdout.strip() == "true"
 
 
 def reset_index(tree: Path) -> None:
@@ -100,12 +134,30 @@ def checkout_tree(tree: Path, commit: str) -> None:
     run(tree, "read-tree", "-m", "-u", "HEAD", f"{commit}^{{tree}}")
 
 
-def write_tree_of_worktree(tree: Path, index: str) -> str:
+def write_tree_of_worktree(tree: Path, index: str, *, exclude: Sequence[str] = (),
+                           unflag: Sequence[tuple[str, str]] = (),
+                           as_at_head: Sequence[str] = ()) -> str:
     """A tree of every file in the worktree but the ignored ones, staged in the temporary
-    index file `index` so the user's own index is untouched (docs/git.md)."""
+    index file `index` so the user's own index is untouched (docs/git.md).
+
+    exclude: paths (files or folders) left as they are in the index; unflag: (tag, path) of
+    skip-worktree and assume-unchanged entries whose files are on disk, cleared first so their
+    content is taken; as_at_head: paths put back as they are at HEAD first. `--sparse` takes
+    files outside a sparse checkout too (without it `add` exits 1 on them).
+    """
     env = {"GIT_INDEX_FILE": index}
-    run(tree, "add", "-A", "--", ".", env=env, step="taking a snapshot")
-    return run(tree, "write-tree", env=env, step="taking a snapshot").stdout.strip()
+    step = "taking a snapshot"
+    skip = [p for tag, p in unflag if tag.upper() == "S"]
+    valid = [p for tag, p in unflag if tag.islower()]
+    # Two calls: update-index takes only the last of --no-skip-worktree / --no-assume-unchanged.
+    for flag, paths in (("--no-skip-worktree", skip), ("--no-assume-unchanged", valid)):
+        if paths:
+            run(tree, "update-index", flag, "--", *paths, env=env, step=step)
+    if as_at_head:
+        run(tree, "reset", "-q", "HEAD", "--", *_literal(as_at_head), env=env, step=step)
+    run(tree, "add", "-A", "--sparse", "--", ".", *_literal(exclude, "exclude,literal"),
+        env=env, step=step)
+    return run(tree, "write-tree", env=env, step=step).stdout.strip()
 
 
 def index_and_head(tree: Path) -> tuple[Path, str, str]:
@@ -198,6 +250,14 @@ def diff_raw_numstat(repo: Path, base: str, commit: str) -> str:
                step="taking a snapshot").stdout.strip()
 
 
+def touched(repo: Path, since: str, tip: str, paths: Sequence[str]) -> bool:
+    """Whether any commit of since..tip changes one of paths."""
+    if not paths:
+        return False
+    return bool(run(repo, "rev-list", "-1", f"{since}..{tip}", "--", *_literal(paths),
+                    step="reading a branch's history").stdout.strip())
+
+
 def count_commits(repo: Path, base: str, head: str) -> int:
     return int(run(repo, "rev-list", "--count", f"{base}..{head}",
                    step="taking a snapshot").stdout.strip())
@@ -221,6 +281,18 @@ def log_records(repo: Path, base: str, tips: Sequence[str]
         if line:
             sha, parents, short, subject = [*line.split("\0", 3), "", "", ""][:4]
             out.append((sha, parents.split(), short, subject))
+    return out
+
+
+def blobs_at(repo: Path, commit: str) -> dict[str, str]:
+    """{path: blob id} of every file in commit's tree (gitlinks left out)."""
+    out = {}
+    for rec in split_z(run(repo, "ls-tree", "-r", "-z", "--full-tree", commit,
+                           step="reading a snapshot").stdout):
+        head, _, path = rec.partition("\t")
+        _, kind, blob = head.split(" ")[:3]
+        if kind == "blob":
+            out[path] = blob
     return out
 
 

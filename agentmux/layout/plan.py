@@ -102,6 +102,10 @@ def describe(layout: Layout, plans: tuple[PanePlan, ...]) -> str:
             f"  env:      {env}",
         ]
         spec = next(pn for pn in layout.panes if pn.name == p.name)
+        if spec.brief_auto:
+            lines.append(f"  task:     {len(spec.task.encode('utf-8', 'surrogateescape'))} "
+                         "bytes, too long for the command line: it goes through the brief "
+                         "file, and {task} reads \"" + BRIEF_LINE.format(path="<path>") + "\"")
         network = "" if spec.network else " · no network"
         lines.append(f"  runs:     {spec.mode} · sandbox {spec.sandbox}{network} · approve "
                      f"{spec.approve} · host {spec.host or '(this machine)'}")

@@ -111,8 +111,12 @@ def pane(c: Checker, at: str, t: Mapping[str, object], top: TopLevel,
             c.fail(key("approve"), "'auto' lets the agent run anything without asking; it "
                    "needs sandbox = \"bwrap\", or approve_without_sandbox = true at the top "
                    "level to accept that knowingly")
-    return replace(spec, mode=mode, sandbox=sandbox, network=network, approve=approve,
-                   host=host)
+    command = spec.command
+    if preset is not None and spec.agent is not None:
+        # The preset's own form for this mode, with its auto-approve flag (presets.template).
+        command = presets.template(preset, mode, approve, bool(spec.task or spec.brief))
+    return replace(spec, command=command, mode=mode, sandbox=sandbox, network=network,
+                   approve=approve, host=host)
 
 
 def _choice(c: Checker, key: str, value: object, allowed: tuple[T, ...]) -> T:

@@ -7,7 +7,7 @@
 | `StatusRecord`  | panes/<pane>/status.json          | the runner             |
 | `EventRecord`   | one line of events.jsonl          | watcher, review, merge |
 | `ResultRecord`  | panes/<pane>/result.json          | the snapshot           |
-| `EnvRecord`     | env.json                          | `up`                   |
+| `EnvRecord`     | a pane's env file (not in the run) | `up`, `add`, `restart` |
 | `WatcherRecord` | watcher.json                      | the watcher            |
 
 Versions: every file carries an integer `version`, the schema's major version. A change that
@@ -33,6 +33,7 @@ from agentmux.records.run import (
     EnvRecord,
     PaneRecord,
     RunRecord,
+    SandboxSpec,
     SpecRecord,
     WatcherRecord,
 )
@@ -40,5 +41,5 @@ from agentmux.records.run import (
 __all__ = [
     "JSON", "PHASES", "VERSION", "AddedPane", "DamagedRecord", "EnvRecord", "EventRecord",
     "FileChange", "NewerRecord", "PaneRecord", "Record", "ResultRecord", "RunRecord",
-    "SpecRecord", "StatusRecord", "WatcherRecord",
+    "SandboxSpec", "SpecRecord", "StatusRecord", "WatcherRecord",
 ]

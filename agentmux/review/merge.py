@@ -15,12 +15,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agentmux import git, ledger, snapshot, worktrees
 from agentmux.errors import BadInput, Refused
 from agentmux.find import check_panes
+from agentmux.records import JSON, EventRecord, RunRecord
 from agentmux.watch.alive import is_running
+from agentmux.worktrees import provisioned as prov
+from agentmux.worktrees.unseen import scan
 
 STRATEGIES = ("merge", "squash", "rebase")
 # A checkout in the middle of one of these has state a fast-forward would tangle with.
@@ -95,37 +97,49 @@ class Outcome:
         return "\n".join(lines)
 
 
-def panes_of(run: dict[str, Any], names: Sequence[str]) -> list[MergeCandidate]:
-    by_name = {p["name"]: p for p in run.get("panes", [])}
-    check_panes(list(by_name), names, f"run {run.get('id')}")
+def panes_of(run: RunRecord, names: Sequence[str]) -> list[MergeCandidate]:
+    by_name = {p.name: p for p in run.panes}
+    check_panes(list(by_name), names, f"run {run.id}")
     if len(set(names)) != len(names):
         raise BadInput("a pane is named twice in the queue")
     out = []
     for n in names:
         p = by_name[n]
-        if not p.get("branch"):
+        if not p.branch:
             raise BadInput(f"pane '{n}' has no branch of its own (isolation "
-                           f"{run.get('isolation')}); there is nothing to merge")
-        tree = Path(p["worktree"]) if p.get("worktree") else None
-        out.append(MergeCandidate(n, p["branch"], tree))
+                           f"{run.isolation}); there is nothing to merge")
+        tree = Path(p.worktree) if p.worktree else None
+        out.append(MergeCandidate(n, p.branch, tree))
     return out
 
 
-def uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate) -> list[str]:
-    """Files of the agent's work that are not on its branch.
+def copies_of(run_dir: ledger.RunDir, pane: MergeCandidate) -> prov.Provisioned:
+    """The files `copy` placed in the pane's worktree: never its work, never merged."""
+    return prov.read(snapshot.ledger_root_of(run_dir), pane.worktree)
+
+
+def uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate,
+                copies: prov.Provisioned | None = None, live: bool = False) -> list[str]:
+    """Files of the agent's work that are not on its branch; provisioned copies are not.
 
     The live worktree decides while it exists (the snapshot may be older than what the user
-    did there since); once it is gone, the snapshot against the branch head decides.
+    did there since), files git does not compare (skip-worktree, assume-unchanged, sparse)
+    included; once it is gone, the snapshot against the branch head decides. live: its agent
+    is at work (git.status takes no lock then).
     """
+    ours = (copies or prov.Provisioned()).paths
     if pane.worktree is not None and pane.worktree.is_dir():
-        return [path for _, path in git.status(pane.worktree)]
+        look = scan(pane.worktree, ours, live)
+        return [path for _, path in look.changed] + [u.path for u in look.unseen
+                                                     if u.storable]
     snap = r.rev(snapshot.ref_for(run_id, pane.name))
     if snap is None:
         return []
-    return git.changed_files(r.path, pane.branch, snap)
+    return [f for f in git.changed_files(r.path, pane.branch, snap) if f not in ours]
 
 
-def commit_uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate, dry_run: bool) -> str:
+def commit_uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate, dry_run: bool,
+                       copies: prov.Provisioned | None = None) -> str:
     """Fast-forward the agent's branch to a commit of its snapshot tree; never a rewrite."""
     ref = snapshot.ref_for(run_id, pane.name)
     head = r.rev(f"refs/heads/{pane.branch}")
@@ -140,7 +154,8 @@ def commit_uncommitted(r: git.Repo, run_id: str, pane: MergeCandidate, dry_run: 
             # A fresh snapshot would move the snapshot ref; the dry run checks the branch as is.
             return head
         snap = snapshot.take(pane.worktree, ref,
-                             f"agentmux snapshot of {pane.name} (run {run_id}) before merge")
+                             f"agentmux snapshot of {pane.name} (run {run_id}) before merge",
+                             (copies or prov.Provisioned()).paths)
     else:
         found = r.rev(ref)
         assert found is not None
@@ -183,8 +198,8 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
           include_uncommitted: bool = False) -> Outcome:
     if strategy not in STRATEGIES:
         raise BadInput(f"--strategy: expected one of {', '.join(STRATEGIES)}; got {strategy!r}")
-    run = run_dir.read_run()
-    repo = Path(run["repo"])
+    run = run_dir.run()
+    repo = Path(run.repo)
     panes = panes_of(run, names)
     with worktrees.RepoLock(repo), git.Repo(repo) as r:
         if into is None:
@@ -199,12 +214,23 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
         if checkout is not None and (why := checkout_problem(checkout)):
             raise Refused(f"cannot merge into '{into}' in {checkout}: {why}")
         problems, dirty = [], []
+        copies = {p.name: copies_of(run_dir, p) for p in panes}
         for p in panes:
-            if r.rev(f"refs/heads/{p.branch}") is None:
+            tip = r.rev(f"refs/heads/{p.branch}")
+            if tip is None:
                 problems.append(f"pane '{p.name}': branch '{p.branch}' does not exist")
                 continue
-            files = uncommitted(r, run_dir.id, p)
-            if files and is_running(run_dir, p.name):
+            base, ours = str(run.base or tip), copies[p.name].paths
+            secret = [c for c in ours if git.touched(repo, base, tip, [c])] \
+                if git.touched(repo, base, tip, ours) else []
+            if secret:
+                problems.append(f"pane '{p.name}': its branch commits {', '.join(secret)}, "
+                                "which `copy` placed in its worktree (it may hold a secret); "
+                                "agentmux never merges a provisioned file: take it out of the "
+                                "branch's history first")
+            busy = is_running(run_dir, p.name)
+            files = uncommitted(r, run_dir.id, p, copies[p.name], busy)
+            if files and busy:
                 problems.append(f"pane '{p.name}': its agent is still running and has "
                                 f"uncommitted work")
             elif files:
@@ -223,12 +249,11 @@ def merge(run_dir: ledger.RunDir, names: Sequence[str], into: str | None = None,
             tip = r.rev(f"refs/heads/{p.branch}")
             assert tip is not None
             if p in dirty:
-                tip = commit_uncommitted(r, run_dir.id, p, dry_run)
+                tip = commit_uncommitted(r, run_dir.id, p, dry_run, copies[p.name])
                 out.committed.append((p.name, tip))
                 if not dry_run:
-                    ledger.append_event(run_dir.events, {
-                        "type": "commit-uncommitted", "pane": p.name, "branch": p.branch,
-                        "commit": tip})
+                    run_dir.append(EventRecord("commit-uncommitted", p.name, detail={
+                        "branch": p.branch, "commit": tip}))
             tips[p.name] = tip
         simulated = r.rev(target_ref)
         assert simulated is not None
@@ -289,8 +314,7 @@ def _apply(repo: Path, checkout: Path | None, target_ref: str, old: str, new: st
 
 def _event(run_dir: ledger.RunDir, p: MergeCandidate, into: str, strategy: str,
            commit: str | None, result: str, files: list[str]) -> None:
-    ev: dict[str, Any] = {"type": "merge", "pane": p.name, "into": into, "strategy": strategy,
-                          "commit": commit, "result": result}
+    detail: JSON = {"into": into, "strategy": strategy, "commit": commit, "result": result}
     if files:
-        ev["files"] = files
-    ledger.append_event(run_dir.events, ev)
+        detail["files"] = files
+    run_dir.append(EventRecord("merge", p.name, detail=detail))

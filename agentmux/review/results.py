@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from agentmux import git, ledger, snapshot, status
 from agentmux.errors import AgentmuxError, BadInput, CommandFailed
 from agentmux.find import pane_entry
+from agentmux.review.labels import run_state, source_note
 from agentmux.scope import out_of_scope
 from agentmux.watch.state import TERMINAL
 from agentmux.watch.supervise import ANSI
@@ -57,6 +58,11 @@ class PaneReview:
     def files(self) -> list[dict[str, Any]]:
         return list((self.result or {}).get("files", []))
 
+    @property
+    def provisioned(self) -> list[str]:
+        """Files `copy` placed: never the agent's change, never an overlap or a conflict."""
+        return [str(c["path"]) for c in (self.result or {}).get("provisioned", [])]
+
     def paths(self) -> set[str]:
         return {f["path"] for f in self.files}
 
@@ -89,7 +95,8 @@ def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str,
     tree = entry.get("worktree")
     if allow_live and tree and Path(tree).is_dir():
         try:
-            return snapshot.live(Path(tree), base, name), "live"
+            return snapshot.live(Path(tree), base, name,
+                                 snapshot.ledger_root_of(run_dir)), "live"
         except CommandFailed:  # e.g. a worktree with no HEAD yet: nothing to show
             return None, "none"
     return None, "none"
@@ -194,9 +201,11 @@ def pairs(repo: Path, panes: list[PaneReview]) -> list[dict[str, Any]]:
             continue
         pair["checked"] = "merge-tree"
         todo.append((pair, a.commit, b.commit))
+    copies = {p.row.name: set(p.provisioned) for p in panes}
     for (pair, _, _), files in zip(todo, _pmap(lambda t: _conflicts(repo, t[1], t[2]), todo),
                                    strict=True):
-        if files is not None:
+        files = [f for f in files or [] if f not in copies[pair["a"]] | copies[pair["b"]]]
+        if files:
             pair["conflict"] = True
             pair["files"] = files
     return out
@@ -263,10 +272,13 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
     for p in run.panes:
         for path in sorted(p.paths()):
             by_file.setdefault(path, []).append(p.row.name)
-    starts = [ledger.parse_iso(p.row.started_at) for p in run.panes if p.row.started_at]
+    # Wall clock counts the queue (from the first pane's queued_at); agent time does not.
+    starts = [ledger.parse_iso(p.row.queued_at or p.row.started_at) for p in run.panes
+              if p.row.started_at]
     ends = [ledger.parse_iso(p.row.ended_at) if p.row.ended_at else now
             for p in run.panes if p.row.started_at
-            and (p.row.ended_at or p.row.state in ("starting", "running", "waiting"))]
+            and (p.row.ended_at or p.row.state in ("queued", "starting", "running", "waiting",
+                                                   "paused"))]
     wall = round(max(ends) - min(starts), 3) if starts and ends else None
     durations = [p.row.duration_s for p in run.panes if p.row.duration_s is not None]
     agent_time = round(sum(durations), 3) if durations else None
@@ -282,6 +294,7 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
         "wall_clock_s": wall,
         "agent_time_s": agent_time,
         "speedup": round(agent_time / wall, 2) if wall and agent_time is not None else None,
+        "queued_s": round(sum(p.row.queued_s or 0.0 for p in run.panes), 3),
     }
 
 
@@ -292,11 +305,13 @@ def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
     return {
         "name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
         "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
-        "duration_s": r.duration_s, "branch": r.branch, "attempt_of": p.attempt_of,
-        "check": p.check, "source": p.source,
+        "duration_s": r.duration_s, "queued_s": r.queued_s, "branch": r.branch,
+        "attempt_of": p.attempt_of,
+        "check": p.check, "source": p.source, "source_note": source_note(r.state, p.source),
         "head": res.get("head"), "snapshot": res.get("snapshot"),
         "commits_ahead": res.get("commits_ahead"), "dirty": res.get("dirty"),
         "commits": p.commits, "files": files,
+        "provisioned": res.get("provisioned", []), "unseen": res.get("unseen", []),
         "added": sum(f.get("added") or 0 for f in files),
         "removed": sum(f.get("removed") or 0 for f in files),
         "conflicts_with": sorted(p.conflicts_with),
@@ -337,8 +352,9 @@ def conflicts(run_dir: ledger.RunDir) -> dict[str, Any]:
                       for pr in run.pairs]}
 
 
-def diff_target(run_dir: ledger.RunDir, name: str) -> tuple[Path, str, str]:
-    """(repo, base, commit) to diff for an agent: its snapshot, or its live worktree."""
+def diff_target(run_dir: ledger.RunDir, name: str) -> tuple[Path, str, str, list[str]]:
+    """(repo, base, commit, provisioned paths) to diff for an agent: its snapshot, or its live
+    worktree; a provisioned file's content is never shown, even when the agent committed it."""
     entry = pane_entry(run_dir, name)
     run = run_dir.read_run()
     repo = repo_of(run_dir, run)
@@ -350,7 +366,8 @@ def diff_target(run_dir: ledger.RunDir, name: str) -> tuple[Path, str, str]:
     sha = str(res["snapshot"])
     if sha not in _existing(repo, [sha]):
         raise AgentmuxError(f"snapshot {sha} of pane '{name}' is no longer in {repo}")
-    return repo, base, sha
+    hidden = [str(c["path"]) for c in res.get("provisioned", [])]
+    return repo, base, sha, hidden
 
 
 def runs(run_dirs: Iterable[ledger.RunDir]) -> Iterator[dict[str, Any]]:
@@ -364,6 +381,10 @@ def runs(run_dirs: Iterable[ledger.RunDir]) -> Iterator[dict[str, Any]]:
         info = {}
         with contextlib.suppress(AgentmuxError):
             info = rd.read_run()
+        states: dict[str, int] = {}
+        for p in run.panes:
+            states[p.row.state] = states.get(p.row.state, 0) + 1
         yield {"id": rd.id, "session": run.info.get("session"),
-               "created_at": run.info.get("created_at"), "state": info.get("state"),
+               "created_at": run.info.get("created_at"),
+               "state": run_state(info.get("state"), states), "states": states,
                "metrics": metrics(run)}

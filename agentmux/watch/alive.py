@@ -10,23 +10,29 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from agentmux import ledger
+from agentmux import ledger, sweep
+from agentmux.records import Record, RunRecord, StatusRecord
 from agentmux.tmux import Tmux
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+R = TypeVar("R", bound=Record)
 
 
-def pid_alive(pid: object) -> bool:
-    """True while the process exists and is not a zombie."""
+def pid_alive(pid: object, since: object = None) -> bool:
+    """True while the process exists and is not a zombie.
+
+    since: the ISO time its runner recorded as its start. A process that began more than
+    a few seconds after it is another one that got the same pid (after a reboot, pids start
+    over), so the recorded one is gone.
+    """
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+            fields = f.read().rsplit(b")", 1)[1].split()
     except (FileNotFoundError, IndexError, ProcessLookupError):
         return False
     except OSError:
@@ -37,16 +43,40 @@ def pid_alive(pid: object) -> bool:
         except PermissionError:
             return True
         return True
+    if not fields or fields[0] == b"Z":
+        return False
+    if isinstance(since, str) and len(fields) > 19:
+        with contextlib.suppress(ValueError, OSError):
+            began = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+            if began > ledger.parse_iso(since) + PID_REUSE_SLACK:
+                return False
+    return True
+
+
+PID_REUSE_SLACK = 5.0  # seconds; clock ticks and ISO seconds round differently
+_boot: list[float] = []
+
+
+def _boot_time() -> float:
+    if not _boot:
+        with open("/proc/stat", "rb") as f:
+            _boot.append(float(next(ln for ln in f if ln.startswith(b"btime ")).split()[1]))
+    return _boot[0]
 
 
 # Status files are only ever replaced whole (rename), so inode, mtime and size name one version.
 # A running pane's file then costs one stat per tick, not an open, a read and a JSON parse: with
 # 50 panes at 1 s ticks that parsing was most of the watcher's CPU.
-_status_cache: dict[str, tuple[tuple[int, int, int], Mapping[str, Any] | None]] = {}
+_status_cache: dict[str, tuple[tuple[int, int, int], Record | None]] = {}
 
 
-def read_status(path: Path) -> Mapping[str, Any] | None:
+def read_status(path: Path) -> StatusRecord | None:
     """A runner's status.json; None when it is missing, and a damaged file is no status at all."""
+    return read_cached(StatusRecord, path)
+
+
+def read_cached(cls: type[R], path: Path) -> R | None:
+    """The record at path through the stat cache; None when missing or damaged."""
     key = str(path)
     try:
         st = os.stat(key)
@@ -56,9 +86,11 @@ def read_status(path: Path) -> Mapping[str, Any] | None:
     version = (st.st_ino, st.st_mtime_ns, st.st_size)
     hit = _status_cache.get(key)
     if hit is not None and hit[0] == version:
-        return hit[1]
+        found = hit[1]
+        if found is None or isinstance(found, cls):
+            return found
     try:
-        data: Mapping[str, Any] | None = ledger.read_json(path)
+        data: R | None = ledger.read_record(cls, path)
     except Exception:
         data = None
     _status_cache[key] = (version, data)
@@ -78,25 +110,33 @@ def is_running(run_dir: ledger.RunDir, pane: str) -> bool:
     """
     st = read_status(run_dir.status(pane))
     if st is not None:
-        if st.get("ended_at"):
+        if st.ended_at:
             return False
-        return pid_alive(st.get("pid")) or pid_alive(st.get("agent_pid"))
-    run = run_dir.read_run()
-    entry: dict[str, Any] = next((p for p in run.get("panes", []) if p.get("name") == pane),
-                                 {})
-    pane_id = entry.get("pane_id")
+        since = st.started_at
+        return pid_alive(st.pid, since) or pid_alive(st.agent_pid, since)
+    run: RunRecord = run_dir.run()
+    entry = run.pane(pane)
+    pane_id = entry.pane_id if entry is not None else None
     if not pane_id:
         return False
-    got = Tmux(run.get("socket")).run("display-message", "-p", "-t", str(pane_id),
+    got = Tmux(run.socket).run("display-message", "-p", "-t", str(pane_id),
                                      "#{@agentmux_run} #{pane_dead}", check=False)
     return got.returncode == 0 and got.stdout.split() == [run_dir.id, "0"]
 
 
-def send_stop(status: Mapping[str, Any], sig: int) -> None:
+def paused(pid: object) -> bool:
+    """Is this process stopped (SIGSTOP, or Ctrl-Z typed in its pane)? One /proc read."""
+    return sweep.state_of(pid) == "T"
+
+
+def send_stop(status: StatusRecord | None, sig: int) -> None:
     """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
     agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
-    runner still records it."""
-    target = status.get("agent_pid") if sig == signal.SIGKILL else status.get("pid")
+    runner still records it. A paused agent is continued after the signal: a stopped process
+    only holds INT and TERM pending, and `down` then waited for KILL."""
+    if status is None:
+        return
+    target = status.agent_pid if sig == signal.SIGKILL else status.pid
     if not isinstance(target, int) or target <= 0:
         return
     with contextlib.suppress(OSError):
@@ -104,3 +144,7 @@ def send_stop(status: Mapping[str, Any], sig: int) -> None:
             os.killpg(target, sig)
         else:
             os.kill(target, sig)
+    agent = status.agent_pid
+    if sig != signal.SIGKILL and isinstance(agent, int) and paused(agent):
+        with contextlib.suppress(OSError):
+            os.killpg(agent, signal.SIGCONT)

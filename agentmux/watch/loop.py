@@ -13,15 +13,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from agentmux import ledger, snapshot
+from agentmux import ledger, queue, snapshot
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
+from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
 from agentmux.tmux import Tmux, Waker
 from agentmux.watch import supervise
-from agentmux.watch.alive import pid_alive, read_status
+from agentmux.watch.alive import paused, pid_alive, read_cached, read_status
 from agentmux.watch.state import TERMINAL, Observation, PaneState, replay, step
 
 # pid_alive and read_status moved to watch.alive; importers of this module still find them.
@@ -48,8 +50,9 @@ def observe(
     """
     listed = sup.query() if sup is not None else tmux.panes(session)
     panes = None if listed is None else {p.name: p for p in listed if p.name}
-    statuses: dict[str, Mapping[str, Any] | None] = {}
+    statuses: dict[str, StatusRecord | None] = {}
     alive: dict[str, bool] = {}
+    stopped: set[str] = set()
     for name in names:
         if name in state and state[name].terminal:
             continue
@@ -59,15 +62,20 @@ def observe(
         # live pane needs no /proc read each tick.
         pane = panes.get(name) if panes is not None else None
         alive[name] = (st is not None and (pane is None or pane.dead)
-                       and pid_alive(st.get("pid")))
+                       and pid_alive(st.pid, st.started_at))
+        # A live agent costs one /proc read for its process state: stopped is `paused`.
+        if (pane is not None and not pane.dead and st is not None
+                and st.phase == "agent" and paused(st.agent_pid)):
+            stopped.add(name)
     if sup is None:
         return Observation(panes, statuses, alive,
-                           timed_out=frozenset(supervise.timed_out(ledger.read_events(
-                               run_dir.events))))
+                           timed_out=frozenset(supervise.timed_out(run_dir.events_of())),
+                           paused=frozenset(stopped))
     entries = pane_entries(run_dir)
     sup.timeouts(statuses, entries, time.monotonic())
     waiting = sup.screens(panes or {}, statuses, entries)
-    return Observation(panes, statuses, alive, waiting, frozenset(sup.timed_out))
+    return Observation(panes, statuses, alive, waiting, frozenset(sup.timed_out),
+                       frozenset(stopped))
 
 
 def nudge(obs: Observation) -> bool:
@@ -85,26 +93,28 @@ def nudge(obs: Observation) -> bool:
 
 
 def record(
-    tmux: Tmux, run_dir: ledger.RunDir, obs: Observation, events: list[dict[str, Any]]
+    tmux: Tmux, run_dir: ledger.RunDir, obs: Observation, events: list[EventRecord]
 ) -> None:
     """Capture the transcript of each pane that ended, then append its event."""
     trees: dict[str, str] = {}
-    if any(ev["state"] in TERMINAL for ev in events):
-        run = run_dir.read_run()
-        trees = {p["name"]: p["worktree"] for p in run.get("panes", []) if p.get("worktree")}
+    base = ""
+    if any(ev.state in TERMINAL for ev in events):
+        run = run_dir.run()
+        base = run.base
+        trees = {p.name: p.worktree for p in run.panes if p.worktree}
     for ev in events:
-        name = ev["pane"]
-        if ev["state"] in TERMINAL and obs.panes is not None and name in obs.panes:
+        name = str(ev.pane)
+        if ev.state in TERMINAL and obs.panes is not None and name in obs.panes:
             text = tmux.capture(obs.panes[name].pane_id)
             if text is not None:
                 run_dir.transcript(name).write_text(text, errors="surrogateescape")
-        if ev["state"] in TERMINAL and name in trees and Path(trees[name]).is_dir():
+        if ev.state in TERMINAL and name in trees and Path(trees[name]).is_dir():
             try:
-                snapshot.record(run_dir, name, Path(trees[name]), run["base"])
+                snapshot.record(run_dir, name, Path(trees[name]), base)
             except AgentmuxError as e:  # the event matters more than the snapshot
                 log.warning("snapshot of %s failed: %s", name, e)
-                ev = {**ev, "snapshot_error": str(e)}
-        ledger.append_event(run_dir.events, ev)
+                ev = replace(ev, detail={**ev.detail, "snapshot_error": str(e)})
+        run_dir.append(replace(ev, ts=ledger.now_iso()))
 
 
 def tick(
@@ -118,30 +128,33 @@ def tick(
     new, events = step(state, names, obs)
     record(tmux, run_dir, obs, events)
     if sup is not None:
-        run = run_dir.read_run() if events else {}
+        on_event = run_dir.run().on_event if events else None
         sup.notify(events, [s.state for s in new.values()], obs.panes or {},
-                   pane_entries(run_dir) if events else {}, run.get("on_event"))
+                   pane_entries(run_dir) if events else {}, on_event)
         sup.reap()
+        cached = read_cached(RunRecord, run_dir.run_json)
+        limit = cached.max_running if cached is not None else None
+        if isinstance(limit, int) and obs.panes is not None:
+            queue.release(run_dir, names, limit, new)   # the next queued panes start
     nudge(obs)
     return new, obs
 
 
-def _panes_of(run_dir: ledger.RunDir) -> list[dict[str, Any]]:
-    # run.json changes only when `add` or `restart` touch it; read_status's cache (same
-    # file signature rule) saves re-parsing it twice a tick. Callers only read the result.
-    data = read_status(run_dir.run_json)
+def _panes_of(run_dir: ledger.RunDir) -> tuple[PaneRecord, ...]:
+    # run.json changes only when `add` or `restart` touch it; read_cached's cache (same
+    # file signature rule) saves re-parsing it twice a tick.
+    data = read_cached(RunRecord, run_dir.run_json)
     if data is None:
-        data = run_dir.read_run()  # missing or damaged: let read_run say so
-    panes: list[dict[str, Any]] = data.get("panes", [])
-    return panes
+        data = run_dir.run()  # missing or damaged: let run() say so
+    return data.panes
 
 
 def pane_names(run_dir: ledger.RunDir) -> list[str]:
-    return [p["name"] for p in _panes_of(run_dir)]
+    return [p.name for p in _panes_of(run_dir)]
 
 
-def pane_entries(run_dir: ledger.RunDir) -> dict[str, dict[str, Any]]:
-    return {p["name"]: p for p in _panes_of(run_dir)}
+def pane_entries(run_dir: ledger.RunDir) -> dict[str, PaneRecord]:
+    return {p.name: p for p in _panes_of(run_dir)}
 
 
 def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | None = None
@@ -149,15 +162,15 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
     """The loop: runs until the session is gone, or SIGTERM (then one last tick).
 
     With `render`, a terminal on `out` shows what it draws, redrawn on every change."""
-    run = run_dir.read_run()
+    run = run_dir.run()
     lock = Lock(run_dir.watcher_lock)
     if not lock.acquire():
         raise Refused(f"another watcher is already watching run {run_dir.id}")
-    ledger.write_json(run_dir.path / "watcher.json", {"version": 1, "pid": os.getpid()})
-    tmux = Tmux(run.get("socket"))
-    session = run["session"]
-    interval = float(run.get("poll_interval", 1.0))
-    waker = Waker(tmux, run["wake"])
+    run_dir.write_watcher(WatcherRecord(os.getpid()))
+    tmux = Tmux(run.socket)
+    session = run.session
+    interval = float(run.poll_interval)
+    waker = Waker(tmux, run.wake)
     sup = supervise.Supervisor(tmux, run_dir, session)
     stopping = False
 
@@ -169,7 +182,7 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
     out = out or sys.stdout
-    state = replay(ledger.read_events(run_dir.events))
+    state = replay(run_dir.events_of())
     drawn: tuple[dict[str, PaneState], float] | None = None
     try:
         while True:
@@ -193,13 +206,13 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
 
 def final_tick(run_dir: ledger.RunDir, wait: float = 10.0) -> dict[str, PaneState]:
     """One last tick under the lock, for `down`: waits for a running watcher to let go."""
-    run = run_dir.read_run()
+    run = run_dir.run()
     lock = Lock(run_dir.watcher_lock)
     if not lock.acquire(wait):
         raise Refused(f"the watcher of run {run_dir.id} did not stop within {wait:.0f}s")
     try:
-        state = replay(ledger.read_events(run_dir.events))
-        state, _ = tick(Tmux(run.get("socket")), run_dir, run["session"], pane_names(run_dir),
+        state = replay(run_dir.events_of())
+        state, _ = tick(Tmux(run.socket), run_dir, run.session, pane_names(run_dir),
                         state)
         return state
     finally:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from agentmux import presets
+from agentmux.records import PaneRecord
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +19,12 @@ GENERIC_PATTERNS = (
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
-def compile_patterns(entry: Mapping[str, Any]) -> list[re.Pattern[str]]:
+def compile_patterns(entry: PaneRecord | None) -> list[re.Pattern[str]]:
     """Generic + the built-in preset's + the layout's (pane, layout, [agents.x]) patterns."""
-    agent = entry.get("agent")
+    agent = entry.agent if entry is not None else None
     own = presets.BUILTINS[agent].waiting_patterns if agent in presets.BUILTINS else ()
     out = []
-    for text in (*GENERIC_PATTERNS, *own, *entry.get("waiting_patterns", [])):
+    for text in (*GENERIC_PATTERNS, *own, *(entry.waiting_patterns if entry else ())):
         try:
             out.append(re.compile(text, re.MULTILINE))
         except re.error as e:  # the layout is validated; a ledger edited by hand must not crash

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from agentmux.records import EventRecord, StatusRecord
 from agentmux.tmux_chain import PaneObs
 
 TERMINAL = frozenset({"done", "failed", "killed", "lost"})
-STATES = ("starting", "running", "waiting", "checking", "done", "failed", "killed", "lost")
+STATES = ("queued", "starting", "running", "waiting", "paused", "checking", "done", "failed",
+          "killed", "lost")
 
 
 def summary_line(states: Iterable[str]) -> str:
@@ -44,33 +45,37 @@ class Observation:
     """What one tick saw. `panes` is None when the session (or the whole server) is gone."""
 
     panes: Mapping[str, PaneObs] | None
-    statuses: Mapping[str, Mapping[str, Any] | None]
+    statuses: Mapping[str, StatusRecord | None]
     runner_alive: Mapping[str, bool]
     # Screen verdicts of this tick; a pane missing here was not looked at (keep `waiting`).
     waiting: Mapping[str, bool] = field(default_factory=dict)
     timed_out: frozenset[str] = frozenset()
+    # Agents whose process is stopped (SIGSTOP, Ctrl-Z in the pane): `paused`, not working.
+    paused: frozenset[str] = frozenset()
 
 
 def classify(
-    status: Mapping[str, Any] | None,
+    status: StatusRecord | None,
     pane: PaneObs | None,
     session_alive: bool,
     runner_alive: bool,
 ) -> PaneState | None:
     """The state one pane is in, or None when it cannot be known yet (keep the last one)."""
-    if status and status.get("ended_at"):
-        reason = status.get("reason")
+    if status and status.ended_at:
+        reason = status.reason
         if reason == "runner-error":
-            return PaneState("lost", status.get("exit_code"), status.get("signal"), reason)
-        if status.get("signal"):
-            return PaneState("killed", None, status["signal"], reason)
-        code = status.get("exit_code")
+            return PaneState("lost", status.exit_code, status.signal, reason)
+        if status.signal:
+            return PaneState("killed", None, status.signal, reason)
+        code = status.exit_code
         ok = code == 0 and reason != "check"  # exit 0, then a failed check: not done
         return PaneState("done" if ok else "failed", code, None, reason)
-    if status and status.get("phase") == "check" and (runner_alive or pane is not None):
+    if status and status.phase == "check" and (runner_alive or pane is not None):
         return PaneState("checking")  # the agent exited 0; its check decides done or failed
     if pane is not None and not pane.dead:
-        running = bool(status and status.get("phase") == "agent")
+        if status and status.phase == "queued":
+            return PaneState("queued")  # max_running: waiting for the watcher's go
+        running = bool(status and status.phase == "agent")
         return PaneState("running" if running else "starting")
     if pane is None and session_alive and status is None:
         return PaneState("starting")  # the build has not created it yet
@@ -87,13 +92,13 @@ def classify(
 
 def step(
     state: Mapping[str, PaneState], names: list[str], obs: Observation
-) -> tuple[dict[str, PaneState], list[dict[str, Any]]]:
+) -> tuple[dict[str, PaneState], list[EventRecord]]:
     """Fold one observation into the state; emit an event for every change.
 
     A terminal state is final: it is recorded once and never replaced.
     """
     new = dict(state)
-    events: list[dict[str, Any]] = []
+    events: list[EventRecord] = []
     alive = obs.panes is not None
     for name in names:
         old = new.get(name)
@@ -112,28 +117,27 @@ def step(
             seen = obs.waiting.get(name)
             if seen or (seen is None and old is not None and old.state == "waiting"):
                 got = PaneState("waiting")
+        if got is not None and got.state in ("running", "waiting") and name in obs.paused:
+            got = PaneState("paused")
         if got is None or got == old:
             continue
         new[name] = got
-        ev = {
-            "type": "state", "pane": name, "state": got.state, "exit_code": got.exit_code,
-            "signal": got.signal, "reason": got.reason,
-        }
-        st = obs.statuses.get(name) or {}
-        if got.terminal and "check_exit_code" in st:
-            ev["check_exit_code"] = st["check_exit_code"]
-        events.append(ev)
+        st = obs.statuses.get(name)
+        events.append(EventRecord(
+            "state", name, state=got.state, exit_code=got.exit_code, signal=got.signal,
+            reason=got.reason,
+            check_exit_code=st.check_exit_code if got.terminal and st is not None else None))
     return new, events
 
 
-def replay(events: list[dict[str, Any]]) -> dict[str, PaneState]:
+def replay(events: Iterable[EventRecord]) -> dict[str, PaneState]:
     """The state the ledger already holds, so a restarted watcher repeats nothing."""
     state: dict[str, PaneState] = {}
     for ev in events:
-        if ev.get("type") == "state" and isinstance(ev.get("pane"), str):
-            state[ev["pane"]] = PaneState(
-                ev.get("state", "lost"), ev.get("exit_code"), ev.get("signal"), ev.get("reason")
+        if ev.type == "state" and ev.pane is not None:
+            state[ev.pane] = PaneState(
+                ev.state if ev.state is not None else "lost", ev.exit_code, ev.signal, ev.reason
             )
-        elif ev.get("type") == "restart" and isinstance(ev.get("pane"), str):
-            state.pop(ev["pane"], None)
+        elif ev.type == "restart" and ev.pane is not None:
+            state.pop(ev.pane, None)
     return state

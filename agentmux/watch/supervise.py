@@ -19,9 +19,9 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from agentmux import ledger, proc
+from agentmux.records import DamagedRecord, EventRecord, PaneRecord, StatusRecord
 from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch.alive import STOP_SIGNALS, send_stop
 from agentmux.watch.screen import ANSI, compile_patterns, screen_waiting
@@ -45,14 +45,14 @@ class PaneExtra:
     attached: int
 
 
-def timed_out(events: Iterable[Mapping[str, Any]]) -> set[str]:
+def timed_out(events: Iterable[EventRecord]) -> set[str]:
     """Panes whose current attempt was stopped by its timeout (a restart starts afresh)."""
     out: set[str] = set()
     for ev in events:
-        if ev.get("type") == "timeout":
-            out.add(str(ev.get("pane")))
-        elif ev.get("type") == "restart":
-            out.discard(str(ev.get("pane")))
+        if ev.type == "timeout":
+            out.add(str(ev.pane))
+        elif ev.type == "restart":
+            out.discard(str(ev.pane))
     return out
 
 
@@ -78,12 +78,11 @@ class Supervisor:
     offset: int = 0
 
     def __post_init__(self) -> None:
-        evs = ledger.read_events(self.run_dir.events)
-        self.timed_out = timed_out(evs)
+        self.timed_out = timed_out(self.run_dir.events_of())
         with contextlib.suppress(OSError):
             self.offset = self.run_dir.events.stat().st_size
 
-    def new_events(self) -> list[dict[str, Any]]:
+    def new_events(self) -> list[EventRecord]:
         """Events appended since the last look (restarts come from other processes)."""
         try:
             with self.run_dir.events.open("rb") as f:
@@ -95,14 +94,14 @@ class Supervisor:
         self.offset += end
         out = []
         for line in raw[:end].split(b"\n"):
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, DamagedRecord):
                 ev = json.loads(line) if line.strip() else None
                 if isinstance(ev, dict):
-                    out.append(ev)
+                    out.append(EventRecord.from_json(ev))
         return out
 
     def restarted(self) -> set[str]:
-        names = {str(e.get("pane")) for e in self.new_events() if e.get("type") == "restart"}
+        names = {str(e.pane) for e in self.new_events() if e.type == "restart"}
         for n in names:
             self.watches.pop(n, None)
             self.timed_out.discard(n)
@@ -120,13 +119,13 @@ class Supervisor:
                                               int(att) if att.isdigit() else 0)
         return panes
 
-    def screens(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, Any],
-                entries: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
+    def screens(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, StatusRecord | None],
+                entries: Mapping[str, PaneRecord]) -> dict[str, bool]:
         """Waiting verdicts for running agents; captures only panes whose output grew."""
         out: dict[str, bool] = {}
         for name, st in statuses.items():
             pane = panes.get(name)
-            if not st or st.get("phase") != "agent" or pane is None or pane.dead:
+            if not st or st.phase != "agent" or pane is None or pane.dead:
                 continue
             w = self.watches.setdefault(name, Watch())
             try:
@@ -139,42 +138,43 @@ class Supervisor:
                 if cap is not None:
                     ex = self.extra.get(pane.pane_id)
                     w.waiting = screen_waiting(cap, ex.cursor_y if ex else None,
-                                               compile_patterns(entries.get(name, {})))
+                                               compile_patterns(entries.get(name)))
                     w.log_size = size
             out[name] = w.waiting
         return out
 
-    def timeouts(self, statuses: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]],
-                 now: float) -> None:
+    def timeouts(self, statuses: Mapping[str, StatusRecord | None],
+                 entries: Mapping[str, PaneRecord], now: float) -> None:
         """Escalate INT, TERM, KILL on agents past their timeout; the ledger says so first."""
         for name, st in statuses.items():
-            limit = entries.get(name, {}).get("timeout")
-            if not st or st.get("ended_at") or not isinstance(limit, int | float):
+            entry = entries.get(name)
+            limit = entry.timeout if entry is not None else None
+            if not st or st.ended_at or not isinstance(limit, int | float):
                 continue
             w = self.watches.setdefault(name, Watch())
             if w.stage == 0:
-                started = st.get("started_at")
+                started = st.started_at
                 if not started or time.time() - ledger.parse_iso(started) < limit:
                     continue
                 # Recorded before the signal, so the classification of the end that follows
                 # is `failed`/`timeout` even if the watcher dies right after. A restarted
                 # watcher finds it recorded already and only goes on signalling.
                 if name not in self.timed_out:
-                    ledger.append_event(self.run_dir.events, {
-                        "type": "timeout", "pane": name, "timeout_s": limit})
+                    self.run_dir.append(EventRecord("timeout", name,
+                                                    detail={"timeout_s": limit}))
                     self.timed_out.add(name)
             elif now < w.next_at:
                 continue
             if w.stage < len(STOP_SIGNALS):
                 send_stop(st, STOP_SIGNALS[w.stage])
-            elif isinstance(st.get("pid"), int):  # a runner that outlived its agent's KILL
+            elif st.pid > 0:  # a runner that outlived its agent's KILL
                 with contextlib.suppress(OSError):
-                    os.kill(st["pid"], signal.SIGKILL)
+                    os.kill(st.pid, signal.SIGKILL)
             w.stage += 1
             w.next_at = now + STOP_GRACE
 
-    def notify(self, events: Sequence[Mapping[str, Any]], states: Iterable[str],
-               panes: Mapping[str, PaneObs], entries: Mapping[str, Mapping[str, Any]],
+    def notify(self, events: Sequence[EventRecord], states: Iterable[str],
+               panes: Mapping[str, PaneObs], entries: Mapping[str, PaneRecord],
                on_event: str | None) -> None:
         """Status line always; message, bell and on_event for the states a person cares about."""
         if not events:
@@ -185,19 +185,19 @@ class Supervisor:
             ["set", "-t", f"={self.session}:", "status-right-length", "80"],
             ["set", "-t", f"={self.session}:", "status-right", summary_line(states) + " "],
         ]
-        loud = [ev for ev in events if ev.get("state") in NOTIFY]
+        loud = [ev for ev in events if ev.state in NOTIFY]
         if loud and any(x.attached for x in self.extra.values()):
-            text = "agentmux: " + ", ".join(f"{ev['pane']} {ev['state']}" for ev in loud)
+            text = "agentmux: " + ", ".join(f"{ev.pane} {ev.state}" for ev in loud)
             for client in self.tmux.clients(self.session):
                 cmds.append(["display-message", "-c", client, text.replace("#", "##")])
         with contextlib.suppress(Exception):  # the session may be ending under us
             self.tmux.chain(cmds, step="notifying")
         for ev in loud:
-            pane = panes.get(str(ev["pane"]))
+            pane = panes.get(str(ev.pane))
             if pane is not None and not pane.dead:
                 self.bell(pane)
             if on_event:
-                self.spawn(on_event, ev, entries.get(str(ev["pane"]), {}))
+                self.spawn(on_event, ev, entries.get(str(ev.pane)))
 
     def bell(self, pane: PaneObs) -> None:
         """A BEL written to the pane's own terminal sets the bell flag on its window.
@@ -213,15 +213,15 @@ class Supervisor:
             finally:
                 os.close(fd)
 
-    def spawn(self, command: str, ev: Mapping[str, Any], entry: Mapping[str, Any]) -> None:
+    def spawn(self, command: str, ev: EventRecord, entry: PaneRecord | None) -> None:
         """The layout's on_event, never waited for here: reaped on a later tick."""
-        code = ev.get("exit_code")
+        code = ev.exit_code
         env = proc.clean_env({
-            "AGENTMUX_RUN": self.run_dir.id, "AGENTMUX_PANE": str(ev["pane"]),
-            "AGENTMUX_STATE": str(ev["state"]),
+            "AGENTMUX_RUN": self.run_dir.id, "AGENTMUX_PANE": str(ev.pane),
+            "AGENTMUX_STATE": str(ev.state),
             "AGENTMUX_EXIT_CODE": "" if code is None else str(code),
-            "AGENTMUX_REASON": str(ev.get("reason") or ""),
-            "AGENTMUX_WORKTREE": str(entry.get("worktree") or entry.get("cwd") or ""),
+            "AGENTMUX_REASON": str(ev.reason or ""),
+            "AGENTMUX_WORKTREE": str((entry and (entry.worktree or entry.cwd)) or ""),
         })
         env.pop("TMUX", None)
         logf = self.run_dir.path / "on_event.log"
@@ -230,7 +230,7 @@ class Supervisor:
                 self.children.append(subprocess.Popen(
                     ["/bin/sh", "-c", command], env=env, stdin=subprocess.DEVNULL,
                     stdout=out, stderr=out, start_new_session=True,
-                    cwd=str(entry.get("cwd") or self.run_dir.path)))
+                    cwd=str((entry and entry.cwd) or self.run_dir.path)))
         except OSError as e:
             log.warning("on_event failed to start: %s", e)
 

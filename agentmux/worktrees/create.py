@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agentmux import git
-from agentmux.errors import CommandFailed, WorkFailed
+from agentmux.errors import AgentmuxError, CommandFailed, WorkFailed
+from agentmux.worktrees import provisioned
 from agentmux.worktrees.lock import RepoLock
 from agentmux.worktrees.plan import Plan, Prepared, Want, by_path, copy_sources, plan, real
 from agentmux.worktrees.rollback import Attempt, Outcome, fail
@@ -85,6 +86,7 @@ def prepare(repo: Path, base_sha: str, wants: Sequence[Want],
                     exc = fut.exception()
                     attempt.results[pane] = exc if exc is not None else fut.result()
         _retry_races(attempt, todo, sources)
+        _record_copies(attempt, todo)
         if attempt.failures:
             fail(attempt)
         out = []
@@ -95,6 +97,18 @@ def prepare(repo: Path, base_sha: str, wants: Sequence[Want],
                                 created_worktree=p.action != "reuse",
                                 created_branch=p.action == "new", head=p.head, copied=copied))
         return out
+
+
+def _record_copies(attempt: Attempt, todo: list[Plan]) -> None:
+    """Each new worktree's provisioned files into the ledger; a failure undoes the call, as a
+    failed copy does: a copy nobody recorded would look like the agent's own file."""
+    for p in todo:
+        copied = attempt.results.get(p.want.pane)
+        if isinstance(copied, tuple):
+            try:
+                provisioned.write(attempt.repo, p.want.path, copied)
+            except (AgentmuxError, OSError) as e:
+                attempt.results[p.want.pane] = e
 
 
 def _retry_races(attempt: Attempt, todo: list[Plan], sources: list[str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agentmux import git
 from agentmux.errors import BadInput, CommandFailed, EnvironmentProblem, WorkFailed
+from agentmux.worktrees import provisioned, unseen
 from agentmux.worktrees.lock import RepoLock
 from agentmux.worktrees.plan import Plan, Prepared, by_path, real
 
@@ -120,11 +121,16 @@ def _remove_worktree(repo: Path, p: Prepared, wts: dict[str, dict[str, str]]) ->
     if other:
         shown = ", ".join(other[:5]) + (", ..." if len(other) > 5 else "")
         return f"{p.path}: has changes or untracked/ignored files ({shown}); left in place"
+    hidden = unseen.scan(p.path, ours).unseen
+    if hidden:
+        shown = ", ".join(u.path for u in hidden[:5]) + (", ..." if len(hidden) > 5 else "")
+        return f"{p.path}: has files git does not list ({shown}); left in place"
     for rel in ours:
         (p.path / rel).unlink()
     rm = git.worktree_remove(repo, p.path, check=False)
     if rm.returncode != 0:
         return f"{p.path}: `git worktree remove` exited {rm.returncode}: {rm.stderr.strip()}"
+    provisioned.forget(repo, p.path)
     return None
 
 

@@ -30,7 +30,9 @@ def _down(repo: Path) -> None:
     assert r.code == 0, r.err
 
 
-def test_existing_branch_with_own_commits_is_used_as_is(repo: Path) -> None:
+def test_existing_branch_of_someone_else_is_refused_at_validate(repo: Path) -> None:
+    # Issue 14 item 9: a branch with the agent's name that no run of this session made is
+    # someone's work; agentmux takes it over no more (it used to check it out as is).
     git(repo, "checkout", "-qb", BR)
     (repo / "mine.txt").write_text("mine\n")
     git(repo, "add", "mine.txt")
@@ -38,10 +40,20 @@ def test_existing_branch_with_own_commits_is_used_as_is(repo: Path) -> None:
     tip = git(repo, "rev-parse", "HEAD").strip()
     git(repo, "checkout", "-q", "main")
     layout = _layout(repo)
-    _up(repo, layout)
+    before = snapshot_state(repo)
+    for command in ("validate", "up"):
+        r = run_cli("--socket", SOCK, command, *(["-d"] if command == "up" else []),
+                    str(layout), cwd=repo)
+        assert r.code == 2, r.err
+        assert r.err == (
+            f"agentmux: {layout}: branch: this branch already exists, and no earlier run of "
+            "session 'agents' made it:\n"
+            f"  {BR} (pane 'a'): at {tip[:7]} ('mine')\n"
+            "agentmux takes over no branch it did not make. Give the agents other branches "
+            "with the `branch` template, such as \"agentmux/{session}-2/{pane}\", or delete "
+            f"the branch if nobody needs it: `git branch -d {BR}`\n")
+        assert snapshot_state(repo) == before
     assert git(repo, "rev-parse", BR).strip() == tip
-    tree = repo / ".agentmux" / "worktrees" / "agents" / "a"
-    assert (tree / "mine.txt").read_text() == "mine\n"
 
 
 def test_branch_checked_out_in_another_worktree(repo: Path, tmp_path: Path) -> None:
@@ -51,9 +63,9 @@ def test_branch_checked_out_in_another_worktree(repo: Path, tmp_path: Path) -> N
     before = snapshot_state(repo)
     r = run_cli("--socket", SOCK, "up", "-d", str(layout), cwd=repo)
     assert r.code == 2, r.err
-    assert (f"  pane 'a': branch '{BR}' is already checked out in {other}; if that is this "
-            "pane's worktree moved away, move it back with `git worktree move "
-            f"{other} {repo}/.agentmux/worktrees/agents/a`\n") in r.err
+    # Not this pane's worktree, and no run of this session made the branch: someone else's.
+    tip = git(repo, "rev-parse", "--short=7", BR).strip()
+    assert f"  {BR} (pane 'a'): at {tip} ('init'), checked out in {other}\n" in r.err
     assert snapshot_state(repo) == before
 
 
@@ -101,8 +113,8 @@ def test_status_says_a_worktree_folder_is_missing(repo: Path) -> None:
     shutil.rmtree(tree)
     r = run_cli("--socket", SOCK, "status", cwd=repo)
     assert r.code == 0, r.err
-    assert (f"note: a: worktree {tree} is missing; `agentmux up` checks its branch out "
-            "there again") in r.out
+    assert (f"note: a: worktree {tree} is missing; `agentmux --socket {SOCK} up agents.toml` "
+            f"checks branch {BR} out there again") in r.out
 
 
 def test_worktree_moved_with_mv_is_detected_and_kept(repo: Path) -> None:
