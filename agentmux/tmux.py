@@ -374,9 +374,11 @@ def check_version() -> tuple[int, int]:
 
     want = ".".join(map(str, MIN_VERSION))
     try:
-        raw = get_version_str(tmux_bin=found)
+        # One `tmux -V` (get_version caches it); the raw string costs a second, so it is
+        # read only to say which tmux is refused.
         ok = has_gte_version(want, tmux_bin=found)
         got = str(get_version(tmux_bin=found))
+        raw = "" if ok else get_version_str(tmux_bin=found)
     except (lib_error(), IndexError, ValueError, TypeError) as e:
         # libtmux reads `tmux -V` as "tmux X.Y"; anything else is no tmux it can use.
         raise EnvironmentProblem(f"cannot read the tmux version ({e}); agentmux needs "

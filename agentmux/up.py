@@ -25,7 +25,6 @@ from pathlib import Path
 from agentmux import (
     __version__,
     brief,
-    control,
     git,
     interrupts,
     layout,
@@ -142,6 +141,8 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
                 f"a tmux session named '{lay.session}' already exists on this server and is not "
                 f"an agentmux run of {repo}; set `session` in {path} to another name"
             )
+        from agentmux import control  # here only: `up -d` does not load the watcher's loop
+
         if prev_run.state in control.ENDING:
             raise Refused(f"session '{lay.session}' of run {previous.id} is being stopped "
                           "(`agentmux down` is running, or did not finish); nothing was "
@@ -348,6 +349,8 @@ def add(
     # run under the same lock before it stops anything, so an agent is never added to a run
     # that is being stopped (it ended `lost` when its session went). Signals, as in `up`, land
     # only between steps: the pane is added whole (in run.json too) or not at all.
+    from agentmux import control
+
     added_as: list[str] = []
     try:
         with interrupts.guarded() as guard, \
@@ -363,6 +366,8 @@ def add(
 
 def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.Guard,
          added_as: list[str]) -> layout.PanePlan:
+    from agentmux import control
+
     control.refuse_if_ending(run_dir, "add")
     run = run_dir.run()
     tm = Tmux(run.socket)
