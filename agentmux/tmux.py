@@ -2,15 +2,14 @@
 
 A `Tmux` is one tmux server: a `libtmux.Server` (socket name or path) whose every client runs
 in agentmux's environment. libtmux runs one `tmux` process per `Server.cmd`, so what must be
-fast is sent as one `;` chain in one call: the whole session build, and the watcher's one
-`list-panes` per tick (parsed here, not through libtmux's objects, which read ~200 fields).
-libtmux is imported lazily (about 90 ms): commands that never talk to tmux do not pay it.
+fast is sent as one `;` chain in one call: the session build, and the watcher's one `list-panes`
+a tick (parsed here, not by libtmux's objects, which read ~200 fields). libtmux is imported
+lazily (about 90 ms): commands that never talk to tmux do not pay it.
 The traps guarded against here (docs/tmux.md):
 - user text in names, `-c` paths and `pipe-pane` commands is format-expanded: `#` is doubled;
 - an argument that ends in `;` splits the chain: the `;` is escaped;
 - `-t name` prefix-matches: sessions are addressed as `=name`, panes by `%id`;
-- `remain-on-exit` and `pipe-pane` are armed in the same chain that creates the pane.
-"""
+- `remain-on-exit` and `pipe-pane` are armed in the same chain that creates the pane."""
 
 from __future__ import annotations
 
