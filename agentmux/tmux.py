@@ -2,15 +2,14 @@
 
 A `Tmux` is one tmux server: a `libtmux.Server` (socket name or path) whose every client runs
 in agentmux's environment. libtmux runs one `tmux` process per `Server.cmd`, so what must be
-fast is sent as one `;` chain in one call: the whole session build, and the watcher's one
-`list-panes` per tick (parsed here, not through libtmux's objects, which read ~200 fields).
-libtmux is imported lazily (about 90 ms): commands that never talk to tmux do not pay it.
+fast is sent as one `;` chain in one call: the session build, and the watcher's one `list-panes`
+a tick (parsed here, not by libtmux's objects, which read ~200 fields). libtmux is imported
+lazily (about 90 ms): commands that never talk to tmux do not pay it.
 The traps guarded against here (docs/tmux.md):
 - user text in names, `-c` paths and `pipe-pane` commands is format-expanded: `#` is doubled;
 - an argument that ends in `;` splits the chain: the `;` is escaped;
 - `-t name` prefix-matches: sessions are addressed as `=name`, panes by `%id`;
-- `remain-on-exit` and `pipe-pane` are armed in the same chain that creates the pane.
-"""
+- `remain-on-exit` and `pipe-pane` are armed in the same chain that creates the pane."""
 
 from __future__ import annotations
 
@@ -374,9 +373,11 @@ def check_version() -> tuple[int, int]:
 
     want = ".".join(map(str, MIN_VERSION))
     try:
-        raw = get_version_str(tmux_bin=found)
+        # One `tmux -V` (get_version caches it); the raw string costs a second, so it is
+        # read only to say which tmux is refused.
         ok = has_gte_version(want, tmux_bin=found)
         got = str(get_version(tmux_bin=found))
+        raw = "" if ok else get_version_str(tmux_bin=found)
     except (lib_error(), IndexError, ValueError, TypeError) as e:
         # libtmux reads `tmux -V` as "tmux X.Y"; anything else is no tmux it can use.
         raise EnvironmentProblem(f"cannot read the tmux version ({e}); agentmux needs "

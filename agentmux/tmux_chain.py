@@ -18,9 +18,10 @@ FIELDS = (
 )
 SEP = "\x1f"  # between fields in -F formats: no name, path or number holds it
 # The tmux client sends its whole command line as one message of at most 16 KiB (MAX_IMSGSIZE);
-# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). Stay
-# well under it, counting each argument as tmux packs it: its bytes plus a NUL.
-CHAIN_BYTES = 12000
+# longer chains fail with "command too long" (50 panes with ledger paths are ~25 KiB). 3.3a
+# takes 16,360 bytes and refuses 16,370, counting each argument as tmux packs it: its bytes
+# plus a NUL. 16,000 keeps 20 agents in one invocation (a second costs `up` a tmux process).
+CHAIN_BYTES = 16000
 
 
 def fmt_escape(text: str) -> str:
@@ -129,12 +130,14 @@ def session_commands(
     off too: on the user's own server that would change every session of theirs, so `up`
     refuses there instead (`Tmux.exit_unattached`).
     A chain may end between groups only; `Tmux.build` then names the next group's target.
+    The watcher starts when the build has ended (`built_channel`): it has nothing to watch
+    before, and its start (~100 ms of CPU) would only slow the build down.
     """
     head: list[list[str]] = [
         *(pins("-s", SERVER_PINS) if own_server else []),
         ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
          "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
-         *watcher_argv],
+         *after_build(wake, watcher_argv)],
         *pins("", SESSION_PINS),
         *pins("-w", WINDOW_PINS),
         ["set", "-p", "remain-on-exit", "on"],
@@ -151,6 +154,7 @@ def session_commands(
                                                     wake if i == 0 else None)))
     # A target is not format-expanded: the name goes in as it is ('#' and all).
     tail = [["select-window", "-t", f"={session}:{windows[0].name}"]] if windows else []
+    tail.append(["wait-for", "-S", built_channel(wake)])
     return head, groups, tail
 
 
@@ -183,6 +187,20 @@ def probe_commands(session: str, option: str) -> list[list[str]]:
     session starts it from the user's config, then goes."""
     return [["new-session", "-d", "-s", session, "-x", "20", "-y", "5", "true"],
             ["show", "-sv", option], ["kill-session"]]
+
+
+def built_channel(wake: str) -> str:
+    return f"{wake}-built"
+
+
+def after_build(wake: str, argv: Sequence[str]) -> list[str]:
+    """argv, run once the build's last chain signals `built_channel`.
+
+    A signal sent before the wait is remembered by the server, and the pane's $TMUX names
+    it. If the build fails, `up` kills the session, and the wait with it. If the wait fails
+    (`;`, not `&&`), the program starts all the same.
+    """
+    return ["sh", "-c", 'tmux wait-for "$0"; exec "$@"', built_channel(wake), *argv]
 
 
 def chain_argv(commands: Sequence[Sequence[str]]) -> list[str]:

@@ -51,7 +51,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("worktrees", "snapshot", "brief", "find", "hosts_up", "transcript"),
     ("runner", "runspec", "runcheck", "runproc", "shellcmd", "runsandbox"),
     ("watch", "queue"),
-    ("review", "status", "control", "paneops", "up", "doctor", "init", "panespec", "panenv",
+    ("review", "status", "control", "paneops", "up", "add", "doctor", "init", "panespec", "panenv",
      "logs"),
     ("api",),
     ("cli",),

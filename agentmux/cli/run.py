@@ -21,7 +21,6 @@ from agentmux.cli.options import LAYOUT, run_of, session_option, socket_of
 def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...],
        trust_it: bool) -> None:
     """Create the worktrees, build the session, start the watcher, attach."""
-    from agentmux import control
     from agentmux.up import up as do_up
 
     res = do_up(layout_path, socket=socket_of(ctx), only=only, trusted=trust_it)
@@ -33,6 +32,8 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
         click.echo(f"session '{res.session}' is already running (run {res.run_dir.id}); "
                    "nothing was created")
     if not detach and sys.stdin.isatty() and sys.stdout.isatty():
+        # Imported only to attach: `up -d` does not pay for control and the watcher loop.
+        from agentmux import control
         from agentmux.errors import EnvironmentProblem
 
         try:
