@@ -75,9 +75,10 @@ def record(run_dir: ledger.RunDir, name: str, size: Size | None = None) -> str:
     best = kept
     for text in screen.render_marks(path, [stop_at] if stop_at else [], w, h):
         best = screen.richer(best, text)
-    if best != kept or not txt.exists():
-        _write_text(txt, best)
+    # The text last: once transcript.txt is there, the render is done (what waits on it).
     _write(meta_path(run_dir, name), TranscriptRecord(w, h, total, stop_at))
+    if (best != kept or not txt.exists()) and not _write_text(txt, best):
+        meta_path(run_dir, name).unlink(missing_ok=True)  # not kept: render again next time
     return best
 
 
@@ -97,8 +98,10 @@ def _write(path: Path, rec: TranscriptRecord) -> None:
         log.warning("%s", e)
 
 
-def _write_text(path: Path, text: str) -> None:
+def _write_text(path: Path, text: str) -> bool:
     try:
         atomic.replace(str(path), text.encode(errors="surrogateescape"), sync=WHOLE)
     except OSError as e:
         log.warning("cannot write %s: %s", path, e)
+        return False
+    return True
