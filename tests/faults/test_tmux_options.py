@@ -31,7 +31,9 @@ ROWS = {
 
 
 def _output(repo: Path, name: str) -> str:
-    return (latest_run(repo) / "panes" / name / "output.log").read_text(errors="replace")
+    # capture.py creates the log when its pane's first bytes arrive: none yet reads as "".
+    path = latest_run(repo) / "panes" / name / "output.log"
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _prompts(repo: Path) -> None:
