@@ -19,7 +19,10 @@ Placed = list[tuple[str, str, bool]]  # (path, content, made its folder)
 
 
 def place(files: dict[str, str]) -> Placed:
+    """All of them, or none where any is there already (the project's own settings stand)."""
     placed: Placed = []
+    if any(os.path.lexists(path) for path in files):
+        return placed
     for path, text in files.items():
         folder = os.path.dirname(path)
         made = not os.path.isdir(folder)

@@ -6,18 +6,15 @@ import contextlib
 import os
 import signal
 import sys
-import time
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from agentmux import find, ledger, poll, queue
-from agentmux.errors import BadInput, EnvironmentProblem, WorkFailed
+from agentmux import find, ledger, poll, queue, sweep, transcript
+from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.records import EventRecord, StatusRecord
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
 from agentmux.watch.alive import STOP_SIGNALS, is_running, pid_alive, read_status, send_stop
-from agentmux.watch.screen import ANSI
 from agentmux.watch.state import PaneState, replay
 
 
@@ -44,6 +41,46 @@ def stop_panes(run_dir: ledger.RunDir, names: list[str], grace: float) -> None:
                 os.kill(st.pid, signal.SIGKILL)
 
 
+LOCK_WAIT = 60.0
+# Run states in which nothing may start an agent any more (`add`, `restart`, `up`'s reuse).
+ENDING = ("stopping", "down")
+
+
+def lock_run(run_dir: ledger.RunDir, what: str) -> poll.Lock:
+    """The run's lock: `add` and `restart` hold it while they start an agent, and `down` takes
+    it to mark the run `stopping`; so no agent starts in a run that `down` is stopping."""
+    lock = poll.Lock(run_dir.path / "add.lock")
+    if not lock.acquire(wait=LOCK_WAIT):
+        raise Refused(f"{what}: another command on run {run_dir.id} did not finish within "
+                      f"{LOCK_WAIT:.0f}s")
+    return lock
+
+
+def refuse_if_ending(run_dir: ledger.RunDir, what: str) -> None:
+    """Call under lock_run: refuses (exit 3) once `down` has begun, before anything starts."""
+    state = run_dir.run().state
+    if state in ENDING:
+        doing = "ended" if state == "down" else "is being stopped by `agentmux down`"
+        raise Refused(f"{what}: run {run_dir.id} {doing}; nothing was started. "
+                      "`agentmux up LAYOUT` starts a new run")
+
+
+def _mark_stopping(run_dir: ledger.RunDir) -> None:
+    lock = lock_run(run_dir, "down")
+    try:
+        run = run_dir.run()
+        if run.state != "down":
+            run_dir.write_run(replace(run, state="stopping"))
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True)
+class Down:
+    state: dict[str, PaneState]
+    ended: list[sweep.Proc]   # processes of the run still running after its agents stopped
+
+
 def intend_stop(run_dir: ledger.RunDir, names: list[str], reason: str) -> None:
     """Records, before any signal, that agentmux is stopping these agents: however each one
     then exits (many exit 0 on SIGINT), the watcher records it `stopped` with this reason."""
@@ -53,25 +90,29 @@ def intend_stop(run_dir: ledger.RunDir, names: list[str], reason: str) -> None:
             run_dir.append(EventRecord("stop", n, reason=reason))
 
 
-def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
-    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the session.
+def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
+    """Mark every transcript, stop each agent (INT, TERM, KILL), then kill exactly the
+    session, then end whatever the agents left running (agentmux.sweep).
 
+    Each running pane's log is marked where it stands before the agent is signalled: its
+    transcript then keeps what the screen showed at that moment when the program wipes it
+    as it exits (agentmux.transcript).
+
+    The run is marked `stopping` first, under the run's lock: an `add` or `restart` that
+    comes after is refused, and one already under way finishes before the stop begins.
     Worktrees, branches and the ledger stay.
     """
+    _mark_stopping(run_dir)
+    queue.close(run_dir)   # and no queued agent starts either
     run = run_dir.run()
     tm = Tmux(run.socket)
     session = run.session
     names = run.pane_names
-    live = tm.panes(session)
-    if live is not None:
-        for p in live:
-            if p.name in names:
-                text = tm.capture(p.pane_id)
-                if text is not None:
-                    run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
+    for p in tm.panes(session) or []:
+        if p.name in names and not p.dead:
+            transcript.mark_stop(run_dir, p.name, (p.width or 0, p.height or 0))
 
     intend_stop(run_dir, names, "down")
-    queue.close(run_dir)
     stop_panes(run_dir, names, grace)
     info = run_dir.watcher()
     pid = info.pid if info is not None else None
@@ -80,8 +121,16 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> dict[str, PaneState]:
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
     tm.kill_session(session)
+    # The agents' own leftovers, and on_event commands: these get `grace` to finish by
+    # themselves first (a notification of the stop), then TERM, then KILL.
+    ended = sweep.sweep(run_dir.id, str(run_dir.path), grace, settle=min(grace, 2.0))
+    if ended:
+        ledger.append_event(run_dir.events, {
+            "type": "swept", "processes": [
+                {"pid": p.pid, "name": p.name, "pane": p.pane, "on_event": p.on_event}
+                for p in ended]})
     run_dir.write_run(replace(run_dir.run(), state="down", ended_at=ledger.now_iso()))
-    return state
+    return Down(state, ended)
 
 
 def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
@@ -122,44 +171,14 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
     tm.exec_attach(session)
 
 
-def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:
-    entry = pane_entry(run_dir, name)
+def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool, force: bool = False
+         ) -> None:
+    """`logs` (agentmux.logs): the rendered transcript, or the raw stream to a pipe."""
+    from agentmux import logs as view
+
     out = sys.stdout.buffer
-    if raw or follow:
-        path = run_dir.output(name)
-        if not path.exists():
-            raise BadInput(f"pane '{name}' has no output yet ({path})")
-        ended = False
-        with path.open("rb") as f:
-            while True:
-                chunk = f.read(65536)
-                if chunk:
-                    out.write(chunk if raw else ANSI.sub("", chunk.decode(errors="replace"))
-                              .encode())
-                    out.flush()
-                    continue
-                if not follow or ended:
-                    return
-                # One more read after the end is seen, so the last bytes are not missed.
-                st = _status(run_dir, name)
-                ended = bool(st is not None and st.ended_at)
-                if not ended:
-                    time.sleep(0.2)  # poll: following a growing file
-    run = run_dir.run()
-    state = replay(run_dir.events_of()).get(name)
-    transcript: Path = run_dir.transcript(name)
-    if not (state and state.terminal and transcript.exists()):
-        pane_id = entry.get("pane_id")
-        text = Tmux(run.socket).capture(str(pane_id)) if pane_id else None
-        if text is not None:
-            out.write(text.encode(errors="surrogateescape"))
-            return
-    if transcript.exists():
-        out.write(transcript.read_bytes())
-        return
-    path = run_dir.output(name)
-    if path.exists():
-        sys.stderr.write(f"(no rendered transcript of '{name}'; showing its raw output)\n")
-        out.write(ANSI.sub("", path.read_bytes().decode(errors="replace")).encode())
-        return
-    raise WorkFailed(f"pane '{name}' has no transcript and no output in run {run_dir.id}")
+    try:
+        tty = os.isatty(out.fileno())
+    except (OSError, ValueError):  # not a real file (click's CliRunner): no terminal
+        tty = False
+    view.show(run_dir, name, out, raw=raw, follow=follow, force=force, to_terminal=tty)

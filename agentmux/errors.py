@@ -78,3 +78,16 @@ class CommandFailed(WorkFailed):
         if tail:
             msg += ":\n" + "\n".join("  " + line for line in tail.splitlines()[-12:])
         super().__init__(msg)
+
+
+class Interrupted(AgentmuxError):
+    """Ctrl-C, SIGTERM or SIGHUP (agentmux.interrupts): exit 130, one line, no traceback."""
+
+    exit_code = INTERRUPTED
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        import signal
+
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(message or f"interrupted by {self.name}")

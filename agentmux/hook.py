@@ -229,6 +229,8 @@ def output_size(pane_dir: str) -> int | None:
     on after a hook that cannot say `working` (aider's) by the output that came after it."""
     try:
         return os.stat(os.path.join(pane_dir, OUTPUT_NAME)).st_size
+    except FileNotFoundError:  # made with the pane's first bytes: none yet
+        return 0
     except OSError:
         return None
 

@@ -136,5 +136,5 @@ def init(tasks: Sequence[str], from_file: Path | None, *, agent: str, isolation:
     except FileExistsError:
         raise Refused(f"init: {out} already exists; pick another --out, or remove it "
                       "first") from None
-    trust.trust(out)
+    trust.trust(out, body.encode("utf-8"))  # exactly what was written
     return draft

@@ -46,6 +46,10 @@ class Preset:
     approve: tuple[str, ...] | None = None
     # The command that resumes the last conversation (`restart --continue`); None: none.
     resume: str | None = None
+    # The keys that answer this CLI's menus: (a regex, MULTILINE, on the rendered screen, the
+    # keys as `agentmux send PANE --key` takes them). `status` shows them beside a waiting
+    # agent whose screen matches. Data, not code: each cites where it was seen.
+    menu_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def waiting_patterns(self) -> tuple[str, ...]:
@@ -84,6 +88,15 @@ BUILTINS: dict[str, Preset] = {
             headless="claude -p --output-format stream-json --verbose {task}",
             approve=("--permission-mode", "bypassPermissions"),
             resume="claude --continue",
+            menu_keys=(
+                # The folder-trust prompt: "❯ 1. Yes, I trust this folder  2. No, exit / Enter
+                # to confirm · Esc to cancel" (tests/golden/claude-trust-prompt.raw).
+                (r"Quick safety check", ("1", "2", "Up", "Down", "Enter", "Escape")),
+                # Permission dialogs: three numbered options, the third this one.
+                (r"No, and tell Claude what to do differently",
+                 ("1", "2", "3", "Up", "Down", "Enter", "Escape")),
+                (r"❯\s+\d+\.\s", ("Up", "Down", "Enter", "Escape")),
+            ),
         ),
         Preset(
             name="codex",
@@ -113,6 +126,17 @@ BUILTINS: dict[str, Preset] = {
             headless="codex exec --json {task} </dev/null",
             approve=("--dangerously-bypass-approvals-and-sandbox",),
             resume="codex resume --last",
+            menu_keys=(
+                # Sign-in menu: a real key 1-3 picks at once (a pasted digit does nothing),
+                # Enter the highlighted one (tests/golden/codex-signin-menu.raw,
+                # codex-device-code-error.raw; docs/agent-clis.md).
+                (r"Sign in with ChatGPT", ("1", "2", "3", "Up", "Down", "Enter")),
+                # "Trust this folder? … enter continue · esc back" (codex-trust-folder.raw).
+                (r"Trust this folder\?", ("1", "2", "Enter", "Escape")),
+                # "Finish signing in via your browser … Press esc to cancel"
+                # (codex-browser-signin.raw).
+                (r"(?i)finish signing in via your browser", ("Escape",)),
+            ),
         ),
         Preset(
             name="aider",
@@ -135,6 +159,8 @@ BUILTINS: dict[str, Preset] = {
             approve=("--yes-always",),
             # A chat, not one message: the history is the repository's .aider.chat.history.md.
             resume="aider --restore-chat-history",
+            # Its confirm_ask takes y or n, and Enter for the default in brackets.
+            menu_keys=((r"\(Y\)es/\(N\)o", ("y", "n", "Enter")),),
         ),
         Preset(
             name="gemini",
@@ -159,6 +185,13 @@ BUILTINS: dict[str, Preset] = {
             headless="gemini -p {task} -o stream-json",
             approve=("--approval-mode", "yolo"),
             resume="gemini --resume latest",
+            menu_keys=(
+                # "Do you trust the files in this folder? ● 1. Trust folder …" and "How would
+                # you like to authenticate … (Use Enter to select)": arrows move the ●, Enter
+                # picks (gemini-trust-dialog.raw, gemini-auth-dialog.raw).
+                (r"Do you trust the files in this folder\?", ("Up", "Down", "Enter")),
+                (r"How would you like to authenticate", ("Up", "Down", "Enter")),
+            ),
         ),
         Preset(
             name="opencode",
@@ -182,16 +215,26 @@ BUILTINS: dict[str, Preset] = {
         ),
         Preset(
             name="shell",
-            # The task is a command line for the user's own shell; exec keeps the pane's
-            # process (and so its exit status) that shell's, not an extra sh around it.
-            command='exec "${SHELL:-/bin/sh}" -c {task}',
+            # The task is a command line in the layout's language, POSIX sh, whatever $SHELL
+            # is: under fish, `$SHELL -c` failed on `${`, and exits 0 on a syntax error. The
+            # runner runs `sh -c TASK` as TASK itself: a simple task is exec'd, exactly.
+            # Without a task the person gets their own interactive shell.
+            command="exec /bin/sh -c {task}",
             no_task='exec "${SHELL:-/bin/sh}"',
             mode="shell",
-            description="the task runs as a command in $SHELL; with no task, an interactive shell",
+            description="the task runs as a POSIX sh command line; with no task, an interactive "
+                        "$SHELL",
             source="https://pubs.opengroup.org/onlinepubs/9799919799/utilities/sh.html",
         ),
     )
 }
+
+
+# For every pane, after the preset's own: read(1)-style confirmations and "press enter".
+GENERIC_MENU_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"(?i)[\[(]y(?:es)?/n(?:o)?[\])]", ("y", "n")),
+    (r"(?i)press enter to continue", ("Enter",)),
+)
 
 
 def names() -> tuple[str, ...]:

@@ -19,17 +19,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    # (argv, cwd, stdout fd) -> (exit code, signal)
-    Spawner = Callable[[list[str], str, int], tuple[int | None, int | None]]
+    # (command, cwd, stdout fd) -> (exit code, signal)
+    Spawner = Callable[[str, str, int], tuple[int | None, int | None]]
 
 
-def run_check(check: str, worktree: str, log: str, shell: str, spawn: Spawner
+def run_check(check: str, worktree: str, log: str, spawn: Spawner
               ) -> tuple[int | None, int | None]:
     """Output goes to `check.log`, then its last 8 KiB are shown in the pane."""
     with open(log, "wb") as out:
         out.write(f"$ {check}\n".encode())
         out.flush()
-        code, sig = spawn([shell, "-c", check], worktree, out.fileno())
+        code, sig = spawn(check, worktree, out.fileno())
     try:
         sys.stdout.write("agentmux: check `" + check + "`\n")
         sys.stdout.flush()

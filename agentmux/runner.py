@@ -18,7 +18,15 @@ import os
 import sys
 
 from agentmux.atomic import DURABLE, LIVE, now_iso, replace
-from agentmux.runproc import Forwarder, exit_like, run_child, signal_name, suppress, wake
+from agentmux.runproc import (
+    Forwarder,
+    command_argv,
+    exit_like,
+    run_command,
+    signal_name,
+    suppress,
+    wake,
+)
 from agentmux.runspec import Spec, SpecError, dumps_flat, load_spec
 
 TYPE_CHECKING = False
@@ -28,10 +36,11 @@ else:
     import _signal  # the C half of `signal` (see agentmux.runproc)
 
 VERSION = 1
+RESUME_FLAG = "--resume"  # run the spec's `resume` command (restart --continue)
 EXIT_SPEC = 96  # the spec is missing or garbage
 EXIT_CWD = 97  # the folder is not the expected one: the agent never started
 EXIT_RUNNER_ERROR = 98  # the runner itself failed; status.json says why
-FALLBACK_SHELL = "/bin/sh"
+ENV_FOLDER_PREFIX = "agentmux-env-"  # agentmux.panenv makes these; the runner empties them
 
 
 def say(text: str) -> None:
@@ -77,12 +86,6 @@ def _owns_terminal() -> bool:
         return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
     except OSError:
         return False
-
-
-def _pick_shell(shell: str | None) -> str:
-    if shell and os.path.isfile(shell) and os.access(shell, os.X_OK):
-        return shell
-    return FALLBACK_SHELL
 
 
 def _check_cwd(spec: Spec) -> str | None:
@@ -170,7 +173,7 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
         # To take the terminal back once the agent has it, the runner is a background job.
         _signal.signal(_signal.SIGTTOU, _signal.SIG_IGN)
     try:
-        code, sig = _setup_then_agent(spec, status, fwd, _pick_shell(spec.shell), take_tty)
+        code, sig = _setup_then_agent(spec, status, fwd, take_tty)
         _bell()
         wake(spec.wake)
     finally:
@@ -180,34 +183,41 @@ def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
     return exit_like(EXIT_RUNNER_ERROR if code is None else code, sig)
 
 
-def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
+def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder,
                       take_tty: bool) -> tuple[int | None, int | None]:
-    """Runs both and writes the final status; returns how the last one ended."""
+    """Runs both and writes the final status; returns how the last one ended.
+
+    Every command is POSIX sh whatever $SHELL is (spec.shell is not read): agentmux.shellcmd.
+    """
     # A restart (`agentmux restart` kept an attempt-1) reuses a worktree already set up.
     if spec.setup and not os.path.exists(os.path.join(os.path.dirname(spec.status),
                                                       "attempt-1")):
         where = spec.worktree or spec.cwd
         status.write(phase="setup")
-        code, sig = run_child([shell, "-c", spec.setup], where, _build_env(spec, where),
-                               take_tty, fwd)
+        code, sig = run_command(spec.setup, where, _build_env(spec, where), take_tty, fwd)
         if code != 0 or sig is not None:
             what = f"exit {code}" if sig is None else signal_name(sig)
             message = f"setup `{spec.setup}` failed ({what}); the agent was not started"
             say(message)
             status.finish(code, sig, "setup", message)
             return code, sig
-        if fwd.received:
-            # Asked to stop while the setup ran: starting the agent now would ignore that.
-            sig = fwd.received[0]
-            fwd.pending.clear()
-            message = f"stopped by {signal_name(sig)} during setup; the agent was not started"
-            say(message)
-            status.finish(None, sig, "setup", message)
-            return None, sig
+    if fwd.received:
+        # Asked to stop before the agent started (during the setup, or as the runner started:
+        # an interrupted `up` kills the session): starting it now would ignore that, and an
+        # agent that ignores SIGHUP would outlive the run.
+        sig = fwd.received[0]
+        fwd.pending.clear()
+        setup = status.data["phase"] == "setup"
+        message = (f"stopped by {signal_name(sig)} {'during setup' if setup else 'at start'}; "
+                   "the agent was not started")
+        say(message)
+        status.finish(None, sig, "setup" if setup else "not-started", message)
+        return None, sig
 
-    def started(pid: int) -> None:
+    def started(pid: int, sandbox_pid: int | None = None) -> None:
+        extra = {} if sandbox_pid is None else {"sandbox_pid": sandbox_pid}
         try:
-            status.write(phase="agent", agent_pid=pid)
+            status.write(phase="agent", agent_pid=pid, **extra)
         except OSError as e:
             # The agent runs already: losing this progress note must not orphan it.
             say(f"cannot update {status.path}: {e}")
@@ -218,8 +228,21 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
 
         placed = agentfiles.place(spec.files)
     try:
-        code, sig = run_child([shell, "-c", spec.command], spec.cwd,
-                              _build_env(spec, spec.cwd), take_tty, fwd, started)
+        env = _build_env(spec, spec.cwd)
+        if spec.sandbox is None or spec.worktree is None:
+            code, sig = run_command(spec.command, spec.cwd, env, take_tty, fwd, started)
+        else:
+            from agentmux import runsandbox
+
+            code, sig, problem = 1, None, runsandbox.refusal(spec.status, spec.worktree)
+            if problem is None:
+                code, sig, problem = runsandbox.run(spec.sandbox, command_argv(spec.command),
+                                                    spec.cwd, spec.worktree, env, take_tty, fwd,
+                                                    started)
+            if problem is not None:
+                say(problem)
+                status.finish(code, sig, "sandbox", problem)
+                return code, sig
     finally:
         if placed is not None:
             agentfiles.remove(placed)
@@ -239,12 +262,38 @@ def _setup_then_agent(spec: Spec, status: Status, fwd: Forwarder, shell: str,
     status.write(phase="check")
     tree = spec.worktree
     ccode, csig = run_check(
-        spec.check, tree, os.path.join(os.path.dirname(spec.status), "check.log"), shell,
-        lambda argv, cwd, out: run_child(argv, cwd, _build_env(spec, tree), False, fwd,
-                                          stdout=out))
+        spec.check, tree, os.path.join(os.path.dirname(spec.status), "check.log"),
+        lambda command, cwd, out: _check_child(spec, command, cwd, out, fwd))
     check_code = ccode if csig is None else 128 + csig
     status.finish(code, sig, None if check_code == 0 else "check", check_exit_code=check_code)
     return (check_code, None) if check_code else (code, sig)
+
+
+def _check_child(spec: Spec, command: str, cwd: str, out: int, fwd: Forwarder
+                 ) -> tuple[int | None, int | None]:
+    """The check runs the agent's work (its tests): inside the agent's sandbox, if it had one."""
+    env = _build_env(spec, cwd)
+    if spec.sandbox is None or spec.worktree is None:
+        return run_command(command, cwd, env, False, fwd, stdout=out)
+    from agentmux import runsandbox
+
+    code, sig, problem = runsandbox.run(spec.sandbox, command_argv(command), cwd,
+                                        spec.worktree, env, False, fwd, stdout=out)
+    if problem is not None:
+        say(f"check: {problem}")
+    return code, sig
+
+
+def _forget_env(path: str | None) -> None:
+    """The environment (API keys included) stays on disk only until its runner has read it."""
+    if not path:
+        return
+    with suppress(OSError):
+        os.unlink(path)
+    folder = os.path.dirname(path)
+    if os.path.basename(folder).startswith(ENV_FOLDER_PREFIX):
+        with suppress(OSError):  # the last runner of the folder removes it
+            os.rmdir(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,11 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     fwd = Forwarder()
     fwd.install()
-    if len(args) != 1:
-        say("usage: python -m agentmux.runner SPEC_PATH")
+    resume = bool(args) and args[0] == RESUME_FLAG
+    if resume:
+        args = args[1:]
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].startswith("/")):
+        say(f"usage: python -m agentmux.runner [{RESUME_FLAG}] SPEC_PATH [/ENV_FILE]")
         return EXIT_SPEC
+    env_file = args[1] if len(args) == 2 else None
     try:
-        spec = load_spec(args[0])
+        spec = load_spec(args[0], env_file)
     except SpecError as e:
         say(str(e))
         if e.status is not None:
@@ -266,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
             except OSError as w:
                 say(f"cannot write {e.status}: {w}")
         return EXIT_SPEC
+    finally:  # whatever happened while reading it (a crash included), it is gone now
+        _forget_env(env_file)
+    if resume:  # `restart --continue`: the CLI's resume form, checked with the rest of the spec
+        spec.command = spec.resume or spec.command
     status = Status(spec.status, spec.run, spec.pane)
     try:
         return _run(spec, status, fwd)
@@ -284,8 +341,9 @@ BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
         "from agentmux.runner import main; sys.exit(main())")
 
 
-def argv(spec: str | os.PathLike[str]) -> list[str]:
-    """How tmux starts the runner for one pane.
+def argv(spec: str | os.PathLike[str], env_file: str | os.PathLike[str] | None = None,
+         resume: bool = False) -> list[str]:
+    """How tmux starts the runner for one pane; env_file (absolute) is deleted once read.
 
     `-S` skips site-packages (the runner is stdlib only) and with it the `.pth` hooks of
     editable installs: about 20 ms of every pane's start. The package folder is put on
@@ -295,7 +353,10 @@ def argv(spec: str | os.PathLike[str]) -> list[str]:
     `-c` rather than a script path: only imported modules are cached as bytecode.
     """
     package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, os.fspath(spec)]
+    tail = [] if env_file is None else [os.fspath(env_file)]
+    head = [RESUME_FLAG] if resume else []
+    return [sys.executable, "-I", "-S", "-c", BOOT, package_parent, *head, os.fspath(spec),
+            *tail]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
+from agentmux.shellcmd import SH, argv_for
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal
@@ -66,22 +68,26 @@ class Forwarder:
         self.pgid: int | None = None
         self.pending: list[int] = []
         self.received: list[int] = []
+        # How a signal reaches the child: its group, or (a sandbox) whatever runs inside it.
+        self.send: Callable[[int, int], None] = killpg
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
         if self.pgid is None:
             self.pending.append(signum)
         else:
-            killpg(self.pgid, signum)
+            self.send(self.pgid, signum)
 
-    def attach(self, pgid: int) -> None:
+    def attach(self, pgid: int, send: Callable[[int, int], None] | None = None) -> None:
+        self.send = send or killpg
         self.pgid = pgid
         while self.pending:
-            killpg(pgid, self.pending.pop(0))
+            self.send(pgid, self.pending.pop(0))
 
     def detach(self) -> None:
         # Once the child is reaped its pgid may be reused: never signal it again.
         self.pgid = None
+        self.send = killpg
 
     def install(self) -> None:
         for s in FORWARDED:
@@ -94,12 +100,16 @@ def killpg(pgid: int, sig: int) -> None:
 
 
 def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False,
-          stdout: int | None = None) -> int:
+          stdout: int | None = None, parent_tty: bool = True, pass_fd: int | None = None
+          ) -> int:
     """Start argv in a process group of its own; returns its pid once it has exec'd.
 
     With stdout given (the check's log, the wake), stdin is /dev/null and stderr goes to
     stdout too. An exec that fails raises OSError here: the child reports its errno through
-    a close-on-exec pipe, as subprocess does.
+    a close-on-exec pipe, as subprocess does. `parent_tty=False` leaves the terminal to the
+    child alone: a sandbox's shim hands it on to the agent's own group, and a late
+    tcsetpgrp from here would take it back (the agent then stops on SIGTTIN). `pass_fd`
+    stays open in the child, inheritable (bwrap's --json-status-fd).
     """
     r, w = os.pipe()  # both ends close on exec (PEP 446)
     pid = os.fork()
@@ -121,8 +131,11 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
                 os.dup2(stdout, 2)
             # As subprocess's close_fds: the agent gets stdin, stdout and stderr, nothing
             # the runner's own parent left open (w closes itself at the exec).
-            os.closerange(3, w)
-            os.closerange(w + 1, MAXFD)
+            keep = sorted({w} if pass_fd is None else {w, pass_fd})
+            for low, high in zip([3] + [k + 1 for k in keep], [*keep, MAXFD], strict=True):
+                os.closerange(low, high)
+            if pass_fd is not None:
+                os.set_inheritable(pass_fd, True)
             os.chdir(cwd)
             os.execvpe(argv[0], argv, env)
         except BaseException as e:
@@ -137,7 +150,7 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
         os.waitpid(pid, 0)
         code = int(failed)
         raise OSError(code, os.strerror(code) if code else "the child failed to start", argv[0])
-    if take_tty:
+    if take_tty and parent_tty:
         with suppress(OSError):  # it may have exited already, or taken the terminal itself
             os.tcsetpgrp(0, pid)
     return pid
@@ -162,6 +175,26 @@ def run_child(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool,
         return wait(pid)
     finally:
         fwd.detach()
+
+
+def command_argv(command: str) -> list[str]:
+    """The argv a layout command runs as: itself when simple, else under POSIX sh."""
+    argv, exact = argv_for(command)
+    return argv if exact else [SH, "-c", command]
+
+
+def run_command(command: str, cwd: str, env: dict[str, str], take_tty: bool, fwd: Forwarder,
+                started: Callable[[int], None] | None = None,
+                stdout: int | None = None) -> tuple[int | None, int | None]:
+    """A layout command, as POSIX sh runs it (agentmux.shellcmd): a simple command is exec'd
+    here, so its exit status and its signal are the program's own; the rest runs under sh."""
+    argv, exact = argv_for(command)
+    if exact:
+        try:
+            return run_child(argv, cwd, env, take_tty, fwd, started, stdout)
+        except OSError:
+            pass  # not found, not executable, no #!: sh says so in its words (127, 126) or runs it
+    return run_child([SH, "-c", command], cwd, env, take_tty, fwd, started, stdout)
 
 
 def wake(channel: str | None) -> None:

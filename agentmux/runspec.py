@@ -60,6 +60,13 @@ def loads(raw: bytes) -> object:
         value, end = _SCAN(text, start)
     except StopIteration as e:  # how the scanner says "no value starts here"
         raise ValueError(f"expecting a value at offset {e.value}") from None
+    except SystemError:
+        # 3.11's scanner takes its error class from json.decoder only if that is imported
+        # already, else it fails without one: the package's own message, on this rare path.
+        import json
+
+        json.loads(text)
+        raise ValueError("not valid JSON") from None
     if text[end:].strip(_WS):
         raise ValueError(f"extra data at offset {end}")
     return value
@@ -99,8 +106,8 @@ def dumps_flat(obj: dict[str, object]) -> bytes:
 class Spec:
     """A checked spec.json, plus the environment of its env_file."""
 
-    __slots__ = ("base_env", "check", "command", "cwd", "env", "files", "gate", "pane", "run",
-                 "setup", "shell", "status", "wake", "worktree")
+    __slots__ = ("base_env", "check", "command", "cwd", "env", "files", "gate", "pane",
+                 "resume", "run", "sandbox", "setup", "shell", "status", "wake", "worktree")
 
     def __init__(self, data: dict[str, object], env: dict[str, str],
                  base_env: dict[str, str] | None, files: dict[str, str] | None = None) -> None:
@@ -119,8 +126,12 @@ class Spec:
         self.wake = opt("wake")
         self.check = opt("check") or None
         self.gate = opt("gate")  # a queued pane: its agent starts once this file exists
+        self.resume = opt("resume")  # `restart --continue` runs this instead of command
+        box = data.get("sandbox")
+        # Checked by _sandbox: the shape of records.SandboxSpec.
+        self.sandbox: dict[str, object] | None = box if isinstance(box, dict) else None
         self.env = env
-        self.base_env = base_env  # from env_file: the environment `up` was called with
+        self.base_env = base_env  # from the env file: the environment of up, add or restart
         # Placed in the worktree while the agent runs (agentmux/agentfiles.py).
         self.files = files or {}
 
@@ -139,7 +150,36 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def load_spec(path: str) -> Spec:
+def _sandbox(value: object, worktree: object, errors: list[str]) -> None:
+    """A sandbox the runner cannot build is an error, never a reason to run without one."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        errors.append("sandbox: expected an object or null")
+        return
+    if value.get("kind") != "bwrap":
+        errors.append(f"sandbox.kind: expected 'bwrap', got {value.get('kind')!r}; "
+                      "the agent was not started")
+    if not isinstance(worktree, str):
+        errors.append("sandbox: needs a worktree of the pane's own")
+    for key in ("branch", "git_common_dir", "worktree_git_dir"):
+        v = value.get(key)
+        if not isinstance(v, str) or not v or (key != "branch" and not v.startswith("/")):
+            errors.append(f"sandbox.{key}: expected a non-empty "
+                          f"{'string' if key == 'branch' else 'absolute path'}")
+    if not isinstance(value.get("network", True), bool):
+        errors.append("sandbox.network: expected true or false")
+    if value.get("agent") is not None and not isinstance(value.get("agent"), str):
+        errors.append("sandbox.agent: expected a string or null")
+    rw = value.get("writable", [])
+    if not isinstance(rw, list) or not all(isinstance(p, str) and p.startswith("/")
+                                           for p in rw):
+        errors.append("sandbox.writable: expected a list of absolute paths")
+
+
+def load_spec(path: str, env_file: str | None = None) -> Spec:
+    """The spec, with the environment of env_file (given by whoever started the runner), else
+    of the spec's own env_file (runs made before env files moved out of the run folder)."""
     try:
         data = loads(_read(path))
     except OSError as e:
@@ -161,7 +201,7 @@ def load_spec(path: str) -> Spec:
     for key in ("run", "pane", "command", "cwd"):
         if not isinstance(data.get(key), str) or not data[key]:
             errors.append(f"{key}: expected a non-empty string")
-    for key in ("shell", "worktree", "env_file", "setup", "wake", "check", "gate"):
+    for key in ("shell", "worktree", "env_file", "setup", "wake", "check", "gate", "resume"):
         if data.get(key) is not None and not isinstance(data[key], str):
             errors.append(f"{key}: expected a string or null")
     for key in ("cwd", "worktree", "env_file", "gate"):
@@ -172,9 +212,11 @@ def load_spec(path: str) -> Spec:
     files = _str_map(data.get("files", {}), "files", errors)
     if any(not k.startswith("/") for k in files):
         errors.append("files: expected absolute paths")
+    _sandbox(data.get("sandbox"), data.get("worktree"), errors)
     base_env = None
-    if not errors and data.get("env_file"):
-        base_env = _load_env_file(str(data["env_file"]), errors)
+    env_file = env_file or (str(data["env_file"]) if data.get("env_file") else None)
+    if not errors and env_file:
+        base_env = _load_env_file(env_file, errors)
     if errors:
         raise SpecError(f"spec {path}: " + "; ".join(errors), status, run, pane)
     return Spec(data, env, base_env, files)
@@ -183,6 +225,11 @@ def load_spec(path: str) -> Spec:
 def _load_env_file(path: str, errors: list[str]) -> dict[str, str]:
     try:
         data = loads(_read(path))
+    except FileNotFoundError:
+        errors.append(f"env_file: {path} is gone (a pane's environment is deleted once its "
+                      "runner has read it); `agentmux restart PANE` starts the pane again with "
+                      "your shell's environment")
+        return {}
     except OSError as e:
         errors.append(f"env_file: cannot read {path}: {e.strerror}")
         return {}

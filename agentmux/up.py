@@ -5,29 +5,50 @@ runs, so a failure halfway through removes exactly what this `up` created: the r
 the worktrees and branches it added (never reused ones), and the session if it made it.
 
 Crash consistency with the fewest fsyncs (each costs 3 to 5 ms here; `up` used to make
-2N + 6 of them, see docs/performance.md): env.json, the specs and the task briefs are read
-only by the runners this `up` starts, which a crash ends too, so they are written LIVE
-(atomic, no fsync). run.json is the record review reads after everything else is gone: its
-first version is WHOLE (after a crash it is absent or whole, never empty), its last DURABLE,
-and the runs folder is synced once so the run folder itself survives. Four fsyncs, any N.
+2N + 6 of them, see docs/performance.md): the panes' env files (agentmux/panenv.py, outside
+the run folder), the specs and the task briefs are read only by the runners this `up`
+starts, which a crash ends too, so they are written LIVE (atomic, no fsync). run.json is the
+record review reads after everything else is gone: its first version is WHOLE (after a crash
+it is absent or whole, never empty), its last DURABLE, and the runs folder is synced once so
+the run folder itself survives. Four fsyncs, any N.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, layout, ledger, poll, queue, trust, wiring, worktrees
+from agentmux import (
+    __version__,
+    brief,
+    git,
+    interrupts,
+    layout,
+    ledger,
+    panenv,
+    panespec,
+    queue,
+    snapshot,
+    sweep,
+    trust,
+    worktrees,
+)
 from agentmux.atomic import WHOLE
-from agentmux.errors import AgentmuxError, BadInput, LayoutError, Refused
+from agentmux.errors import (
+    AgentmuxError,
+    BadInput,
+    EnvironmentProblem,
+    Interrupted,
+    Refused,
+)
 from agentmux.find import latest_of_session
-from agentmux.records import AddedPane, EnvRecord, PaneRecord, RunRecord, SpecRecord
+from agentmux.records import PaneRecord, RunRecord
 from agentmux.runner import argv as runner_argv
+from agentmux.shellcmd import SH
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
 
 log = logging.getLogger(__name__)
@@ -57,12 +78,10 @@ def up(
     only: Collection[str] = (),
     trusted: bool = False,
 ) -> UpResult:
-    lay = layout.load(path)
-    if trusted:
-        trust.trust(path)
-    elif not trust.is_trusted(path):
-        raise refuse_untrusted(lay, path)
-    check_version()
+    # Read once: the bytes parsed are the bytes hashed for trust and kept as the snapshot. A
+    # second read let a file swapped by rename in between run commands nobody trusted.
+    raw = layout.read_bytes(path)
+    lay = layout.load(path, raw)
     panes = lay.panes
     if only:
         unknown = sorted(set(only) - {p.name for p in panes})
@@ -76,14 +95,37 @@ def up(
         # Every host is checked before anything is created, here or there.
         hosts_up.preflight(lay, panes)
         raise hosts_up.refuse_remote(panes)
+    panespec.require_sandbox(panes, path)   # never a sandboxed pane started without one
+    if trusted:
+        trust.trust(path, raw)
+    elif not trust.is_trusted(path, raw):
+        raise refuse_untrusted(lay, path)
+    check_version()
     # One `up` at a time per repository: a second one for the same session then finds it
     # running instead of racing to build it (and undoing the winner's session).
-    with worktrees.RepoLock(lay.repo):
-        return _start(lay, path, panes, Tmux(socket), socket)
+    # Signals arrive only between steps (agentmux.interrupts), so an interrupted `up` leaves
+    # all of the run or nothing of it.
+    with interrupts.guarded() as guard, worktrees.RepoLock(lay.repo), guard.critical():
+        return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard)
 
 
-def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], tm: Tmux,
-           socket: str | None) -> UpResult:
+def refuse_exit_unattached(tm: Tmux) -> None:
+    """On the user's own server, `exit-unattached on` ends the server, and every agent, when
+    the last client detaches (at once after `up -d`). It is a server option: turning it off
+    would change every session of the user's, so `up` stops before it creates anything. On
+    a private server (`--socket`), the build pins it off instead (docs/tmux.md)."""
+    if not tm.private and tm.exit_unattached():
+        raise EnvironmentProblem(
+            "your tmux server has `exit-unattached on` (a server option, from your tmux "
+            "config): tmux would end the server, and every agent with it, as soon as no "
+            "client is attached. agentmux does not change server options on your server. "
+            "Run the agents on a private server, where agentmux turns it off: "
+            "`agentmux --socket agents up ...` (then `agentmux --socket agents attach`), or "
+            "turn it off yourself: `tmux set -s exit-unattached off`")
+
+
+def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
+           tm: Tmux, socket: str | None, guard: interrupts.Guard) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     prev_run = None
@@ -98,44 +140,60 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 f"a tmux session named '{lay.session}' already exists on this server and is not "
                 f"an agentmux run of {repo}; set `session` in {path} to another name"
             )
+        from agentmux import control  # here only: `up -d` does not load the watcher's loop
+
+        if prev_run.state in control.ENDING:
+            raise Refused(f"session '{lay.session}' of run {previous.id} is being stopped "
+                          "(`agentmux down` is running, or did not finish); nothing was "
+                          "created. Run `agentmux down` again, then `agentmux up`")
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
+    refuse_exit_unattached(tm)
 
-    with contextlib.ExitStack() as undo:
-        step = "resolving base"
-        try:
+    step = "resolving base"
+    left: list[str] = []   # what an undo could not remove, for the message
+    run_dir = None
+    try:
+        with contextlib.ExitStack() as undo:
             base_sha = worktrees.resolve_base(repo, lay.base)
             if prev_run is not None and prev_run.base_ref == lay.base and prev_run.base:
                 # Reused worktrees started from the recorded base; diffs stay against it.
                 base_sha = prev_run.base
+            guard.check()
             step = "creating the run folder"
             run_dir = ledger.RunDir(ledger.runs_dir(repo) / ledger.new_run_id(lay.session))
             ledger.ledger_root(repo)
-            run_dir.path.mkdir(parents=True)
+            # Each undo is registered before the step that creates: a step may be cut short
+            # after it created (docs: TMUX-GIT-FACTS "Interrupts").
             undo.callback(_remove, run_dir.path)
+            run_dir.path.mkdir(parents=True)
             task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
             wanted = {p.name for p in panes}
             plans = [pl for pl in layout.plan(lay, task_files) if pl.name in wanted]
+            guard.check()
 
             prepared: dict[str, worktrees.Prepared] = {}
             if lay.isolation == "worktree":
                 step = "creating worktrees"
                 wants = [worktrees.Want(pl.name, pl.branch or "", pl.worktree or repo)
                          for pl in plans]
+                # prepare undoes its own partial work when it fails; a signal waits for it.
                 got = worktrees.prepare(repo, base_sha, wants, lay.copy)
-                undo.callback(_undo_worktrees, repo, got)
+                undo.callback(_undo_worktrees, repo, got, left)
                 prepared = {p.pane: p for p in got}
+                guard.check()
 
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
-            env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-            run_dir.write_env(EnvRecord(env))
-            run = run_record(lay, path, run_dir, socket, base_sha, plans, prepared, wake,
-                             previous)
+            env_dir, env_files = panenv.write(pl.name for pl in plans)
+            undo.callback(panenv.remove, env_dir)   # on success, each runner deletes its own
+            run = run_record(lay, path, snapshot, run_dir, socket, base_sha, plans, prepared,
+                             wake, previous)
             # The watcher, started in the chain below, reads it first thing.
             run_dir.write_run(run, sync=WHOLE)
-            shell = os.environ.get("SHELL") or "/bin/sh"
+            shell = SH  # layout commands are POSIX sh whatever $SHELL is (agentmux.shellcmd)
             by_name = {p.name: p for p in panes}
+            common = panespec.common_dir(lay, panes)
             step = "writing the task briefs"
             context = brief.read_context(repo, base_sha, (f for pl in plans for f in pl.context))
             windows: dict[str, Window] = {}
@@ -145,44 +203,62 @@ def _start(lay: layout.Layout, path: Path, panes: tuple[layout.PaneSpec, ...], t
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
-                    run_dir, lay, pl, shell, wake, new_tree, run.max_running is not None))
+                    run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name],
+                    run.max_running is not None))
             # The first max_running start at once; the watcher opens the others' gates.
             queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
+            guard.check()
 
             step = "building the tmux session"
-            undo.callback(tm.kill_session_of_run, lay.session, run_dir.id)
-            ids = tm.build(
-                lay.session, run_dir.id, repo,
-                [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
-                list(windows.values()), terminal_size(), wake,
-            )
+            undo.callback(_end_session, tm, lay.session, run_dir, repo)
+            try:
+                ids = tm.build(
+                    lay.session, run_dir.id, repo,
+                    [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
+                    list(windows.values()), terminal_size(), wake,
+                )
+            except AgentmuxError:
+                # A Ctrl-C reaches the tmux client too, which may die after the server took
+                # the whole chain: then the session is there, its agents run, and it is kept.
+                built = _built_anyway(tm, lay.session, run_dir.id, plans) if guard.got else None
+                if built is None:
+                    raise
+                ids = built
+            # From here on the agents run: a signal now completes the run, never undoes it
+            # (an agent may have written into its worktree already).
             run = replace(run, state="running", panes=tuple(
                 replace(p, pane_id=ids.get(p.name)) for p in run.panes))
             run_dir.write_run(run)
             ledger.sync_folder(run_dir.path.parent)
-        except AgentmuxError as e:
+            undo.pop_all()
+    except AgentmuxError as e:
+        if guard.got is None:
             e.args = (f"up failed while {step}: {e}",)
             raise
-        undo.pop_all()
+        # The signal, or a failure it caused (a git or tmux child got the same Ctrl-C).
+        guard.raised = True
+        stop = Interrupted(guard.got)
+        stop.args = (f"{stop} while {step}; " + (
+            "nothing was created" if not left else
+            "undoing what this `up` created left: " + "; ".join(left)),)
+        raise stop from (None if isinstance(e, Interrupted) else e)
+    if guard.got is not None:   # it came while the run was being completed: it is complete
+        guard.raised = True
+        stop = Interrupted(guard.got)
+        stop.args = (f"{stop} after run {run_dir.id} started; `agentmux down` stops it",)
+        raise stop
     return UpResult(run_dir, lay.session, socket, True, ids)
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,
-               wake: str, new_tree: bool, gated: bool = False) -> Launch:
+               wake: str, new_tree: bool, common: Path | None, env_file: Path,
+               gated: bool = False) -> Launch:
     """The runner's spec.json for one pane, and how tmux launches that runner."""
-    # The agent's own hooks, headless and resume forms (agentmux/wiring.py).
-    wired = wiring.prepare(run_dir.pane_dir(pl.name),
-                           next(p for p in lay.panes if p.name == pl.name), pl)
-    run_dir.write_spec(SpecRecord(
-        run=run_dir.id, pane=pl.name, command=wired.command, shell=shell, cwd=str(pl.cwd),
-        worktree=str(pl.worktree) if pl.worktree else None,
-        env={**pl.env, **wired.env, "AGENTMUX_RUN": run_dir.id, "AGENTMUX_PANE": pl.name,
-             "AGENTMUX_WORKTREE": str(pl.worktree or pl.cwd), "AGENTMUX_SESSION": lay.session},
-        env_file=str(run_dir.env_json), setup=lay.setup if new_tree else None,
-        status=str(run_dir.status(pl.name)), wake=wake, check=pl.check, files=wired.files,
-        gate=str(queue.gate_path(run_dir, pl.name)) if gated else None))
-    return Launch(pl.name, runner_argv(run_dir.spec(pl.name)),
-                  pl.cwd, run_dir.output(pl.name))
+    run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
+                                           new_tree=new_tree, common=common, gated=gated))
+    panespec.write_wiring(run_dir, lay, pl)
+    return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
+                  pl.cwd, run_dir.output(pl.name), lay.max_output)
 
 
 def write_brief(path: Path, pl: layout.PanePlan, task: str,
@@ -199,21 +275,45 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _undo_worktrees(repo: Path, got: list[worktrees.Prepared]) -> None:
+def _undo_worktrees(repo: Path, got: list[worktrees.Prepared],
+                    left: list[str] | None = None) -> None:
     for problem in worktrees.undo(repo, got):
         log.warning("undo: %s", problem)
+        if left is not None:
+            left.append(problem)
+
+
+def _built_anyway(tm: Tmux, session: str, run_id: str,
+                  plans: Sequence[layout.PanePlan]) -> dict[str, str] | None:
+    """The pane ids of a session the server built though its client failed, or None."""
+    if not tm.session_has_run(session, run_id):
+        return None
+    ids = {p.name: p.pane_id for p in tm.panes(session) or [] if p.name}
+    return ids if all(pl.name in ids for pl in plans) else None
+
+
+def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir, repo: Path) -> None:
+    """Undo of the build: the session, then every process of the run (its runners are
+    starting, and one that already started its agent must not outlive the run folder),
+    then the snapshots its watcher took of agents that ended meanwhile."""
+    tm.kill_session_of_run(session, run_dir.id)
+    sweep.sweep(run_dir.id, str(run_dir.path), grace=1.0)
+    with git.Repo(repo) as r:
+        made = r.refs(f"{snapshot.SNAPSHOT_NS}/{run_dir.id}/")
+    for ref, sha in made.items():
+        git.delete_ref(repo, ref, sha)
 
 
 def run_record(
-    lay: layout.Layout, path: Path, run_dir: ledger.RunDir, socket: str | None, base_sha: str,
-    plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared], wake: str,
-    previous: ledger.RunDir | None,
+    lay: layout.Layout, path: Path, snapshot: str, run_dir: ledger.RunDir, socket: str | None,
+    base_sha: str, plans: list[layout.PanePlan], prepared: dict[str, worktrees.Prepared],
+    wake: str, previous: ledger.RunDir | None,
 ) -> RunRecord:
     return RunRecord(
         id=run_dir.id, session=lay.session, socket=socket,
         socket_path=Tmux(socket).socket_path(), repo=str(lay.repo), base=base_sha,
         base_ref=lay.base, isolation=lay.isolation, layout=str(path.resolve()),
-        layout_snapshot=path.read_text(encoding="utf-8", errors="replace"),
+        layout_snapshot=snapshot,
         poll_interval=lay.poll_interval, on_event=lay.on_event, disposable=lay.disposable,
         wake=wake, created_at=ledger.now_iso(), resumes=previous.id if previous else None,
         agentmux_version=__version__, state="starting", max_running=lay.max_running,
@@ -230,63 +330,3 @@ def pane_record(pl: layout.PanePlan, prepared: worktrees.Prepared | None,
         context=pl.context, attempt_of=pl.attempt_of,
         created_worktree=bool(prepared and prepared.created_worktree),
         head_at_start=prepared.head if prepared else None, added_at=added_at)
-
-
-def add(
-    run_dir: ledger.RunDir, name: str, task: str, *, agent: str | None, command: str | None,
-    scope: Sequence[str] = (),
-) -> tuple[str, layout.PanePlan]:
-    """One more agent in a running session: worktree, brief, spec, pane, then run.json.
-
-    The new pane is checked as if it were the last `[[pane]]` of the run's layout snapshot
-    (plus the panes added before it), against the run's base: names, branch, scope overlap.
-    The watcher re-reads run.json's pane list every tick, so it follows without a restart.
-    Returns the new pane's id and plan.
-    """
-    if (agent is None) == (command is None):
-        raise BadInput("add: give exactly one of --agent or --command")
-    # Each `add` reads, extends and replaces run.json: one at a time per run.
-    lock = poll.Lock(run_dir.path / "add.lock")
-    if not lock.acquire(wait=60):
-        raise Refused(f"another `agentmux add` on run {run_dir.id} did not finish within 60s")
-    with contextlib.closing(lock):
-        run = run_dir.run()
-        tm = Tmux(run.socket)
-        if not tm.has_session(run.session):
-            raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
-                           "start it with `agentmux up`")
-        added = AddedPane(name, task, agent, command, tuple(scope))
-        import tomllib
-
-        data = tomllib.loads(run.layout_snapshot)
-        data["base"] = run.base
-        data["repo"] = run.repo
-        data["pane"] = [*data.get("pane", []), *(a.to_json() for a in run.added_panes),
-                        added.to_json()]
-        try:
-            lay = layout.parse(data, Path(run.layout))
-            layout.check_here(lay)
-        except LayoutError as e:
-            raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
-        task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
-        (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
-        with contextlib.ExitStack() as undo:
-            prepared = None
-            if pl.worktree is not None and pl.branch is not None:
-                got = worktrees.prepare(lay.repo, run.base,
-                                        [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
-                undo.callback(_undo_worktrees, lay.repo, got)
-                prepared = got[0]
-            run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
-            undo.callback(_remove, run_dir.pane_dir(name))
-            write_brief(task_files[name], pl, task, {}, run.base)
-            launch = write_spec(run_dir, lay, pl, os.environ.get("SHELL") or "/bin/sh", run.wake,
-                                bool(prepared and prepared.created_worktree),
-                                run.max_running is not None)
-            pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
-            undo.pop_all()
-        run = run_dir.run()   # fresh: `down` may have written meanwhile
-        record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
-        run_dir.write_run(replace(run, panes=(*run.panes, record),
-                                  added_panes=(*run.added_panes, added)))
-    return pane_id, pl

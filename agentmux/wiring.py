@@ -4,14 +4,15 @@ What every CLI offers was checked against the pinned versions (docs/agent-clis.m
 
 | preset   | how agentmux's hook program (agentmux/hook.py) is wired in                     |
 |----------|--------------------------------------------------------------------------------|
-| claude   | `--settings <pane>/claude-settings.json`: extra settings, hooks included       |
+| claude   | `--settings '<json>'`: extra settings, hooks included                          |
 | codex    | `-c notify=[…]`; and `-c hooks.E=[…]` with `--dangerously-bypass-hook-trust`   |
 |          | unless the project defines Codex hooks of its own (that flag would run them)   |
 | gemini   | `<worktree>/.gemini/settings.json` (+ a `.gitignore` of `*`), placed by the     |
 |          | runner for the agent's life, in worktrees agentmux created, and a trusted-     |
 |          | folders file of the pane's own (`GEMINI_CLI_TRUSTED_FOLDERS_PATH`) that trusts  |
 |          | that worktree: no folder-trust dialog, and its hooks load                      |
-| opencode | a plugin, `file://…/opencode_plugin.js`, in `OPENCODE_CONFIG_CONTENT`           |
+| opencode | a plugin, `file://…/opencode_plugin.js`, in `OPENCODE_CONFIG_CONTENT` (merged  |
+|          | with the layout's own value; one in the shell that ran `up` is replaced)       |
 | aider    | `--notifications --notifications-command '<hook> aider notification'`          |
 
 Every pane also gets AGENTMUX_PANE_DIR (where hooks.jsonl goes) and AGENTMUX_HOOK (the hook
@@ -56,7 +57,10 @@ class Pane:
     pane_dir: Path
     cwd: Path
     worktree: Path | None      # None unless isolation = "worktree"
-    base_env: Mapping[str, str] = field(default_factory=dict)  # the environment of `up`
+    repo: Path | None = None   # the repository's main checkout
+    # The layout's env for the pane: what the wiring may merge with. Never the environment of
+    # the shell that ran `up`, so `restart` builds the very same spec (agentmux.panespec).
+    env: Mapping[str, str] = field(default_factory=dict)
     local: bool = True         # False on another host: its pane folder and Python are not there
 
 
@@ -102,9 +106,10 @@ def _claude(p: Pane) -> Wiring:
     if p.sandbox == "bwrap":
         # Counts as folder trust (read in claude 2.1.197's trust check), and it is true.
         env["CLAUDE_CODE_SANDBOXED"] = "1"
-    path = p.pane_dir / "claude-settings.json"
-    return Wiring(args="--settings " + shlex.quote(str(path)), env=env,
-                  pane_files={str(path): json.dumps(settings, indent=2) + "\n"},
+    # Inline, not a file in the pane folder: the command is part of the spec that `restart`
+    # checks against the trusted layout, a file there would not be.
+    text = json.dumps(settings, separators=(",", ":"))
+    return Wiring(args="--settings " + shlex.quote(text), env=env,
                   hooks="--settings (hooks)", authoritative=True)
 
 
@@ -114,9 +119,16 @@ def _toml(value: object) -> str:
 
 
 def _codex_project_hooks(p: Pane) -> bool:
-    """Does the project define Codex hooks of its own (which the bypass flag would run)?"""
-    top = (p.worktree or p.cwd).resolve()
-    here = p.cwd.resolve()
+    """Does the project define Codex hooks of its own (which the bypass flag would run)?
+
+    Read in the repository's main checkout, at the pane's folder and up: the same at `up` and
+    at `restart` (whatever the agent wrote in its own worktree meanwhile)."""
+    top = (p.repo or p.worktree or p.cwd).resolve()
+    try:
+        rel = p.cwd.resolve().relative_to((p.worktree or top).resolve())
+    except ValueError:
+        rel = Path()
+    here = top / rel
     for d in (here, *here.parents):
         codex = d / ".codex"
         if (codex / "hooks.json").exists():
@@ -168,9 +180,8 @@ def _gemini(p: Pane) -> Wiring:
     env = {"GEMINI_CLI_TRUSTED_FOLDERS_PATH": str(trusted)}
     pane_files = {str(trusted): json.dumps({str(p.worktree): "TRUST_FOLDER"}, indent=2) + "\n"}
     settings = p.worktree / ".gemini" / "settings.json"
-    if settings.exists() or (p.worktree / ".gemini" / ".gitignore").exists():
-        # The project has Gemini settings of its own: never overwritten, so no hooks here.
-        return Wiring(env=env, pane_files=pane_files)
+    # Where the project has Gemini settings of its own, the runner places none of these
+    # (agentfiles.place: all or nothing, never over a file): no hooks there, the screen stays.
     hooks = {e: [{"matcher": "*", "hooks": [{"type": "command", "name": f"agentmux-{e}",
                                               "command": hook_command("gemini", e)}]}]
              for e in GEMINI_EVENTS}
@@ -183,8 +194,8 @@ def _gemini(p: Pane) -> Wiring:
 
 def _opencode(p: Pane) -> Wiring:
     content: dict[str, object] = {}
-    with_user = p.base_env.get("OPENCODE_CONFIG_CONTENT")
-    if with_user:  # the user's own inline config stays; the plugin list gets one more
+    with_user = p.env.get("OPENCODE_CONFIG_CONTENT")
+    if with_user:  # the layout's own inline config stays; the plugin list gets one more
         try:
             loaded = json.loads(with_user)
         except ValueError:
@@ -226,12 +237,12 @@ def commands(template: str, rendered: str, p: Pane, w: Wiring) -> tuple[str, str
 def record(p: Pane, w: Wiring, start: str, resume: str | None) -> dict[str, object]:
     """wiring.json: what the watcher, `restart --continue` and review need to know."""
     return {"version": VERSION, "agent": p.agent, "mode": p.mode, "hooks": w.hooks,
-            "authoritative": w.authoritative, "start": start, "resume": resume,
-            # Files of the pane folder that every attempt reads: `restart` keeps them.
-            "pane_files": sorted(Path(f).name for f in w.pane_files)}
+            "authoritative": w.authoritative, "start": start, "resume": resume}
 
 
-def write_pane_files(p: Pane, w: Wiring, start: str, resume: str | None) -> None:
+def write_pane_files(wired: Wired) -> None:
+    """The pane folder's wiring files; `up`, `add` and `restart` write them from the layout."""
+    p, w, start, resume = wired.pane, wired.wiring, wired.start, wired.resume
     from agentmux import ledger
     from agentmux.atomic import LIVE
 
@@ -243,22 +254,23 @@ def write_pane_files(p: Pane, w: Wiring, start: str, resume: str | None) -> None
 
 
 @dataclass(frozen=True)
-class Prepared:
-    command: str
-    env: dict[str, str]
-    files: dict[str, str]
+class Wired:
+    """One pane's wiring, computed from the layout alone: the same at `up` and `restart`."""
+
+    pane: Pane
+    wiring: Wiring
+    start: str
+    resume: str | None
 
 
-def prepare(pane_dir: Path, spec: PaneSpec, plan: PanePlan) -> Prepared:
-    """Wires one pane at `up` (or `add`): writes its pane files and wiring.json, and returns
-    what its spec.json needs."""
+def plan(pane_dir: Path, spec: PaneSpec, pl: PanePlan, repo: Path) -> Wired:
+    """Pure: what the pane's spec gets (agentmux.panespec.build_spec)."""
     p = Pane(agent=spec.agent if spec.agent in presets.BUILTINS else None, mode=spec.mode,
-             approve=spec.approve, sandbox=spec.sandbox, pane_dir=pane_dir, cwd=plan.cwd,
-             worktree=plan.worktree, base_env=dict(os.environ), local=spec.host is None)
+             approve=spec.approve, sandbox=spec.sandbox, pane_dir=pane_dir, cwd=pl.cwd,
+             worktree=pl.worktree, repo=repo, env=pl.env, local=spec.host is None)
     w = wire(p)
-    start, resume = commands(spec.command, plan.command, p, w)
-    write_pane_files(p, w, start, resume)
-    return Prepared(start, w.env, w.tree_files)
+    start, resume = commands(spec.command, pl.command, p, w)
+    return Wired(p, w, start, resume)
 
 
 @dataclass(frozen=True)
@@ -271,7 +283,6 @@ class WiringInfo:
     authoritative: bool = False
     start: str | None = None
     resume: str | None = None
-    pane_files: tuple[str, ...] = ()
 
 
 def read_wiring(pane_dir: Path) -> WiringInfo:
@@ -287,9 +298,6 @@ def read_wiring(pane_dir: Path) -> WiringInfo:
         value = data.get(key)
         return value if isinstance(value, str) and value else None
 
-    files = data.get("pane_files")
     return WiringInfo(agent=text("agent"), mode=text("mode") or "interactive",
                       hooks=text("hooks"), authoritative=data.get("authoritative") is True,
-                      start=text("start"), resume=text("resume"),
-                      pane_files=tuple(f for f in files if isinstance(f, str))
-                      if isinstance(files, list) else ())
+                      start=text("start"), resume=text("resume"))

@@ -96,7 +96,7 @@ def test_headless_runs_report_usage_and_the_final_message(
     logs = run_cli("logs", "writer", cwd=repo)
     assert logs.out.splitlines()[-3:] == ["[session s1] model claude-x", "Writing it.",
                                           "— done: 2 turns, $0.0123"]
-    assert '"type"' not in logs.out
+    assert not [line for line in logs.out.splitlines() if line.startswith('{"type"')]
     text = run_cli("review", "writer", cwd=repo).out
     assert "   usage: 150 in, 40 out · $0.0123 · 2 turns" in text
     assert "   final message: Added notes.txt and committed it." in text
@@ -130,7 +130,8 @@ def test_restart_continue_resumes_with_the_clis_own_flag(
                              "changed. `agentmux restart cmd` starts it afresh")
     assert kept() == before
 
-    r = run_cli("--socket", SOCK, "restart", "claude", "--continue", cwd=repo)
+    # The agent gets the environment of the shell that runs `restart`: the fake's PATH.
+    r = run_cli("--socket", SOCK, "restart", "claude", "--continue", cwd=repo, env=personas)
     assert r.code == 0, r.err
     assert r.out.strip() == "pane 'claude': attempt 2 started (resuming its conversation)"
     first = [json.loads(line) for line in
@@ -140,13 +141,14 @@ def test_restart_continue_resumes_with_the_clis_own_flag(
     assert [e["reason"] for e in ended] == ["restart"]
 
     def argv() -> str:
-        out = (pane_dir / "claude" / "output.log").read_text(errors="replace")
+        log = pane_dir / "claude" / "output.log"   # made with the attempt's first bytes
+        out = log.read_text(errors="replace") if log.exists() else ""
         return next((line for line in out.splitlines() if line.startswith("argv: ")), "")
 
     wait_until(argv, 20, "the resumed agent's command line")
     assert argv().startswith("argv: --settings ") and argv().endswith(" --continue")
     # A plain restart afterwards starts the task afresh.
-    r = run_cli("--socket", SOCK, "restart", "claude", cwd=repo)
+    r = run_cli("--socket", SOCK, "restart", "claude", cwd=repo, env=personas)
     assert r.code == 0, r.err
     wait_until(argv, 20, "the fresh agent's command line")
     assert argv().endswith(" t")

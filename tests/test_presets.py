@@ -14,7 +14,7 @@ WITH_TASK = {
     "aider": "aider --message 'fix the bug'",
     "gemini": "gemini -i 'fix the bug'",
     "opencode": "opencode --prompt 'fix the bug'",
-    "shell": "exec \"${SHELL:-/bin/sh}\" -c 'fix the bug'",
+    "shell": "exec /bin/sh -c 'fix the bug'",
 }
 WITHOUT_TASK = {
     "claude": "claude",
@@ -61,12 +61,13 @@ def test_renders_without_a_task(repo: Path, name: str) -> None:
     assert plan_for(repo, name, "").command == WITHOUT_TASK[name]
 
 
-def test_shell_runs_the_task_in_the_users_shell(repo: Path) -> None:
-    task = "printf '%s' \"$0\" ; exit 7"
+@pytest.mark.parametrize("shell", ["/bin/sh", "/usr/bin/fish"])
+def test_shell_runs_the_task_under_posix_sh_whatever_shell_is(repo: Path, shell: str) -> None:
+    task = "printf '%s' \"$0\" \"${HOME}\" ; exit 7"
     p = plan_for(repo, "shell", task)
     out = subprocess.run(["/bin/sh", "-c", p.command], capture_output=True, check=False,
-                         env={"SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"})
-    assert (out.returncode, out.stdout) == (7, b"/bin/sh")
+                         env={"SHELL": shell, "PATH": "/usr/bin:/bin", "HOME": "/h"})
+    assert (out.returncode, out.stdout) == (7, b"/bin/sh/h")
 
 
 def test_layout_error_lists_the_registry(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

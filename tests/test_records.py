@@ -23,6 +23,7 @@ from agentmux.records import (
     Record,
     ResultRecord,
     RunRecord,
+    SandboxSpec,
     SpecRecord,
     StatusRecord,
     WatcherRecord,
@@ -49,8 +50,12 @@ SPEC = SpecRecord(run="r1", pane="a", command="fake-agent --exit 0", cwd="/r/a/s
                   status="/r/.agentmux/runs/r1/panes/a/status.json", shell="/bin/bash",
                   worktree="/r/a", env={"FOO": "1"}, env_file="/r/env.json", setup="npm ci",
                   wake="agentmux-r1", check="pytest -q")
+BOXED = SpecRecord(**{**SPEC.__dict__, "sandbox": SandboxSpec(
+    kind="bwrap", branch="agentmux/s/a/work", git_common_dir="/r/.git",
+    worktree_git_dir="/r/.git/worktrees/a", network=False, agent="claude",
+    writable=("/r/.agentmux/runs/r1/panes/a/hooks.jsonl",))})
 RECORDS: list[Record] = [
-    PANE, RUN, SPEC,
+    PANE, RUN, SPEC, BOXED,
     StatusRecord(pid=10, started_at="t0", run="r1", pane="a", agent_pid=11, phase="ended",
                  ended_at="t1", exit_code=0, signal=None, reason="check", message="m",
                  check_exit_code=1),
@@ -163,12 +168,14 @@ def test_typed_accessors(tmp_path: Path) -> None:
 def test_the_runner_reads_every_key_a_spec_record_writes(tmp_path: Path) -> None:
     env_file = tmp_path / "env.json"
     ledger.write_record(env_file, EnvRecord({"FROM_UP": "1"}))
-    spec = SpecRecord(**{**SPEC.__dict__, "env_file": str(env_file)})
+    spec = SpecRecord(**{**BOXED.__dict__, "env_file": str(env_file)})
     path = tmp_path / "spec.json"
     ledger.write_record(path, spec)
     got = runspec.load_spec(str(path))
     for key in runspec.Spec.__slots__:
-        if key != "base_env":
+        if key == "sandbox":
+            assert spec.sandbox is not None and got.sandbox == spec.sandbox.to_json()
+        elif key != "base_env":
             assert getattr(got, key) == getattr(spec, key), key
     assert got.base_env == {"FROM_UP": "1"}
     # Every key of the record is one the runner reads: no dead key like the old `task`.

@@ -19,9 +19,8 @@ from agentmux.runproc import signal_name
 from .conftest import ROOT, git, wait_until
 
 RUNNER = [sys.executable, "-m", "agentmux.runner"]
-# bash, like most users' $SHELL, execs a lone command: the agent is then the shell's process
-# and its signal reaches the runner. dash keeps a parent shell (see test_dash_*).
-SHELL = "/bin/bash"
+# Recorded in the spec, never used: every command runs under /bin/sh (agentmux.shellcmd).
+SHELL = "/usr/bin/fish"
 
 
 def make_spec(tmp_path: Path, command: str, **changes: Any) -> Path:
@@ -94,13 +93,19 @@ def test_agent_killed_by_a_signal_runner_dies_of_it_too(tmp_path: Path, sig: int
     assert (st["exit_code"], st["signal"], st["reason"]) == (None, signal_name(sig), None)
 
 
-def test_dash_reports_what_its_shell_did(tmp_path: Path) -> None:
-    # dash does not exec a lone command: its shell outlives the agent and exits 128+15,
-    # exactly what tmux would show for the same command. `exec` gives the signal through.
-    p = run(make_spec(tmp_path, "fake-agent --signal TERM", shell="/bin/sh"))
-    assert (p.returncode, status(tmp_path)["exit_code"]) == (143, 143)
-    p = run(make_spec(tmp_path, "exec fake-agent --signal TERM", shell="/bin/sh"))
+@pytest.mark.parametrize("command", ["fake-agent --signal TERM", "exec fake-agent --signal TERM",
+                                     "/bin/sh -c 'fake-agent --signal TERM'",
+                                     "true && exec fake-agent --signal TERM"])
+def test_a_simple_command_is_execd_so_its_signal_is_exact(tmp_path: Path, command: str) -> None:
+    # dash (/bin/sh here) would outlive the agent and exit 128+15: the runner execs a simple
+    # command itself, and sh's own `exec` makes the last command of a compound one exact.
+    p = run(make_spec(tmp_path, command))
     assert (p.returncode, status(tmp_path)["signal"]) == (-signal.SIGTERM, "SIGTERM")
+
+
+def test_a_compound_command_reports_what_sh_did(tmp_path: Path) -> None:
+    p = run(make_spec(tmp_path, "true && fake-agent --signal TERM"))
+    assert (p.returncode, status(tmp_path)["exit_code"]) == (143, 143)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM])
@@ -312,18 +317,17 @@ def test_bad_spec_with_known_status_path_is_recorded(tmp_path: Path) -> None:
 
 
 def test_runner_error_is_recorded_never_success(tmp_path: Path) -> None:
-    bad_shell = tmp_path / "shell"
-    bad_shell.write_bytes(b"\x00\x01 not a program")
-    bad_shell.chmod(0o755)
-    p = run(make_spec(tmp_path, "fake-agent --exit 0", shell=str(bad_shell)))
+    # No exec can take a variable named with `=`: neither the agent nor sh can start.
+    p = run(make_spec(tmp_path, "fake-agent --exit 0", env={"BAD=NAME": "1"}))
     assert p.returncode == 98
     st = status(tmp_path)
     assert (st["exit_code"], st["reason"], st["phase"]) == (None, "runner-error", "ended")
-    assert "Exec format error" in st["message"]
+    assert "the child failed to start" in st["message"]
 
 
-def test_missing_shell_falls_back_to_sh(tmp_path: Path) -> None:
-    assert run(make_spec(tmp_path, "fake-agent --exit 6", shell="/no/shell")).returncode == 6
+@pytest.mark.parametrize("shell", ["/no/shell", "/usr/bin/fish", None])
+def test_the_specs_shell_is_never_used(tmp_path: Path, shell: str | None) -> None:
+    assert run(make_spec(tmp_path, "fake-agent --exit 6", shell=shell)).returncode == 6
 
 
 @pytest.mark.parametrize(("n", "name"), [(1, "SIGHUP"), (15, "SIGTERM"), (9, "SIGKILL"),

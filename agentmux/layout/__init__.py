@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 from agentmux.layout.model import PANE_RE, SESSION_RE, WATCHER_WINDOW, Layout, PaneSpec
-from agentmux.layout.parse import load, parse
+from agentmux.layout.parse import load, parse, read_bytes
 from agentmux.layout.plan import PanePlan, command_preview, describe, plan
 from agentmux.layout.preflight import check_here
 
 __all__ = ["PANE_RE", "SESSION_RE", "WATCHER_WINDOW", "Layout", "PanePlan", "PaneSpec",
-           "check_here", "command_preview", "describe", "load", "parse", "plan"]
+           "check_here", "command_preview", "describe", "load", "parse", "plan", "read_bytes"]

@@ -136,7 +136,7 @@ def _exec_size(c: Checker, lay: Layout, plans: tuple[PanePlan, ...],
                index: Mapping[str, int]) -> None:
     """argv and environment of each local agent's exec, pointers included, against ARG_MAX.
 
-    The environment is this process's: `up` hands its own to the runner (env.json).
+    The environment is this process's: `up` hands its own to the runner (agentmux/panenv.py).
     """
     try:
         arg_max = os.sysconf("SC_ARG_MAX")

@@ -20,6 +20,11 @@ SANDBOXES: tuple[Sandbox, ...] = ("none", "bwrap")
 Approve = Literal["ask", "auto"]
 APPROVALS: tuple[Approve, ...] = ("ask", "auto")
 DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024   # bytes of raw output kept per pane (head + tail)
+DEFAULT_BRANCH = "agentmux/{session}/{pane}"
+# A sandboxed agent may move only refs in its branch's folder (git renames `<ref>.lock` over
+# the ref there), so with the default template its branch gets a folder of its own:
+# agentmux/{session}/{pane}/work (docs/sandbox.md, "Sibling branches are pinned").
+SANDBOX_BRANCH_LEAF = "work"
 WATCHER_WINDOW = "agentmux"
 
 SESSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -92,7 +97,10 @@ class Layout:
     approve_without_sandbox: bool = False  # `approve = "auto"` outside a sandbox, knowingly
 
     def branch_of(self, pane: PaneSpec) -> str:
-        return fill(self.branch, {"session": self.session, "pane": pane.name})
+        name = fill(self.branch, {"session": self.session, "pane": pane.name})
+        if pane.sandbox == "bwrap" and self.branch == DEFAULT_BRANCH:
+            return f"{name}/{SANDBOX_BRANCH_LEAF}"
+        return name
 
 
 def fill(template: str, values: Mapping[str, str], quote: Callable[[str], str] = str) -> str:

@@ -23,6 +23,7 @@ from agentmux.errors import LayoutError
 from agentmux.layout import limits, preflight, runkeys
 from agentmux.layout.checker import Checker
 from agentmux.layout.model import (
+    DEFAULT_BRANCH,
     ISOLATIONS,
     PANE_RE,
     SESSION_RE,
@@ -48,11 +49,25 @@ BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 DEFAULT_DISPOSABLE = ("node_modules/", ".venv/", "__pycache__/", "target/", "dist/", "build/")
 
 
-def load(path: Path, *, here: bool = True) -> Layout:
+def read_bytes(path: Path) -> bytes:
+    """The layout file's bytes, read once: `up` hashes for trust exactly what it parses."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise LayoutError(str(path), "", "no such file") from None
+    except IsADirectoryError:
+        raise LayoutError(str(path), "", "is a folder, not a layout file") from None
+    except OSError as e:
+        raise LayoutError(str(path), "", f"cannot read the file ({e.strerror})") from None
+
+
+def load(path: Path, raw: bytes | None = None, *, here: bool = True) -> Layout:
     """The layout file, checked; with `here`, also against this repository (preflight: the
-    worktree folder, the branches), as `validate` and `up` do."""
+    worktree folder, the branches), as `validate` and `up` do. From `raw`, the file's bytes
+    as read_bytes gave them, when given."""
     c = Checker(str(path))
-    lay = _layout(c, path.absolute(), _read(path, str(path)))
+    lay = _layout(c, path.absolute(), _read(path, str(path), raw))
     if here:
         preflight.check(c, lay)
     return lay
@@ -65,16 +80,9 @@ def parse(data: dict[str, object], path: Path) -> Layout:
 
 # --- the file ---------------------------------------------------------------------------------
 
-def _read(path: Path, file: str) -> dict[str, object]:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise LayoutError(file, "", "no such file") from None
-    except IsADirectoryError:
-        raise LayoutError(file, "", "is a folder, not a layout file") from None
-    except OSError as e:
-        raise LayoutError(file, "", f"cannot read the file ({e.strerror})") from None
+def _read(path: Path, file: str, raw: bytes | None = None) -> dict[str, object]:
+    if raw is None:
+        raw = read_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raise LayoutError(file, "", "the file starts with a byte-order mark (BOM); "
                           "save it as UTF-8 without BOM")
@@ -128,7 +136,7 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
         c.expected("isolation", "one of " + ", ".join(ISOLATIONS), isolation)
     allow_overlap = c.flag("allow_overlap", d.get("allow_overlap", False))
     branch = c.template("branch", c.string(
-        "branch", d.get("branch", "agentmux/{session}/{pane}"), empty=False),
+        "branch", d.get("branch", DEFAULT_BRANCH), empty=False),
         ("session", "pane"))
     root = limits.worktree_root(c, c.template("worktree_root", c.string(
         "worktree_root", d.get("worktree_root", ".agentmux/worktrees/{session}"),
@@ -167,6 +175,11 @@ def _layout(c: Checker, path: Path, d: dict[str, object]) -> Layout:
         max_running=top.max_running, max_output=top.max_output, hosts=top.hosts,
         approve_without_sandbox=top.approve_without_sandbox,
     )
+    boxed = [p.name for p in panes if p.sandbox == "bwrap"]
+    if boxed and isolation != "worktree":
+        c.fail("isolation", f"{isolation!r} gives no agent a worktree of its own, and pane "
+               f"{boxed[0]!r} has sandbox = \"bwrap\", which lets an agent write only its "
+               "own worktree; use isolation = \"worktree\"")
     _check_branches(c, layout)
     if layout.isolation == "directory":
         _check_dirs(c, layout)

@@ -7,8 +7,9 @@
 | `StatusRecord`  | panes/<pane>/status.json          | the runner             |
 | `EventRecord`   | one line of events.jsonl          | watcher, review, merge |
 | `ResultRecord`  | panes/<pane>/result.json          | the snapshot           |
-| `EnvRecord`     | env.json                          | `up`                   |
+| `EnvRecord`     | a pane's env file (not in the run) | `up`, `add`, `restart` |
 | `WatcherRecord` | watcher.json                      | the watcher            |
+| `TranscriptRecord` | panes/<pane>/transcript.json   | watcher, `down`, `logs` |
 
 Versions: every file carries an integer `version`, the schema's major version. A change that
 adds keys keeps it; readers ignore what they do not know and keep it in `extra`, so a record
@@ -33,12 +34,14 @@ from agentmux.records.run import (
     EnvRecord,
     PaneRecord,
     RunRecord,
+    SandboxSpec,
     SpecRecord,
     WatcherRecord,
 )
+from agentmux.records.transcript import TranscriptRecord
 
 __all__ = [
     "JSON", "PHASES", "VERSION", "AddedPane", "DamagedRecord", "EnvRecord", "EventRecord",
     "FileChange", "NewerRecord", "PaneRecord", "Record", "ResultRecord", "RunRecord",
-    "SpecRecord", "StatusRecord", "WatcherRecord",
+    "SandboxSpec", "SpecRecord", "StatusRecord", "TranscriptRecord", "WatcherRecord",
 ]

@@ -15,8 +15,9 @@ class StatusRecord(Record):
     """status.json, written by the runner: the truth about how the pane's agent ended.
 
     `phase` moves through PHASES; `ended_at`, `exit_code`/`signal` and `reason` are set at
-    "ended" (reason None: the agent ended by itself; else cwd, setup, check, check-skipped,
-    spec, runner-error). `check_exit_code` is there only when a check ran.
+    "ended" (reason None: the agent ended by itself; else cwd, setup, sandbox, check,
+    check-skipped, spec, runner-error). `check_exit_code` is there only when a check ran;
+    `sandbox_pid` (in `extra`) only for an agent inside bubblewrap: bwrap's own pid.
     """
 
     KIND = "status.json"

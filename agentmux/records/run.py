@@ -1,4 +1,4 @@
-"""The run's records: run.json and its panes, each pane's spec, env.json, watcher.json."""
+"""The run's records: run.json and its panes, each pane's spec, env file, watcher.json."""
 
 from __future__ import annotations
 
@@ -167,6 +167,40 @@ class RunRecord(Record):
 
 
 @dataclass(frozen=True)
+class SandboxSpec(Record):
+    """spec.json's `sandbox`: what the runner needs to start the agent inside bubblewrap.
+
+    The runner builds bwrap's argv itself (agentmux.sandbox.bwrap_argv), at each start: the
+    sibling refs it pins and the tmux socket it hides are those of that moment.
+    """
+
+    KIND = "spec.json sandbox"
+    NESTED = True
+
+    kind: str                         # "bwrap"; a runner that knows no such kind refuses
+    branch: str                       # the agent's own branch: the one ref it may move
+    git_common_dir: str
+    worktree_git_dir: str             # .git/worktrees/<name> of its worktree
+    network: bool = True
+    agent: str | None = None          # the preset, whose state folders stay writable
+    writable: tuple[str, ...] = ()    # files made writable inside (the hooks' hooks.jsonl)
+
+    @classmethod
+    def _read(cls, f: Fields) -> SandboxSpec:
+        net = f.get("network")
+        return cls(kind=f.text("kind"), branch=f.text("branch"),
+                   git_common_dir=f.text("git_common_dir"),
+                   worktree_git_dir=f.text("worktree_git_dir"),
+                   network=True if net is None else f.flag("network"),
+                   agent=f.opt_text("agent"), writable=f.texts("writable"))
+
+    def to_json(self) -> JSON:
+        return {"kind": self.kind, "network": self.network, "agent": self.agent,
+                "branch": self.branch, "git_common_dir": self.git_common_dir,
+                "worktree_git_dir": self.worktree_git_dir, "writable": list(self.writable)}
+
+
+@dataclass(frozen=True)
 class SpecRecord(Record):
     """spec.json: everything the runner needs to start one pane's agent, and nothing else.
 
@@ -178,10 +212,10 @@ class SpecRecord(Record):
 
     run: str
     pane: str
-    command: str                      # run as `shell -c command`
+    command: str                      # POSIX sh; exec'd when simple (agentmux.shellcmd)
     cwd: str
     status: str                       # where the runner writes status.json
-    shell: str | None = None          # None or missing: /bin/sh
+    shell: str | None = None          # recorded only: every command runs under /bin/sh
     worktree: str | None = None       # the cwd must be inside it, and have a .git
     env: dict[str, str] = field(default_factory=dict, hash=False)
     env_file: str | None = None
@@ -192,31 +226,43 @@ class SpecRecord(Record):
     # hook settings, agentmux/wiring.py and agentfiles.py).
     files: dict[str, str] = field(default_factory=dict, hash=False)
     gate: str | None = None           # queued (max_running): start once this file exists
+    resume: str | None = None         # `restart --continue` runs this instead (Preset.resume)
+    sandbox: SandboxSpec | None = None  # None: the agent runs unsandboxed
     extra: dict[str, object] = field(default_factory=dict, hash=False, repr=False)
 
     @classmethod
     def _read(cls, f: Fields) -> SpecRecord:
+        box = f.get("sandbox")
+        if box is not None and not isinstance(box, dict):
+            raise f.fail("sandbox", "an object or null")
         return cls(
             run=f.text("run"), pane=f.text("pane"), command=f.text("command"), cwd=f.text("cwd"),
             status=f.text("status"), shell=f.opt_text("shell"), worktree=f.opt_text("worktree"),
             env=f.text_map("env"), env_file=f.opt_text("env_file"), setup=f.opt_text("setup"),
             wake=f.opt_text("wake"), check=f.opt_text("check"), gate=f.opt_text("gate"),
-            files=f.text_map("files"),
+            files=f.text_map("files"), resume=f.opt_text("resume"),
+            sandbox=None if box is None else SandboxSpec._read(f.sub(box, "sandbox")),
             extra=f.extra())
 
     def to_json(self) -> JSON:
-        return {
+        out: JSON = {
             "version": VERSION, "run": self.run, "pane": self.pane, "command": self.command,
             "shell": self.shell, "cwd": self.cwd, "worktree": self.worktree,
             "env": dict(self.env), "env_file": self.env_file, "setup": self.setup,
             "status": self.status, "wake": self.wake, "check": self.check,
-            "gate": self.gate, "files": dict(self.files), **self.extra,
+            "gate": self.gate, "resume": self.resume, "files": dict(self.files),
+            **self.extra,
         }
+        if self.sandbox is not None:
+            out["sandbox"] = self.sandbox.to_json()
+        return out
 
 
 @dataclass(frozen=True)
 class EnvRecord(Record):
-    """env.json (mode 0600): the environment `up` was called with, the base of every pane's."""
+    """A pane's environment file (mode 0600, outside the repository): the environment `up`,
+    `add` or `restart` was called with, the base of the pane's. Its runner deletes it once
+    read (agentmux/panenv.py); runs before that kept one env.json in the run folder."""
 
     KIND = "env.json"
 

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 from typing import TypeVar
 
-from agentmux import ledger
+from agentmux import ledger, sweep
 from agentmux.records import Record, RunRecord, StatusRecord
 from agentmux.tmux import Tmux
 
@@ -124,10 +124,16 @@ def is_running(run_dir: ledger.RunDir, pane: str) -> bool:
     return got.returncode == 0 and got.stdout.split() == [run_dir.id, "0"]
 
 
+def paused(pid: object) -> bool:
+    """Is this process stopped (SIGSTOP, or Ctrl-Z typed in its pane)? One /proc read."""
+    return sweep.state_of(pid) == "T"
+
+
 def send_stop(status: StatusRecord | None, sig: int) -> None:
     """One step of INT, TERM, KILL: INT and TERM go to the runner, which forwards them to the
     agent's group; KILL cannot be forwarded, so it goes to the agent's group directly and the
-    runner still records it."""
+    runner still records it. A paused agent is continued after the signal: a stopped process
+    only holds INT and TERM pending, and `down` then waited for KILL."""
     if status is None:
         return
     target = status.agent_pid if sig == signal.SIGKILL else status.pid
@@ -138,3 +144,7 @@ def send_stop(status: StatusRecord | None, sig: int) -> None:
             os.killpg(target, sig)
         else:
             os.kill(target, sig)
+    agent = status.agent_pid
+    if sig != signal.SIGKILL and isinstance(agent, int) and paused(agent):
+        with contextlib.suppress(OSError):
+            os.killpg(agent, signal.SIGCONT)

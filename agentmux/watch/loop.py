@@ -17,13 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from agentmux import headless_result, ledger, queue, snapshot
+from agentmux import headless_result, ledger, queue, snapshot, transcript
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
 from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
 from agentmux.tmux import PaneObs, Tmux, Waker
 from agentmux.watch import hooks, supervise
-from agentmux.watch.alive import pid_alive, read_cached, read_status
+from agentmux.watch.alive import paused, pid_alive, read_cached, read_status
 from agentmux.watch.state import (
     TERMINAL,
     Observation,
@@ -42,9 +42,9 @@ __all__ = ["Render", "Waker", "final_tick", "nudge", "observe", "pane_entries", 
 log = logging.getLogger(__name__)
 
 REDRAW_S = 5.0
-# Draws the live table: (run, state) -> text. The `watch` command passes status's renderer, so
-# the loop never imports the layer that reads it.
-Render = Callable[[ledger.RunDir, Mapping[str, PaneState]], str]
+# Draws the live table: (run, state, last output line per pane) -> text. The `watch` command
+# passes status's renderer, so the loop never imports the layer that reads it.
+Render = Callable[[ledger.RunDir, Mapping[str, PaneState], Mapping[str, str]], str]
 
 
 def observe(
@@ -61,6 +61,7 @@ def observe(
     panes = None if listed is None else {p.name: p for p in listed if p.name}
     statuses: dict[str, StatusRecord | None] = {}
     alive: dict[str, bool] = {}
+    stopped: set[str] = set()
     for name in names:
         if name in state and state[name].terminal:
             continue
@@ -71,15 +72,20 @@ def observe(
         pane = panes.get(name) if panes is not None else None
         alive[name] = (st is not None and (pane is None or pane.dead)
                        and pid_alive(st.pid, st.started_at))
+        # A live agent costs one /proc read for its process state: stopped is `paused`.
+        if (pane is not None and not pane.dead and st is not None
+                and st.phase == "agent" and paused(st.agent_pid)):
+            stopped.add(name)
     if sup is None:
         evs = run_dir.events_of()
         return Observation(panes, statuses, alive, hook_verdicts(run_dir, statuses, panes),
-                           timed_out=frozenset(supervise.timed_out(evs)), stops=stops(evs))
+                           timed_out=frozenset(supervise.timed_out(evs)), stops=stops(evs),
+                           paused=frozenset(stopped))
     entries = pane_entries(run_dir)
     sup.timeouts(statuses, entries, time.monotonic())
     verdicts = sup.verdicts(panes or {}, statuses, entries)
     return Observation(panes, statuses, alive, verdicts, frozenset(sup.timed_out),
-                       dict(sup.stops))
+                       dict(sup.stops), frozenset(stopped))
 
 
 def hook_verdicts(run_dir: ledger.RunDir, statuses: Mapping[str, StatusRecord | None],
@@ -98,7 +104,8 @@ def hook_verdicts(run_dir: ledger.RunDir, statuses: Mapping[str, StatusRecord | 
         try:
             ost = run_dir.output(name).stat()
             mtime: float | None = ost.st_mtime
-            grown = ost.st_size - (found.output_size or ost.st_size)
+            grown = ost.st_size - (ost.st_size if found.output_size is None
+                                   else found.output_size)
         except OSError:
             mtime, grown = None, 0
         v = hooks.merge(found, read_wiring(pane_dir).authoritative, None, mtime, grown)
@@ -124,7 +131,7 @@ def nudge(obs: Observation) -> bool:
 def record(
     tmux: Tmux, run_dir: ledger.RunDir, obs: Observation, events: list[EventRecord]
 ) -> None:
-    """Capture the transcript of each pane that ended, then append its event."""
+    """Render the transcript of each pane that ended, then append its event."""
     trees: dict[str, str] = {}
     base = ""
     if any(ev.state in TERMINAL for ev in events):
@@ -133,10 +140,14 @@ def record(
         trees = {p.name: p.worktree for p in run.panes if p.worktree}
     for ev in events:
         name = str(ev.pane)
-        if ev.state in TERMINAL and obs.panes is not None and name in obs.panes:
-            text = tmux.capture(obs.panes[name].pane_id)
-            if text is not None:
-                run_dir.transcript(name).write_text(text, errors="surrogateescape")
+        if ev.state in TERMINAL:
+            # Rendered from the raw log, no tmux call; kept only if richer than what is kept.
+            pane = obs.panes.get(name) if obs.panes is not None else None
+            size = (pane.width or 0, pane.height or 0) if pane is not None else None
+            try:
+                transcript.record(run_dir, name, size)
+            except (OSError, AgentmuxError) as e:  # the event matters more than the text
+                log.warning("transcript of %s failed: %s", name, e)
         if ev.state in TERMINAL and name in trees and Path(trees[name]).is_dir():
             try:
                 snapshot.record(run_dir, name, Path(trees[name]), base)
@@ -237,7 +248,7 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
             now = time.monotonic()
             if render is not None and out.isatty() and (
                     drawn is None or drawn[0] != state or now - drawn[1] >= REDRAW_S):
-                out.write("\x1b[H\x1b[2J" + render(run_dir, state) + "\n")
+                out.write("\x1b[H\x1b[2J" + render(run_dir, state, sup.last_output) + "\n")
                 out.flush()
                 drawn = (dict(state), now)
             if stopping or obs.panes is None:

@@ -3,6 +3,10 @@
 Pure: a rendered screen and rules in, a verdict out. The rules are data: each built-in
 preset's `screens` (most specific first, agentmux/presets.py), the layout's own
 `waiting_patterns`, then generic prompts any program shows.
+
+The screen is the pane's raw output as a terminal emulator shows it (agentmux.screen): no
+escape codes, words apart where the screen has a gap, the full-screen program's screen while
+it is on one.
 """
 
 from __future__ import annotations
@@ -75,3 +79,13 @@ def screen_waiting(screen: str, cursor_y: int | None, patterns: Iterable[re.Patt
                    ) -> bool:
     rules = [Rule("waiting", "prompt", p) for p in patterns]
     return screen_verdict(screen, cursor_y, rules) is not None
+
+
+def menu_keys(agent: str | None, screen: str) -> tuple[str, ...] | None:
+    """The keys that answer the menu on this rendered screen, where the agent's preset knows
+    it (presets.Preset.menu_keys, then the generic ones); None when no known menu shows."""
+    own = presets.BUILTINS[agent].menu_keys if agent in presets.BUILTINS else ()
+    for pattern, keys in (*own, *presets.GENERIC_MENU_KEYS):
+        if re.search(pattern, screen, re.MULTILINE):
+            return keys
+    return None

@@ -35,6 +35,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("working", "32", live=True),
     Kind("waiting", "1;33", live=True, notify=True),   # blocked on a person
     Kind("idle", "1;36", live=True, notify=True),      # its turn ended; awaits an instruction
+    Kind("paused", "34"),     # its process is stopped (SIGSTOP, Ctrl-Z in the pane)
     Kind("checking", "36"),
     Kind("done", "1;32", terminal=True, notify=True),
     Kind("failed", "1;31", terminal=True, notify=True),
@@ -96,6 +97,8 @@ class Observation:
     timed_out: frozenset[str] = frozenset()
     # Panes agentmux set out to stop: name -> (reason, ISO time of the intent).
     stops: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # Agents whose process is stopped (SIGSTOP, Ctrl-Z in the pane): `paused`, not working.
+    paused: frozenset[str] = frozenset()
 
 
 def classify(
@@ -188,6 +191,8 @@ def step(
             got = PaneState("stopped", got.exit_code, got.signal, obs.stops[name][0], "process")
         if got is not None and got.state == "working":
             got = _live(name, got, old, obs)
+        if got is not None and got.state in LIVE and name in obs.paused:
+            got = PaneState("paused", source="process")
         if got is None or got == old:
             continue
         new[name] = got

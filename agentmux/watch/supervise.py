@@ -1,10 +1,12 @@
 """Supervision for the watcher: who needs a person, runaway agents, telling the user.
 
 Cost model (one tmux query per tick, whatever N is; docs/tmux.md):
-- the one `list-panes` of the tick carries the extra fields used here (cursor row, tty,
-  attached clients), so an idle tick is still exactly one tmux call;
-- a pane's screen is captured only when its `output.log` grew since the last capture: the
-  screen cannot change without output, so a quiet pane costs a `stat`, not a capture;
+- the one `list-panes` of the tick carries the extra fields used here (size, tty, attached
+  clients), so an idle tick is still exactly one tmux call;
+- screens are not captured from tmux: each pane's raw log is followed by a renderer
+  (screen.follow.Follower) that plays only the bytes written since the last tick, at the
+  pane's size. Its screen is what waiting patterns read and its last line is the LAST OUTPUT
+  column; a quiet pane costs a look at its log's size;
 - notifications cost tmux calls only on a tick that recorded a change.
 """
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 from agentmux import ledger, proc
 from agentmux.records import DamagedRecord, EventRecord, PaneRecord, StatusRecord
+from agentmux.screen.follow import Follower
 from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch import hooks
 from agentmux.watch.alive import STOP_SIGNALS, send_stop
@@ -33,6 +36,7 @@ from agentmux.wiring import read_wiring
 __all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "timed_out"]
 
 log = logging.getLogger(__name__)
+
 WORKING = Verdict("working", None, "process")  # alive, and nothing says otherwise
 # A screen that looks idle counts once the agent wrote nothing for this long: OpenCode shows
 # its idle input box for a moment before it submits the task (seen: 0.5 s, 15 s after start).
@@ -64,8 +68,9 @@ def timed_out(events: Iterable[EventRecord]) -> set[str]:
 class Watch:
     """What the supervisor remembers about one pane's current attempt."""
 
-    log_size: int | None = None  # output.log's size at the last capture
-    screen: Verdict = WORKING    # what the screen said at the last capture
+    follower: Follower | None = None  # its log, rendered as it grows
+    fresh: bool = False      # the screen changed since the last verdict
+    screen: Verdict = WORKING    # what the screen said at its last change
     hooks: hooks.HookReader | None = None
     hook_seen: tuple[float, int] = (0.0, 0)  # the latest hook record's time, output size then
     authoritative: bool = False  # its hooks can say `working` again (wiring.json)
@@ -83,6 +88,7 @@ class Supervisor:
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     extra: dict[str, PaneExtra] = field(default_factory=dict)
     offset: int = 0
+    last_output: dict[str, str] = field(default_factory=dict)  # pane -> its last screen line
     stops: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -118,6 +124,7 @@ class Supervisor:
             if e.type == "restart":
                 names.add(pane)
                 self.watches.pop(pane, None)
+                self.last_output.pop(pane, None)
                 self.timed_out.discard(pane)
                 self.stops.pop(pane, None)
             elif e.type == "stop":
@@ -140,43 +147,49 @@ class Supervisor:
     def verdicts(self, panes: Mapping[str, PaneObs],
                  statuses: Mapping[str, StatusRecord | None],
                  entries: Mapping[str, PaneRecord]) -> dict[str, Verdict]:
-        """What each live agent is doing: its hooks merged with its screen (hooks.merge).
-
-        A screen is captured only when the pane's output grew; hooks cost a stat."""
+        """Follow every agent pane's log; for running agents, what they are doing: their own
+        hooks merged with their screen (hooks.merge). A screen's verdict is renewed only when
+        it changed (it cannot change without output); hooks cost a stat."""
         out: dict[str, Verdict] = {}
-        for name, st in statuses.items():
-            pane = panes.get(name)
-            if not st or st.phase != "agent" or pane is None or pane.dead:
-                continue
+        for name, pane in panes.items():
             w = self.watches.setdefault(name, Watch())
-            if w.hooks is None:
-                pane_dir = self.run_dir.pane_dir(name)
-                w.hooks = hooks.HookReader(pane_dir / hooks.FILE_NAME)
-                w.authoritative = read_wiring(pane_dir).authoritative
-            try:
-                out_st = self.run_dir.output(name).stat()
-                size, mtime = out_st.st_size, out_st.st_mtime
-            except OSError:
-                size, mtime = -1, None
-            if size != w.log_size:
-                # Stat first, then capture: the screen is at least as new as the log.
-                cap = self.tmux.screen(pane.pane_id)
-                if cap is not None:
-                    ex = self.extra.get(pane.pane_id)
-                    seen = screen_verdict(cap, ex.cursor_y if ex else None,
-                                          compile_rules(entries.get(name)))
-                    w.screen = WORKING if seen is None else Verdict(*seen, "screen")
-                    w.log_size = size
-            screen = w.screen
-            if screen.state == "idle" and mtime is not None and time.time() - mtime < IDLE_SETTLE:
-                screen = WORKING  # not settled yet: a TUI draws its idle look while starting
-            got = w.hooks.poll()
-            if got is not None and got.t != w.hook_seen[0]:
-                # The hook's own record of the output's size, else the size when seen here.
-                w.hook_seen = (got.t, size if got.output_size is None else got.output_size)
-            out[name] = hooks.merge(got, w.authoritative, screen, mtime,
-                                    size - w.hook_seen[1]) or screen
+            size = (pane.width or 0, pane.height or 0)
+            f = w.follower
+            if f is None or f.size[:2] != size:
+                # A new size: the program redraws for it, and the log is joined at its end.
+                f = w.follower = Follower(str(self.run_dir.output(name)), *size)
+            if f.poll() or name not in self.last_output:
+                self.last_output[name] = f.last_line()
+                w.fresh = True
+            st = statuses.get(name)
+            if not st or st.phase != "agent" or pane.dead:
+                continue
+            if w.fresh:
+                text, cursor = f.screen_view()
+                seen = screen_verdict(text, cursor, compile_rules(entries.get(name)))
+                w.screen = WORKING if seen is None else Verdict(*seen, "screen")
+                w.fresh = False
+            out[name] = self._merge(name, w)
         return out
+
+    def _merge(self, name: str, w: Watch) -> Verdict:
+        if w.hooks is None:
+            pane_dir = self.run_dir.pane_dir(name)
+            w.hooks = hooks.HookReader(pane_dir / hooks.FILE_NAME)
+            w.authoritative = read_wiring(pane_dir).authoritative
+        try:
+            out_st = self.run_dir.output(name).stat()
+            size, mtime = out_st.st_size, out_st.st_mtime
+        except OSError:
+            size, mtime = 0, None
+        screen = w.screen
+        if screen.state == "idle" and mtime is not None and time.time() - mtime < IDLE_SETTLE:
+            screen = WORKING  # not settled yet: a TUI draws its idle look while starting
+        got = w.hooks.poll()
+        if got is not None and got.t != w.hook_seen[0]:
+            # The hook's own record of the output's size, else the size when seen here.
+            w.hook_seen = (got.t, size if got.output_size is None else got.output_size)
+        return hooks.merge(got, w.authoritative, screen, mtime, size - w.hook_seen[1]) or screen
 
     def timeouts(self, statuses: Mapping[str, StatusRecord | None],
                  entries: Mapping[str, PaneRecord], now: float) -> None:
