@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ class Finding:
 
 def diagnose(here: Path, fix: bool = False) -> list[Finding]:
     out = check_tools()
+    if shutil.which("git") is None:
+        return out   # no git: git's state cannot be checked
     try:
         repo, runs = all_runs(here)
     except AgentmuxError:

@@ -56,9 +56,8 @@ def all_runs(here: Path) -> tuple[Path, list[ledger.RunDir]]:
                        "name it with `agentmux --repo PATH ...` (or AGENTMUX_REPO=PATH)") from None
     homes = {repo.resolve(): None}
     with contextlib.suppress(AgentmuxError):
-        for w in worktrees.list_worktrees(repo):
-            if "bare" not in w and w.get("worktree"):
-                homes[Path(w["worktree"]).resolve()] = None
+        for tree in git.linked_worktrees(repo):   # from git's files: no git process
+            homes[tree.resolve()] = None
     found: dict[str, ledger.RunDir] = {}
     for home in homes:
         for rd in ledger.iter_runs(home):

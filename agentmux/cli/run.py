@@ -21,7 +21,6 @@ from agentmux.cli.options import LAYOUT, run_of, session_option, socket_of
 def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...],
        trust_it: bool) -> None:
     """Create the worktrees, build the session, start the watcher, attach."""
-    from agentmux import control
     from agentmux.up import up as do_up
 
     res = do_up(layout_path, socket=socket_of(ctx), only=only, trusted=trust_it)
@@ -33,6 +32,8 @@ def up(ctx: click.Context, layout_path: Path, detach: bool, only: tuple[str, ...
         click.echo(f"session '{res.session}' is already running (run {res.run_dir.id}); "
                    "nothing was created")
     if not detach and sys.stdin.isatty() and sys.stdout.isatty():
+        # Imported only to attach: `up -d` does not pay for control and the watcher loop.
+        from agentmux import control
         from agentmux.errors import EnvironmentProblem
 
         try:
@@ -59,7 +60,7 @@ def status(session: str | None, as_json: bool, watch_: bool) -> None:
 
     run_dir = run_of(session)
     while True:
-        rows = st.rows(run_dir)
+        rows = st.rows(run_dir, keys=True)
         if as_json:
             click.echo(json.dumps(st.to_json(run_dir, rows), indent=2))
         else:
@@ -87,13 +88,15 @@ def attach(pane: str | None, session: str | None, zoom: bool) -> None:
 @click.command()
 @click.argument("pane")
 @session_option
-@click.option("--raw", is_flag=True, help="The raw output stream, escape codes and all.")
+@click.option("--raw", is_flag=True, help="The raw output stream, escape codes and all "
+              "(to a pipe or a file: `--raw | less -R`, `--raw > FILE`).")
+@click.option("--force", is_flag=True, help="With --raw: write to a terminal anyway.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the agent ends.")
-def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
-    """The pane's transcript (rendered screen and scrollback), or its raw output."""
+def logs(pane: str, session: str | None, raw: bool, force: bool, follow: bool) -> None:
+    """The pane's transcript (the screen and scrollback, rendered), or its raw output."""
     from agentmux import control
 
-    control.logs(run_of(session), pane, raw, follow)
+    control.logs(run_of(session), pane, raw, follow, force)
 
 
 @click.command()
@@ -105,7 +108,7 @@ def watch(session: str | None, run_dir: Path | None) -> None:
     from agentmux.watch import loop as watcher
 
     watcher.watch(ledger.RunDir(run_dir) if run_dir else run_of(session),
-                  lambda rd, state: status.render_table(rd, state, colour=True))
+                  lambda rd, state, last: status.render_table(rd, state, last, colour=True))
 
 
 @click.command()

@@ -46,13 +46,22 @@ from agentmux.git.ops import (
     worktree_remove,
     write_tree_of_worktree,
 )
-from agentmux.git.reads import Repo, branches, common_dir, head_of, rev, toplevel
+from agentmux.git.reads import (
+    Repo,
+    branches,
+    common_dir,
+    head_of,
+    linked_worktrees,
+    rev,
+    toplevel,
+)
 
 __all__ = [
     "Repo", "Result", "blobs_at", "branches", "changed_files", "checkout_tree", "commit_tree",
     "common_dir", "count_commits", "create_branch", "delete_merged_branch", "delete_ref",
     "diff_raw_numstat", "files_at", "git_paths", "hash_files", "head_of", "ignored_files",
-    "index_and_head", "index_entries", "is_ancestor", "log_records", "merge_ff_only",
+    "index_and_head", "index_entries", "is_ancestor", "linked_worktrees", "log_records",
+    "merge_ff_only",
     "merge_tree", "rebase", "reset_hard", "reset_index", "rev", "run", "show_diff",
     "sparse_checkout", "status", "subjects", "toplevel", "touched", "update_ref", "upstream_of",
     "version", "worktree_add", "worktree_list", "worktree_prune", "worktree_remove",

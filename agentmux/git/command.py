@@ -17,13 +17,18 @@ from agentmux.errors import CommandFailed, EnvironmentProblem, WorkFailed
 _MISSING = "git is not installed or not on PATH"
 
 
+def unleak() -> None:
+    """Take leaked GIT_* variables out of this process's environment (see `ready`)."""
+    for name in os.environ.keys() - proc.clean_env().keys():
+        os.environ.pop(name, None)
+
+
 def ready() -> None:
     """Make GitPython safe to use: no leaked GIT_* variables, and git present."""
     # GitPython builds each child's environment from os.environ and can only add to it, and
     # `Repo()` reads GIT_DIR & co. itself: the variables proc.clean_env strips for every other
     # child (they leak in from git hooks) are taken out of this process's environment.
-    for name in os.environ.keys() - proc.clean_env().keys():
-        os.environ.pop(name, None)
+    unleak()
     try:
         import git  # noqa: F401  (the import checks that git runs)
     except ImportError as e:

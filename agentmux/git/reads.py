@@ -16,7 +16,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from agentmux.errors import BadInput, WorkFailed
-from agentmux.git.command import ready, run
+from agentmux.git import files
+from agentmux.git.command import ready, run, unleak
 
 if TYPE_CHECKING:
     import git as gitpython
@@ -161,14 +162,28 @@ class Repo:
         return data
 
 
+# The three reads below are on `up`'s path. They read git's files by hand when those leave no
+# doubt (`files`), so `up` with isolation "none" never imports GitPython; else GitPython.
+
+def _found(path: Path) -> files.Found | None:
+    unleak()  # as `Repo()` would: the environment up hands to its agents is the same
+    return files.discover(os.fspath(path))
+
+
 def common_dir(path: Path) -> Path:
     """The repository's git folder shared by all its worktrees (`.git` of the main one)."""
+    found = _found(path)
+    if found is not None:
+        return Path(found.common_dir)
     with Repo(path) as r:
         return r.common_dir
 
 
 def toplevel(path: Path) -> Path | None:
     """The top folder of the checkout that holds path; None outside one (or in a bare repo)."""
+    found = _found(path)
+    if found is not None:
+        return Path(found.toplevel)
     try:
         with Repo(path) as r:
             return r.toplevel
@@ -177,8 +192,26 @@ def toplevel(path: Path) -> Path | None:
 
 
 def rev(path: Path, name: str) -> str | None:
+    """`Repo.rev` in a repository opened for this one read."""
+    found = _found(path)
+    sha = files.branch_commit(found, name) if found is not None else None
+    if sha is not None:
+        return sha
     with Repo(path) as r:
         return r.rev(name)
+
+
+def linked_worktrees(path: Path) -> list[Path]:
+    """The top folders of the linked worktrees of the repository that holds path (the main
+    checkout and a bare repository's folder are not among them)."""
+    found = _found(path)
+    tops = files.linked_worktrees(found) if found is not None else None
+    if tops is not None:
+        return [Path(t) for t in tops]
+    from agentmux.git.ops import worktree_list
+
+    listed = worktree_list(path)
+    return [Path(w["worktree"]) for w in listed[1:] if "bare" not in w and w.get("worktree")]
 
 
 def head_of(path: Path) -> str | None:

@@ -37,10 +37,10 @@ def repo_root(path: Path) -> Path:
 def resolve_base(repo: Path, base: str) -> str:
     if base.startswith("-") or not base:
         raise BadInput(f"base {base!r} is not a commit in {repo}")
+    sha = git.rev(repo, base)  # a branch head without GitPython (see git.reads)
+    if sha is not None:
+        return sha
     with git.Repo(repo) as r:
-        sha = r.rev(base)
-        if sha is not None:
-            return sha
         branches = [b.removeprefix("refs/heads/") for b in r.refs("refs/heads/")]
         head = r.rev("HEAD")
     if not branches and head is None:
