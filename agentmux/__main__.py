@@ -40,7 +40,7 @@ def watcher(run_dir: str) -> int:
     from agentmux.watch import loop
 
     return loop.watch(ledger.RunDir(Path(run_dir)),
-                      lambda rd, state: status.render_table(rd, state, colour=True))
+                      lambda rd, state, last: status.render_table(rd, state, last, colour=True))
 
 
 def _cli(argv: list[str] | None) -> int:

@@ -6,19 +6,16 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from agentmux import find, ledger, poll, queue, sweep
-from agentmux.errors import BadInput, EnvironmentProblem, Refused, WorkFailed
+from agentmux import find, ledger, poll, queue, sweep, transcript
+from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.records import StatusRecord
 from agentmux.tmux import Tmux
 from agentmux.watch import loop as watcher
 from agentmux.watch.alive import STOP_SIGNALS, is_running, pid_alive, read_status, send_stop
-from agentmux.watch.screen import ANSI
-from agentmux.watch.state import PaneState, replay
+from agentmux.watch.state import PaneState
 
 
 def _status(run_dir: ledger.RunDir, name: str) -> StatusRecord | None:
@@ -85,8 +82,12 @@ class Down:
 
 
 def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
-    """Capture every transcript, stop each agent (INT, TERM, KILL), then kill exactly the
+    """Mark every transcript, stop each agent (INT, TERM, KILL), then kill exactly the
     session, then end whatever the agents left running (agentmux.sweep).
+
+    Each running pane's log is marked where it stands before the agent is signalled: its
+    transcript then keeps what the screen showed at that moment when the program wipes it
+    as it exits (agentmux.transcript).
 
     The run is marked `stopping` first, under the run's lock: an `add` or `restart` that
     comes after is refused, and one already under way finishes before the stop begins.
@@ -98,13 +99,9 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
     tm = Tmux(run.socket)
     session = run.session
     names = run.pane_names
-    live = tm.panes(session)
-    if live is not None:
-        for p in live:
-            if p.name in names:
-                text = tm.capture(p.pane_id)
-                if text is not None:
-                    run_dir.transcript(p.name).write_text(text, errors="surrogateescape")
+    for p in tm.panes(session) or []:
+        if p.name in names and not p.dead:
+            transcript.mark_stop(run_dir, p.name, (p.width or 0, p.height or 0))
 
     stop_panes(run_dir, names, grace)
     info = run_dir.watcher()
@@ -164,44 +161,14 @@ def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
     tm.exec_attach(session)
 
 
-def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool) -> None:
-    entry = pane_entry(run_dir, name)
+def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool, force: bool = False
+         ) -> None:
+    """`logs` (agentmux.logs): the rendered transcript, or the raw stream to a pipe."""
+    from agentmux import logs as view
+
     out = sys.stdout.buffer
-    if raw or follow:
-        path = run_dir.output(name)
-        if not path.exists():
-            raise BadInput(f"pane '{name}' has no output yet ({path})")
-        ended = False
-        with path.open("rb") as f:
-            while True:
-                chunk = f.read(65536)
-                if chunk:
-                    out.write(chunk if raw else ANSI.sub("", chunk.decode(errors="replace"))
-                              .encode())
-                    out.flush()
-                    continue
-                if not follow or ended:
-                    return
-                # One more read after the end is seen, so the last bytes are not missed.
-                st = _status(run_dir, name)
-                ended = bool(st is not None and st.ended_at)
-                if not ended:
-                    time.sleep(0.2)  # poll: following a growing file
-    run = run_dir.run()
-    state = replay(run_dir.events_of()).get(name)
-    transcript: Path = run_dir.transcript(name)
-    if not (state and state.terminal and transcript.exists()):
-        pane_id = entry.get("pane_id")
-        text = Tmux(run.socket).capture(str(pane_id)) if pane_id else None
-        if text is not None:
-            out.write(text.encode(errors="surrogateescape"))
-            return
-    if transcript.exists():
-        out.write(transcript.read_bytes())
-        return
-    path = run_dir.output(name)
-    if path.exists():
-        sys.stderr.write(f"(no rendered transcript of '{name}'; showing its raw output)\n")
-        out.write(ANSI.sub("", path.read_bytes().decode(errors="replace")).encode())
-        return
-    raise WorkFailed(f"pane '{name}' has no transcript and no output in run {run_dir.id}")
+    try:
+        tty = os.isatty(out.fileno())
+    except (OSError, ValueError):  # not a real file (click's CliRunner): no terminal
+        tty = False
+    view.show(run_dir, name, out, raw=raw, follow=follow, force=force, to_terminal=tty)

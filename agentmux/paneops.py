@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from agentmux import control, find, ledger, panenv, panespec, poll, sandbox
-from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
+from agentmux.errors import BadInput, EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.runner import argv as runner_argv
 from agentmux.tmux import PaneObs, Tmux
@@ -15,13 +17,35 @@ from agentmux.watch.state import replay
 
 STOP_GRACE = 3.0
 RECORD_WAIT = 10.0
+# The key names `send --key` takes: tmux's own names (and C-, M-, S- before them), or one
+# printable character. Nothing else reaches send-keys: no ';' (a command separator in a
+# chain), no braces (command blocks), no spaces, no text.
+_NAMED = ("Enter", "Escape", "Tab", "BTab", "Space", "BSpace", "Up", "Down", "Left", "Right",
+          "Home", "End", "PageUp", "PageDown", "PgUp", "PgDn", "PPage", "NPage", "IC", "DC",
+          "Insert", "Delete", *(f"F{i}" for i in range(1, 13)))
+_ALIASES = {"esc": "Escape", "return": "Enter", "backspace": "BSpace"}
+KEY = re.compile(r"((?:[CMS]-)*)(" + "|".join(_NAMED) + r"|[!-:<-z|~])", re.IGNORECASE)
+KEY_HELP = ("tmux key names: Enter, Escape, Tab, BTab, Space, BSpace, Up, Down, Left, Right, "
+            "Home, End, PageUp, PageDown, F1-F12, or one character (y, 2), each optionally "
+            "after C-, M- or S- (C-c)")
+
+
+def key_name(key: str) -> str:
+    """The key as tmux spells it; BadInput when it is not a key name of KEY_HELP."""
+    m = KEY.fullmatch(_ALIASES.get(key.lower(), key))
+    if m is None:
+        raise BadInput(f"send: --key {key!r} is not a key; use {KEY_HELP}")
+    mods, base = m.groups()
+    named = {n.lower(): n for n in _NAMED}.get(base.lower())
+    # A single letter keeps its case (y and Y are different keys); names are tmux's.
+    return mods.upper() + (named or base)
 
 
 def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     pane_entry(run_dir, name)
     run = run_dir.read_run()
     tm = Tmux(run.get("socket"))
-    live = tm.panes(run["session"])
+    live = tm.panes(run["session"], ("synchronize-panes",))
     if live is None:
         raise WorkFailed(f"session '{run['session']}' is not running (run {run_dir.id}); "
                          + find.restart_hint(run_dir))
@@ -31,19 +55,24 @@ def _live_pane(run_dir: ledger.RunDir, name: str) -> tuple[Tmux, PaneObs]:
     return tm, found[0]
 
 
-def send(run_dir: ledger.RunDir, name: str, text: bytes) -> None:
-    """Types text into the agent as one bracketed paste, then Enter.
+def send(run_dir: ledger.RunDir, name: str, text: bytes, keys: Sequence[str] = ()) -> None:
+    """Types text into the agent as one bracketed paste, then presses keys (Enter if none).
 
     The text goes through a uniquely named tmux buffer on stdin, so no byte of it is ever
     parsed by tmux (`;`, `#{}`, key names). `paste-buffer -p` brackets it only if the program
     asked for bracketed paste (TUIs do; a cooked terminal does not), and turns each LF into CR:
-    a program reading lines from a cooked terminal gets each line as a line.
+    a program reading lines from a cooked terminal gets each line as a line. Empty text is
+    no paste: `send PANE ""` presses Enter alone. Keys are real key presses (a menu that
+    ignores a pasted digit takes the key), checked against KEY before anything is sent.
+    Text and keys reach this pane only, whatever the window's synchronize-panes says.
     """
+    names = [key_name(k) for k in keys] or ["Enter"]
     tm, pane = _live_pane(run_dir, name)
     if pane.dead:
         raise WorkFailed(f"pane '{name}' has ended; `agentmux restart {name}` runs it again")
-    tm.paste(pane.pane_id, text.decode(errors="surrogateescape"),
-             f"agentmux-send-{secrets.token_hex(6)}", step=f"sending text to pane '{name}'")
+    tm.send(pane.pane_id, text.decode(errors="surrogateescape"), names,
+            f"agentmux-send-{secrets.token_hex(6)}", synchronized=pane.extra[:1] == ("1",),
+            step=f"sending to pane '{name}'")
 
 
 def restart(run_dir: ledger.RunDir, name: str) -> int:
@@ -65,6 +94,7 @@ def restart(run_dir: ledger.RunDir, name: str) -> int:
 def _restart(run_dir: ledger.RunDir, name: str) -> int:
     tm, pane = _live_pane(run_dir, name)
     spec = panespec.verify(run_dir, name)
+    max_output = panespec.trusted_layout(run_dir, run_dir.run(), "restart").max_output
     if spec.sandbox is not None:
         problem = sandbox.check_available()
         if problem is not None:
@@ -85,7 +115,7 @@ def _restart(run_dir: ledger.RunDir, name: str) -> int:
     env_dir, env_files = panenv.write([name])
     try:
         tm.respawn(pane.pane_id, runner_argv(run_dir.spec(name), env_files[name]),
-                   run_dir.output(name), step=f"restarting pane '{name}'")
+                   run_dir.output(name), max_output, step=f"restarting pane '{name}'")
     except BaseException:
         panenv.remove(env_dir)
         raise

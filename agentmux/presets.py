@@ -31,6 +31,10 @@ class Preset:
     approve: tuple[str, ...] | None = None
     # The command that resumes the last conversation (`restart --continue`); None: none.
     resume: str | None = None
+    # The keys that answer this CLI's menus: (a regex, MULTILINE, on the rendered screen, the
+    # keys as `agentmux send PANE --key` takes them). `status` shows them beside a waiting
+    # agent whose screen matches. Data, not code: each cites where it was seen.
+    menu_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 BUILTINS: dict[str, Preset] = {
@@ -55,6 +59,15 @@ BUILTINS: dict[str, Preset] = {
                 r"(?i)esc to cancel",
             ),
             approve=("--permission-mode", "bypassPermissions"),
+            menu_keys=(
+                # The folder-trust prompt: "❯ 1. Yes, I trust this folder  2. No, exit / Enter
+                # to confirm · Esc to cancel" (tests/golden/claude-trust-prompt.raw).
+                (r"Quick safety check", ("1", "2", "Up", "Down", "Enter", "Escape")),
+                # Permission dialogs: three numbered options, the third this one.
+                (r"No, and tell Claude what to do differently",
+                 ("1", "2", "3", "Up", "Down", "Enter", "Escape")),
+                (r"❯\s+\d+\.\s", ("Up", "Down", "Enter", "Escape")),
+            ),
         ),
         Preset(
             name="codex",
@@ -75,6 +88,17 @@ BUILTINS: dict[str, Preset] = {
                 r"(?i)allow command\?",
             ),
             approve=("--dangerously-bypass-approvals-and-sandbox",),
+            menu_keys=(
+                # Sign-in menu: a real key 1-3 picks at once (a pasted digit does nothing),
+                # Enter the highlighted one (tests/golden/codex-signin-menu.raw,
+                # codex-device-code-error.raw; docs/agent-clis.md).
+                (r"Sign in with ChatGPT", ("1", "2", "3", "Up", "Down", "Enter")),
+                # "Trust this folder? … enter continue · esc back" (codex-trust-folder.raw).
+                (r"Trust this folder\?", ("1", "2", "Enter", "Escape")),
+                # "Finish signing in via your browser … Press esc to cancel"
+                # (codex-browser-signin.raw).
+                (r"(?i)finish signing in via your browser", ("Escape",)),
+            ),
         ),
         Preset(
             name="aider",
@@ -91,6 +115,8 @@ BUILTINS: dict[str, Preset] = {
                 r"\(Y\)es/\(N\)o\b.*\[(?:Yes|No)\]:\s*$",
             ),
             approve=("--yes-always",),
+            # Its confirm_ask takes y or n, and Enter for the default in brackets.
+            menu_keys=((r"\(Y\)es/\(N\)o", ("y", "n", "Enter")),),
         ),
         Preset(
             name="gemini",
@@ -109,6 +135,13 @@ BUILTINS: dict[str, Preset] = {
                 r"│ (?:Apply this change|Allow execution|Do you want to proceed)",
             ),
             approve=("--approval-mode", "yolo"),
+            menu_keys=(
+                # "Do you trust the files in this folder? ● 1. Trust folder …" and "How would
+                # you like to authenticate … (Use Enter to select)": arrows move the ●, Enter
+                # picks (gemini-trust-dialog.raw, gemini-auth-dialog.raw).
+                (r"Do you trust the files in this folder\?", ("Up", "Down", "Enter")),
+                (r"How would you like to authenticate", ("Up", "Down", "Enter")),
+            ),
         ),
         Preset(
             name="opencode",
@@ -134,6 +167,13 @@ BUILTINS: dict[str, Preset] = {
         ),
     )
 }
+
+
+# For every pane, after the preset's own: read(1)-style confirmations and "press enter".
+GENERIC_MENU_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"(?i)[\[(]y(?:es)?/n(?:o)?[\])]", ("y", "n")),
+    (r"(?i)press enter to continue", ("Enter",)),
+)
 
 
 def names() -> tuple[str, ...]:

@@ -299,7 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args[0], env_file)
     except SpecError as e:
-        _forget_env(env_file)
         say(str(e))
         if e.status is not None:
             try:
@@ -307,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             except OSError as w:
                 say(f"cannot write {e.status}: {w}")
         return EXIT_SPEC
-    _forget_env(env_file)
+    finally:  # whatever happened while reading it (a crash included), it is gone now
+        _forget_env(env_file)
     status = Status(spec.status, spec.run, spec.pane)
     try:
         return _run(spec, status, fwd)

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux import ledger, queue
+from agentmux import ledger, queue, screen
 from agentmux.records import JSON
 from agentmux.tmux import Tmux
 from agentmux.units import fmt_duration
 from agentmux.watch import loop as watcher
 from agentmux.watch.alive import read_status
-from agentmux.watch.screen import ANSI
+from agentmux.watch.screen import menu_keys
 from agentmux.watch.state import PaneState, replay, step, summary_line
 
 VERSION = 1
@@ -43,6 +43,7 @@ class Row:
     check_exit_code: int | None = None
     queued_at: str | None = None      # max_running: when it joined the queue
     queued_s: float | None = None     # time spent queued (not agent time)
+    keys: tuple[str, ...] | None = None  # waiting at a known menu: the keys that answer it
 
 
 def run_info(run_dir: ledger.RunDir) -> JSON:
@@ -62,8 +63,21 @@ def live_state(run_dir: ledger.RunDir, tmux: Tmux | None = None) -> dict[str, Pa
     return state
 
 
+def waiting_keys(run_dir: ledger.RunDir, name: str, agent: str | None
+                 ) -> tuple[str, ...] | None:
+    """The keys that answer the menu a waiting pane shows, read off its rendered screen."""
+    path = run_dir.output(name)
+    try:
+        text = screen.screen_text(str(path)) if path.exists() else ""
+    except OSError:
+        return None
+    return menu_keys(agent, text)
+
+
 def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
-         tmux: Tmux | None = None) -> list[Row]:
+         tmux: Tmux | None = None, keys: bool = False) -> list[Row]:
+    """One row per pane. With `keys`, a waiting pane's screen is rendered to name the keys
+    of its menu (Row.keys); the watcher's table, redrawn often, goes without."""
     run = run_dir.run()
     if state is None:
         state = live_state(run_dir, tmux)
@@ -100,6 +114,8 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
             check_exit_code=status.check_exit_code if status is not None else None,
             queued_at=queued_at if isinstance(queued_at, str) else None,
             queued_s=queue.queued_seconds(status.to_json() if status is not None else {}),
+            keys=waiting_keys(run_dir, name, p.agent) if keys and st.state == "waiting"
+            else None,
         ))
     return out
 
@@ -113,7 +129,8 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> JSON:
              "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
              "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
-             "check_exit_code": r.check_exit_code, "queued_s": r.queued_s}
+             "check_exit_code": r.check_exit_code, "queued_s": r.queued_s,
+             "keys": list(r.keys) if r.keys is not None else None}
             for r in table
         ],
     }
@@ -139,22 +156,21 @@ def state_text(r: Row) -> str:
         return f"{r.state} (quiet {short})"
     if r.queued_s is not None and r.state in ("queued", "starting"):
         return f"{r.state} ({fmt_duration(r.queued_s)} queued)"
-    return r.state + (f" ({r.reason})" if r.reason else "")
+    keys = f"keys: {' '.join(r.keys)}" if r.keys else ""
+    detail = "; ".join(x for x in (r.reason or "", keys) if x)
+    return r.state + (f" ({detail})" if detail else "")
 
 
 def last_line(path: Path, width: int = 50) -> str:
-    """The last non-empty line of a pane's raw output, escapes and control bytes removed."""
+    """The last non-empty line of a pane's screen, rendered from the end of its raw log.
+
+    The watcher has this from its followers (Supervisor.last_output) at no cost; this is for
+    a table drawn without one."""
     try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, 2) - 4096))
-            tail = f.read().decode(errors="replace")
+        lines = screen.last_lines(str(path), 1)
     except OSError:
         return ""
-    for line in reversed(ANSI.sub("", tail).replace("\r", "\n").split("\n")):
-        clean = "".join(c for c in line if c.isprintable()).strip()
-        if clean:
-            return clean[:width]
-    return ""
+    return lines[-1].strip()[:width] if lines else ""
 
 
 def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
@@ -188,9 +204,11 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
 
 
 def render_table(run_dir: ledger.RunDir, state: Mapping[str, PaneState],
-                 colour: bool = False) -> str:
+                 last: Mapping[str, str] | None = None, colour: bool = False) -> str:
+    """The watcher's table; `last` holds each pane's last screen line (LAST OUTPUT)."""
     run = run_dir.run()
     title = f"agentmux · run {run_dir.id} · session {run.session}"
     table = rows(run_dir, state)
-    live = {r.name: last_line(run_dir.output(r.name)) for r in table}
+    live = {r.name: (last[r.name] if last is not None and r.name in last
+                     else last_line(run_dir.output(r.name))) for r in table}
     return title + "\n\n" + format_rows(table, live=live, colour=colour)

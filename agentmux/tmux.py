@@ -2,15 +2,14 @@
 
 A `Tmux` is one tmux server: a `libtmux.Server` (socket name or path) whose every client runs
 in agentmux's environment. libtmux runs one `tmux` process per `Server.cmd`, so what must be
-fast is sent as one `;` chain in one call: the whole session build, and the watcher's one
-`list-panes` per tick (parsed here, not through libtmux's objects, which read ~200 fields).
-libtmux is imported lazily (about 90 ms): commands that never talk to tmux do not pay it.
+fast is sent as one `;` chain in one call: the session build, and the watcher's one `list-panes`
+a tick (parsed here, not by libtmux's objects, which read ~200 fields). libtmux is imported
+lazily (about 90 ms): commands that never talk to tmux do not pay it.
 The traps guarded against here (docs/tmux.md):
 - user text in names, `-c` paths and `pipe-pane` commands is format-expanded: `#` is doubled;
 - an argument that ends in `;` splits the chain: the `;` is escaped;
 - `-t name` prefix-matches: sessions are addressed as `=name`, panes by `%id`;
-- `remain-on-exit` and `pipe-pane` are armed in the same chain that creates the pane.
-"""
+- `remain-on-exit` and `pipe-pane` are armed in the same chain that creates the pane."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import contextlib
 import functools
 import os
 import re
-import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -40,6 +38,9 @@ from agentmux.tmux_chain import (
     pane_commands,
     pane_format,
     parse_pane,
+    pipe_command,
+    probe_commands,
+    send_commands,
     session_commands,
 )
 
@@ -148,6 +149,20 @@ class Tmux:
         """Run commands in one tmux invocation; the chain stops at the first error."""
         return self.run(*chain_argv(commands), step=step)
 
+    @property
+    def private(self) -> bool:
+        """A server named by `--socket`, not the user's default one: options may be pinned."""
+        return self.socket is not None and self.socket != "default"
+
+    def exit_unattached(self) -> bool:
+        """Is the server option exit-unattached on? A running server answers `show`; else a
+        throwaway session starts one from the user's config (tmux_chain.probe_commands)."""
+        p = self.run("show", "-sv", "exit-unattached", check=False)
+        if p.returncode != 0:
+            p = self.run(*chain_argv(probe_commands(f"agentmux-probe-{os.getpid()}",
+                                                    "exit-unattached")), check=False)
+        return p.stdout.split()[:1] == ["on"]
+
     def socket_path(self) -> str:
         """Where this server's socket is, computed as tmux does (no server needed)."""
         if self.base[1] == "-S":
@@ -209,17 +224,15 @@ class Tmux:
         p = self.run("list-clients", "-t", f"={session}", "-F", "#{client_name}", check=False)
         return p.stdout.split() if p.returncode == 0 else []
 
-    def paste(self, pane_id: str, text: str, buffer: str, step: str = "") -> None:
-        """Paste text into a pane as one bracketed paste, then Enter.
-
-        The text reaches tmux on stdin (`load-buffer -`), so no byte of it is parsed as a
-        command, key name or format; libtmux's `cmd` cannot feed stdin, hence this one plain
-        process. `paste-buffer -p` brackets only for programs that asked for it."""
-        argv = [*self.base, *chain_argv([
-            ["load-buffer", "-b", buffer, "-"],
-            ["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id],
-            ["send-keys", "-t", pane_id, "Enter"]])]
-        proc.run(argv, env=client_env(), input=text, step=step)
+    def send(self, pane_id: str, text: str, keys: Sequence[str], buffer: str,
+             synchronized: bool = False, step: str = "") -> None:
+        """Paste text into one pane (none if empty), then press keys, in one chain
+        (tmux_chain.send_commands). The text reaches tmux on stdin (`load-buffer -`), so no
+        byte of it is parsed as a command, key name or format; libtmux's `cmd` cannot feed
+        stdin, hence this one plain process."""
+        cmds = send_commands(pane_id, bool(text), keys, buffer, synchronized)
+        if cmds:
+            proc.run([*self.base, *chain_argv(cmds)], env=client_env(), input=text, step=step)
 
     def switch_client(self, target: str, step: str = "") -> None:
         """Move the client this process runs inside to target; its $TMUX names that client."""
@@ -253,7 +266,7 @@ class Tmux:
         start and its exit can be missed. Returns pane name -> pane id.
         """
         head, groups, tail = session_commands(session, run_id, cwd, watcher_argv, windows, size,
-                                              wake, history_limit)
+                                              wake, history_limit, self.private)
         step = "building the tmux session"
         ids: list[str] = []
         names: list[str] = []
@@ -300,14 +313,15 @@ class Tmux:
             raise CommandFailed(self.base, 0, out.stdout, step=step)
         return new[0]
 
-    def respawn(self, pane_id: str, argv: Sequence[str], log: Path, step: str = "") -> None:
+    def respawn(self, pane_id: str, argv: Sequence[str], log: Path, max_output: int,
+                step: str = "") -> None:
         """Run argv again in a pane (dead or alive) and point its pipe-pane at log, in one chain.
 
         A dead pane takes no pipe-pane: right after the respawn any old pipe is closed and a
         new one armed, so the new program's first bytes are in the log."""
         self.chain([["respawn-pane", "-k", "-t", pane_id, *argv],
                     ["pipe-pane", "-t", pane_id],
-                    ["pipe-pane", "-t", pane_id, "cat >> " + fmt_escape(shlex.quote(str(log)))]],
+                    ["pipe-pane", "-t", pane_id, pipe_command(log, max_output)]],
                    step=step)
 
 

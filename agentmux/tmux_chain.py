@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentmux import capture
+
 FIELDS = (
     "pane_id", "@agentmux_pane", "pane_dead", "pane_dead_status", "pane_dead_signal",
-    "pane_pid", "window_id", "pid",
+    "pane_pid", "window_id", "pid", "pane_width", "pane_height",
 )
 SEP = "\x1f"  # between fields in -F formats: no name, path or number holds it
 # The tmux client sends its whole command line as one message of at most 16 KiB (MAX_IMSGSIZE);
@@ -45,16 +47,20 @@ class PaneObs:
     window_id: str
     server_pid: int | None
     extra: tuple[str, ...] = ()  # the caller's own fields, in the order it asked for them
+    width: int | None = None     # the pane's size: what its output is rendered at
+    height: int | None = None
 
 
 @dataclass(frozen=True)
 class Launch:
-    """One agent pane to create: its name, the argv tmux executes, where, and its output log."""
+    """One agent pane to create: its name, the argv tmux executes, where, its output log and
+    the bound on that log (the layout's `max_output`)."""
 
     name: str
     argv: Sequence[str]
     cwd: Path
     log: Path
+    max_output: int = capture.DEFAULT_MAX_OUTPUT
 
 
 @dataclass
@@ -63,13 +69,35 @@ class Window:
     panes: list[Launch] = field(default_factory=list)
 
 
+# The user's options that would end agentmux's session or send input elsewhere, pinned on
+# agentmux's own session and windows (docs/tmux.md, "The user's options" has the whole list
+# and the reason for each option left alone). Each is set in the chain that creates the
+# session or window, before the chain's client leaves: destroy-unattached acts then.
+SERVER_PINS = (("exit-unattached", "off"),)
+SESSION_PINS = (("destroy-unattached", "off"),)
+WINDOW_PINS = (("synchronize-panes", "off"),)
+
+
+def pipe_command(log: Path, max_output: int) -> str:
+    """pipe-pane's shell command: capture.py bounding the pane's raw output at max_output.
+
+    tmux runs it with /bin/sh -c (not the user's default-shell) and expands formats in it."""
+    return fmt_escape(shlex.join(capture.argv(str(log), max_output)))
+
+
+def pins(scope: str, values: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """`set` commands for the chain's current session (scope ""), window (-w) or server (-s)."""
+    return [["set", *([scope] if scope else []), name, value] for name, value in values]
+
+
 def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
                   wake: str | None) -> list[list[str]]:
     """Create one agent pane and, in the same chain, arm everything that must not miss its end.
 
     `create` is new-window or split-window (without -d: the new pane is then the target of
-    the commands after it). With `wake`, the pane opens a window and sets its pane-died hook;
-    without, it joins a window that has the hook already, and the window is re-tiled.
+    the commands after it). With `wake`, the pane opens a window: it pins the window's
+    options and sets its pane-died hook; without, it joins a window that has both already,
+    and the window is re-tiled.
     """
     cmds = [
         [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}", *pane.argv],
@@ -77,10 +105,12 @@ def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
         ["set", "-p", "remain-on-exit-format", ""],
         ["set", "-p", "@agentmux_run", run_id],
         ["set", "-p", "@agentmux_pane", pane.name],
-        ["pipe-pane", "-o", "cat >> " + fmt_escape(shlex.quote(str(pane.log)))],
+        ["pipe-pane", "-o", pipe_command(pane.log, pane.max_output)],
     ]
     if wake is not None:
-        # pane-died is a window hook on 3.3a; a session-level one never fires.
+        cmds += pins("-w", WINDOW_PINS)
+        # pane-died is a window hook on 3.3a; a session-level one never fires, and this one
+        # shadows a global pane-died hook of the user's (verified: only this one ran).
         cmds.append(["set-hook", "-w", "pane-died", f"wait-for -S {wake}"])
     else:
         cmds.append(["select-layout", "tiled"])
@@ -90,19 +120,26 @@ def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
 def session_commands(
     session: str, run_id: str, cwd: Path, watcher_argv: Sequence[str],
     windows: Sequence[Window], size: tuple[int, int], wake: str, history_limit: int,
+    own_server: bool = False,
 ) -> tuple[list[list[str]], list[tuple[str, list[list[str]]]], list[list[str]]]:
     """The build of a whole session: the commands that create it with the watcher's window,
     one group per agent pane (its name, the command that creates it, then everything that
     arms it), and the commands that end the build.
 
+    With `own_server` (a private server, `--socket`), the server's exit-unattached is pinned
+    off too: on the user's own server that would change every session of theirs, so `up`
+    refuses there instead (`Tmux.exit_unattached`).
     A chain may end between groups only; `Tmux.build` then names the next group's target.
     The watcher starts when the build has ended (`built_channel`): it has nothing to watch
     before, and its start (~100 ms of CPU) would only slow the build down.
     """
     head: list[list[str]] = [
+        *(pins("-s", SERVER_PINS) if own_server else []),
         ["new-session", "-d", "-s", session, "-n", "agentmux", "-x", str(size[0]),
          "-y", str(size[1]), "-c", fmt_escape(str(cwd)), "-P", "-F", "#{pane_id}",
          *after_build(wake, watcher_argv)],
+        *pins("", SESSION_PINS),
+        *pins("-w", WINDOW_PINS),
         ["set", "-p", "remain-on-exit", "on"],
         ["set", "-p", "@agentmux_run", run_id],
         ["set", "-p", "@agentmux_role", "watcher"],
@@ -119,6 +156,37 @@ def session_commands(
     tail = [["select-window", "-t", f"={session}:{windows[0].name}"]] if windows else []
     tail.append(["wait-for", "-S", built_channel(wake)])
     return head, groups, tail
+
+
+def send_commands(pane_id: str, paste: bool, keys: Sequence[str], buffer: str,
+                  synchronized: bool) -> list[list[str]]:
+    """`agentmux send`: the text on stdin into a buffer and pasted into the pane (with
+    `paste`), then the keys (tmux key names, checked by paneops.key_name) pressed there.
+
+    `paste-buffer -p` brackets only for programs that asked for it. A paste goes to its pane
+    alone, but a key pressed with `synchronize-panes` on goes to every pane of the window that
+    has it on (verified): with `synchronized`, it is turned off for this pane around the
+    keys, and the pane goes back to its window's value after.
+    """
+    cmds: list[list[str]] = []
+    if paste:
+        cmds += [["load-buffer", "-b", buffer, "-"],
+                 ["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id]]
+    if keys:
+        press = [["send-keys", "-t", pane_id, *keys]]
+        if synchronized:
+            press = [["set", "-p", "-t", pane_id, "synchronize-panes", "off"], *press,
+                     ["set", "-p", "-u", "-t", pane_id, "synchronize-panes"]]
+        cmds += press
+    return cmds
+
+
+def probe_commands(session: str, option: str) -> list[list[str]]:
+    """Read a server option on a server not yet running: `show` alone starts none, and a
+    `start-server` client is cut off by exit-unattached itself (found here); a throwaway
+    session starts it from the user's config, then goes."""
+    return [["new-session", "-d", "-s", session, "-x", "20", "-y", "5", "true"],
+            ["show", "-sv", option], ["kill-session"]]
 
 
 def built_channel(wake: str) -> str:
@@ -172,4 +240,6 @@ def parse_pane(line: str) -> PaneObs:
         window_id=f.get("window_id", ""),
         server_pid=num("pid"),
         extra=tuple(values[len(FIELDS):]),
+        width=num("pane_width"),
+        height=num("pane_height"),
     )

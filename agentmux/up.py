@@ -25,20 +25,28 @@ from pathlib import Path
 from agentmux import (
     __version__,
     brief,
+    git,
     interrupts,
     layout,
     ledger,
     panenv,
     panespec,
     queue,
+    snapshot,
     sweep,
     trust,
     worktrees,
 )
 from agentmux.atomic import WHOLE
-from agentmux.errors import AgentmuxError, BadInput, Interrupted, LayoutError, Refused
+from agentmux.errors import (
+    AgentmuxError,
+    BadInput,
+    EnvironmentProblem,
+    Interrupted,
+    Refused,
+)
 from agentmux.find import latest_of_session
-from agentmux.records import AddedPane, PaneRecord, RunRecord
+from agentmux.records import PaneRecord, RunRecord
 from agentmux.runner import argv as runner_argv
 from agentmux.shellcmd import SH
 from agentmux.tmux import Launch, Tmux, Window, check_version, terminal_size
@@ -101,6 +109,21 @@ def up(
         return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard)
 
 
+def refuse_exit_unattached(tm: Tmux) -> None:
+    """On the user's own server, `exit-unattached on` ends the server, and every agent, when
+    the last client detaches (at once after `up -d`). It is a server option: turning it off
+    would change every session of the user's, so `up` stops before it creates anything. On
+    a private server (`--socket`), the build pins it off instead (docs/tmux.md)."""
+    if not tm.private and tm.exit_unattached():
+        raise EnvironmentProblem(
+            "your tmux server has `exit-unattached on` (a server option, from your tmux "
+            "config): tmux would end the server, and every agent with it, as soon as no "
+            "client is attached. agentmux does not change server options on your server. "
+            "Run the agents on a private server, where agentmux turns it off: "
+            "`agentmux --socket agents up ...` (then `agentmux --socket agents attach`), or "
+            "turn it off yourself: `tmux set -s exit-unattached off`")
+
+
 def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
            tm: Tmux, socket: str | None, guard: interrupts.Guard) -> UpResult:
     repo = lay.repo
@@ -125,6 +148,7 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
                           "created. Run `agentmux down` again, then `agentmux up`")
         return UpResult(previous, lay.session, socket, False, {
             p.name: p.pane_id or "" for p in prev_run.panes})
+    refuse_exit_unattached(tm)
 
     step = "resolving base"
     left: list[str] = []   # what an undo could not remove, for the message
@@ -186,12 +210,20 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             guard.check()
 
             step = "building the tmux session"
-            undo.callback(_end_session, tm, lay.session, run_dir)
-            ids = tm.build(
-                lay.session, run_dir.id, repo,
-                [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
-                list(windows.values()), terminal_size(), wake,
-            )
+            undo.callback(_end_session, tm, lay.session, run_dir, repo)
+            try:
+                ids = tm.build(
+                    lay.session, run_dir.id, repo,
+                    [sys.executable, "-m", "agentmux", "watch", "--run-dir", str(run_dir.path)],
+                    list(windows.values()), terminal_size(), wake,
+                )
+            except AgentmuxError:
+                # A Ctrl-C reaches the tmux client too, which may die after the server took
+                # the whole chain: then the session is there, its agents run, and it is kept.
+                built = _built_anyway(tm, lay.session, run_dir.id, plans) if guard.got else None
+                if built is None:
+                    raise
+                ids = built
             # From here on the agents run: a signal now completes the run, never undoes it
             # (an agent may have written into its worktree already).
             run = replace(run, state="running", panes=tuple(
@@ -199,17 +231,22 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             run_dir.write_run(run)
             ledger.sync_folder(run_dir.path.parent)
             undo.pop_all()
-    except Interrupted as e:
-        if step == "building the tmux session" and run_dir is not None and run_dir.path.exists():
-            e.args = (f"{e} after run {run_dir.id} started; `agentmux down` stops it",)
-        else:
-            e.args = (f"{e} while {step}; " + (
-                "nothing was created" if not left else
-                "undoing what this `up` created left: " + "; ".join(left)),)
-        raise
     except AgentmuxError as e:
-        e.args = (f"up failed while {step}: {e}",)
-        raise
+        if guard.got is None:
+            e.args = (f"up failed while {step}: {e}",)
+            raise
+        # The signal, or a failure it caused (a git or tmux child got the same Ctrl-C).
+        guard.raised = True
+        stop = Interrupted(guard.got)
+        stop.args = (f"{stop} while {step}; " + (
+            "nothing was created" if not left else
+            "undoing what this `up` created left: " + "; ".join(left)),)
+        raise stop from (None if isinstance(e, Interrupted) else e)
+    if guard.got is not None:   # it came while the run was being completed: it is complete
+        guard.raised = True
+        stop = Interrupted(guard.got)
+        stop.args = (f"{stop} after run {run_dir.id} started; `agentmux down` stops it",)
+        raise stop
     return UpResult(run_dir, lay.session, socket, True, ids)
 
 
@@ -220,7 +257,7 @@ def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, 
     run_dir.write_spec(panespec.build_spec(run_dir, lay, pl, shell=shell, wake=wake,
                                            new_tree=new_tree, common=common, gated=gated))
     return Launch(pl.name, runner_argv(run_dir.spec(pl.name), env_file),
-                  pl.cwd, run_dir.output(pl.name))
+                  pl.cwd, run_dir.output(pl.name), lay.max_output)
 
 
 def write_brief(path: Path, pl: layout.PanePlan, task: str,
@@ -245,11 +282,25 @@ def _undo_worktrees(repo: Path, got: list[worktrees.Prepared],
             left.append(problem)
 
 
-def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir) -> None:
+def _built_anyway(tm: Tmux, session: str, run_id: str,
+                  plans: Sequence[layout.PanePlan]) -> dict[str, str] | None:
+    """The pane ids of a session the server built though its client failed, or None."""
+    if not tm.session_has_run(session, run_id):
+        return None
+    ids = {p.name: p.pane_id for p in tm.panes(session) or [] if p.name}
+    return ids if all(pl.name in ids for pl in plans) else None
+
+
+def _end_session(tm: Tmux, session: str, run_dir: ledger.RunDir, repo: Path) -> None:
     """Undo of the build: the session, then every process of the run (its runners are
-    starting, and one that already started its agent must not outlive the run folder)."""
+    starting, and one that already started its agent must not outlive the run folder),
+    then the snapshots its watcher took of agents that ended meanwhile."""
     tm.kill_session_of_run(session, run_dir.id)
     sweep.sweep(run_dir.id, str(run_dir.path), grace=1.0)
+    with git.Repo(repo) as r:
+        made = r.refs(f"{snapshot.SNAPSHOT_NS}/{run_dir.id}/")
+    for ref, sha in made.items():
+        git.delete_ref(repo, ref, sha)
 
 
 def run_record(
@@ -278,83 +329,3 @@ def pane_record(pl: layout.PanePlan, prepared: worktrees.Prepared | None,
         context=pl.context, attempt_of=pl.attempt_of,
         created_worktree=bool(prepared and prepared.created_worktree),
         head_at_start=prepared.head if prepared else None, added_at=added_at)
-
-
-def add(
-    run_dir: ledger.RunDir, name: str, task: str, *, agent: str | None, command: str | None,
-    scope: Sequence[str] = (),
-) -> tuple[str, layout.PanePlan]:
-    """One more agent in a running session: worktree, brief, spec, pane, then run.json.
-
-    The new pane is checked as if it were the last `[[pane]]` of the run's layout snapshot
-    (plus the panes added before it), against the run's base: names, branch, scope overlap.
-    The watcher re-reads run.json's pane list every tick, so it follows without a restart.
-    Returns the new pane's id and plan.
-    """
-    if (agent is None) == (command is None):
-        raise BadInput("add: give exactly one of --agent or --command")
-    # Each `add` reads, extends and replaces run.json: one at a time per run. `down` marks the
-    # run under the same lock before it stops anything, so an agent is never added to a run
-    # that is being stopped (it ended `lost` when its session went). Signals, as in `up`, land
-    # only between steps: the pane is added whole (in run.json too) or not at all.
-    from agentmux import control
-
-    added_as: list[str] = []
-    try:
-        with interrupts.guarded() as guard, \
-                contextlib.closing(control.lock_run(run_dir, "add")), guard.critical():
-            pl = _add(run_dir, name, AddedPane(name, task, agent, command, tuple(scope)),
-                      guard, added_as)
-    except Interrupted as e:
-        e.args = (f"add: {e} after pane {name!r} was added ({added_as[0]})" if added_as
-                  else f"add: {e}; nothing was added",)
-        raise
-    return added_as[0], pl
-
-
-def _add(run_dir: ledger.RunDir, name: str, added: AddedPane, guard: interrupts.Guard,
-         added_as: list[str]) -> layout.PanePlan:
-    from agentmux import control
-
-    control.refuse_if_ending(run_dir, "add")
-    run = run_dir.run()
-    tm = Tmux(run.socket)
-    if not tm.has_session(run.session):
-        raise BadInput(f"add: session '{run.session}' of run {run_dir.id} is not running; "
-                       "start it with `agentmux up`")
-    try:
-        lay = panespec.trusted_layout(run_dir, replace(
-            run, added_panes=(*run.added_panes, added)), "add")
-        layout.check_here(lay)
-    except LayoutError as e:
-        raise BadInput(f"add: cannot add pane {name!r}: {e.message}") from None
-    spec = next(p for p in lay.panes if p.name == name)
-    panespec.require_sandbox([spec], f"add {name}")
-    task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
-    (pl,) = [p for p in layout.plan(lay, task_files) if p.name == name]
-    with contextlib.ExitStack() as undo:
-        prepared = None
-        if pl.worktree is not None and pl.branch is not None:
-            got = worktrees.prepare(lay.repo, run.base,
-                                    [worktrees.Want(name, pl.branch, pl.worktree)], lay.copy)
-            undo.callback(_undo_worktrees, lay.repo, got)
-            prepared = got[0]
-            guard.check()
-        undo.callback(_remove, run_dir.pane_dir(name))
-        run_dir.pane_dir(name).mkdir(parents=True, exist_ok=True)
-        write_brief(task_files[name], pl, added.task, {}, run.base)
-        env_dir, env_files = panenv.write([name])   # the environment of this `add`
-        undo.callback(panenv.remove, env_dir)
-        launch = write_spec(run_dir, lay, pl, SH, run.wake,
-                            bool(prepared and prepared.created_worktree),
-                            panespec.common_dir(lay, [spec]), env_files[name],
-                            run.max_running is not None)
-        guard.check()
-        pane_id = tm.add_pane(run.session, run_dir.id, pl.window, launch, run.wake)
-        undo.pop_all()
-    added_as.append(pane_id)
-    run = run_dir.run()   # fresh: `down` may have written meanwhile
-    record = replace(pane_record(pl, prepared, ledger.now_iso()), pane_id=pane_id)
-    run_dir.write_run(replace(run, panes=(*run.panes, record),
-                              added_panes=(*run.added_panes, added)))
-    return pl

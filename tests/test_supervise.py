@@ -56,7 +56,7 @@ def test_screen_rules() -> None:
         ("Continue [Y/n]", 5, plain, True),
         ("Press Enter to continue", None, plain, True),
         ("Token: ", None, plain, True),              # the layout's own pattern
-        ("\x1b[1mready?\x1b[0m\n\n", 0, plain, True),  # the cursor is on the question
+        ("ready?\n\n", 0, plain, True),               # the cursor is on the question
         ("was it ready?\nyes\n", 2, plain, False),   # a question in old output
         ("working...\n", 1, plain, False),
     ]

@@ -46,7 +46,7 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
 def add(name: str, task: str, agent: str | None, command: str | None, scope: tuple[str, ...],
         session: str | None) -> None:
     """Add one more agent to the running session: a worktree, a pane, a ledger entry."""
-    from agentmux.up import add as do_add
+    from agentmux.add import add as do_add
 
     run_dir = run_of(session)
     pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope)

@@ -60,7 +60,7 @@ def status(session: str | None, as_json: bool, watch_: bool) -> None:
 
     run_dir = run_of(session)
     while True:
-        rows = st.rows(run_dir)
+        rows = st.rows(run_dir, keys=True)
         if as_json:
             click.echo(json.dumps(st.to_json(run_dir, rows), indent=2))
         else:
@@ -88,13 +88,15 @@ def attach(pane: str | None, session: str | None, zoom: bool) -> None:
 @click.command()
 @click.argument("pane")
 @session_option
-@click.option("--raw", is_flag=True, help="The raw output stream, escape codes and all.")
+@click.option("--raw", is_flag=True, help="The raw output stream, escape codes and all "
+              "(to a pipe or a file: `--raw | less -R`, `--raw > FILE`).")
+@click.option("--force", is_flag=True, help="With --raw: write to a terminal anyway.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the agent ends.")
-def logs(pane: str, session: str | None, raw: bool, follow: bool) -> None:
-    """The pane's transcript (rendered screen and scrollback), or its raw output."""
+def logs(pane: str, session: str | None, raw: bool, force: bool, follow: bool) -> None:
+    """The pane's transcript (the screen and scrollback, rendered), or its raw output."""
     from agentmux import control
 
-    control.logs(run_of(session), pane, raw, follow)
+    control.logs(run_of(session), pane, raw, follow, force)
 
 
 @click.command()
@@ -106,7 +108,7 @@ def watch(session: str | None, run_dir: Path | None) -> None:
     from agentmux.watch import loop as watcher
 
     watcher.watch(ledger.RunDir(run_dir) if run_dir else run_of(session),
-                  lambda rd, state: status.render_table(rd, state, colour=True))
+                  lambda rd, state, last: status.render_table(rd, state, last, colour=True))
 
 
 @click.command()

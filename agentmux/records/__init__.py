@@ -9,6 +9,7 @@
 | `ResultRecord`  | panes/<pane>/result.json          | the snapshot           |
 | `EnvRecord`     | a pane's env file (not in the run) | `up`, `add`, `restart` |
 | `WatcherRecord` | watcher.json                      | the watcher            |
+| `TranscriptRecord` | panes/<pane>/transcript.json   | watcher, `down`, `logs` |
 
 Versions: every file carries an integer `version`, the schema's major version. A change that
 adds keys keeps it; readers ignore what they do not know and keep it in `extra`, so a record
@@ -37,9 +38,10 @@ from agentmux.records.run import (
     SpecRecord,
     WatcherRecord,
 )
+from agentmux.records.transcript import TranscriptRecord
 
 __all__ = [
     "JSON", "PHASES", "VERSION", "AddedPane", "DamagedRecord", "EnvRecord", "EventRecord",
     "FileChange", "NewerRecord", "PaneRecord", "Record", "ResultRecord", "RunRecord",
-    "SandboxSpec", "SpecRecord", "StatusRecord", "WatcherRecord",
+    "SandboxSpec", "SpecRecord", "StatusRecord", "TranscriptRecord", "WatcherRecord",
 ]

@@ -16,17 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agentmux import git, ledger, snapshot, status
+from agentmux import git, ledger, screen, snapshot, status
 from agentmux.errors import AgentmuxError, BadInput, CommandFailed
 from agentmux.find import pane_entry
 from agentmux.review.labels import run_state, source_note
 from agentmux.scope import out_of_scope
 from agentmux.watch.state import TERMINAL
-from agentmux.watch.supervise import ANSI
 
 VERSION = 1
 TAIL_LINES = 10
-_TAIL_BYTES = 64 * 1024
 _JOBS = 8  # git subprocesses at once: they spend their time outside the GIL
 
 T = TypeVar("T")
@@ -244,20 +242,17 @@ def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
 
 
 def tail(run_dir: ledger.RunDir, name: str, n: int = TAIL_LINES) -> list[str]:
-    """The last n non-blank lines the agent showed: its transcript, else its raw output."""
+    """The last n non-blank lines the agent showed, rendered: its transcript once it has one
+    (an ended agent), else the end of its raw log played on a screen."""
     path = run_dir.transcript(name)
     if path.exists():
-        text = path.read_text(errors="replace")
+        lines = path.read_text(errors="replace").splitlines()
     else:
-        path = run_dir.output(name)
-        try:
-            with path.open("rb") as f:
-                f.seek(0, 2)
-                f.seek(max(0, f.tell() - _TAIL_BYTES))
-                text = ANSI.sub("", f.read().decode(errors="replace"))
-        except FileNotFoundError:
+        log = run_dir.output(name)
+        if not log.exists():
             return []
-    lines = [line.rsplit("\r", 1)[-1].rstrip() for line in text.splitlines()]
+        lines = screen.last_lines(str(log), n + 20)
+    lines = [line.rstrip() for line in lines]
     while lines and not lines[-1]:
         lines.pop()
     return lines[-n:]

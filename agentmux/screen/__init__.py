@@ -14,13 +14,14 @@ pyte is imported only when something is rendered, not with this package.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from agentmux import capture
 from agentmux.screen.renderer import ALT_FOOTER, ALT_HEADER, Renderer
 
 __all__ = ["ALT_FOOTER", "ALT_HEADER", "Renderer", "feed", "last_lines", "render_bytes",
-           "render_file", "renderer", "richer", "screen_text", "starts_on_alt", "tail_bytes",
-           "tail_renderer"]
+           "render_file", "render_marks", "renderer", "richer", "screen_text", "starts_on_alt",
+           "tail_bytes", "tail_renderer"]
 
 WIDTH = 200
 HEIGHT = 50
@@ -60,23 +61,50 @@ def render_file(path: str, width: int = WIDTH, height: int = HEIGHT,
     head is full (at most a quarter of the budget), then from a resync point near its end;
     the transcript says how much was left out between.
     """
+    return render_marks(path, (), width, height, max_lines, max_bytes)[-1]
+
+
+def render_marks(path: str, marks: Sequence[int], width: int = WIDTH, height: int = HEIGHT,
+                 max_lines: int = MAX_LINES, max_bytes: int = RENDER_BYTES) -> list[str]:
+    """render_file, in one pass, with the transcript as it was at each of `marks` (offsets in
+    the stitched stream, as capture.raw_size counts) that falls in what is rendered: those
+    first, in order, then the whole.
+
+    For `down`: the transcript when the agent was asked to stop, beside the one at its end,
+    which a program that clears its screen as it exits leaves poorer.
+    """
     path = str(path)
     r = renderer(width, height, max_lines)
     total = capture.raw_size(path)
+    todo = sorted(m for m in marks if 0 < m < total)
+    out: list[str] = []
+
+    def play(data: bytes, at: int) -> None:
+        """Feed data, which starts at offset `at`, taking a snapshot at each mark in it."""
+        while todo and todo[0] <= at + len(data):
+            cut = max(0, todo.pop(0) - at)
+            feed(r, data[:cut])
+            data, at = data[cut:], at + cut
+            out.append(r.transcript())
+        feed(r, data)
+
     fed = 0
     head_budget = max_bytes // 4 if 0 < max_bytes < total else total
     # Small reads while the head fills, so that little is rendered past its last line.
     for chunk in capture.read_raw(path, capture.CHUNK if head_budget == total else 8192):
         part = chunk[:head_budget - fed]
-        r.feed(part)
+        play(part, fed)
         fed += len(part)
         if fed >= head_budget or (fed < total and max_bytes and r.scrollback.head_full):
             break
     if fed < total:
         tail = _resync(capture.read_tail(path, max_bytes - fed))
-        r.skip(max(0, total - fed - len(tail)), starts_on_alt(tail))
-        feed(r, tail)
-    return r.transcript()
+        start = total - len(tail)
+        while todo and todo[0] < start:  # a mark in the part left out: no snapshot there
+            todo.pop(0)
+        r.skip(max(0, start - fed), starts_on_alt(tail))
+        play(tail, start)
+    return [*out, r.transcript()]
 
 
 def feed(r: Renderer, data: bytes) -> None:

@@ -11,6 +11,7 @@ order; a segment rotated away before it was read is a gap, said as well.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from agentmux import capture
 from agentmux.screen import (
@@ -28,9 +29,10 @@ CATCH_UP = 1024 * 1024  # more than this pending at a poll: join at the end inst
 
 class Follower:
     def __init__(self, path: str, width: int = WIDTH, height: int = HEIGHT,
-                 max_lines: int = 50) -> None:
+                 max_lines: int = 50, setup: Callable[[Renderer], None] | None = None) -> None:
         self.path = str(path)
         self.size = (width, height, max_lines)
+        self.setup = setup  # called with the renderer as soon as it is made, before any feed
         self.r: Renderer | None = None
         self._part = ""   # the part being read, and how far
         self._offset = 0
@@ -41,7 +43,7 @@ class Follower:
         if not snap:
             return False
         if self.r is None and sum(size for _, size in snap) <= CATCH_UP:
-            self.r = renderer(*self.size)
+            self.r = self._new()
             self._part, self._offset = snap[0][0], 0
         elif self.r is None or self._pending(snap) > CATCH_UP:
             self._join_at_end(snap)
@@ -81,9 +83,8 @@ class Follower:
 
     def _join_at_end(self, snap: list[tuple[str, int]]) -> None:
         data = tail_bytes(self.path, from_redraw=True, upto=snap)
-        width, height, max_lines = self.size
         if self.r is None:
-            self.r = renderer(width, height, max_lines)
+            self.r = self._new()
             if starts_on_alt(data):
                 self.r.start_on_alt()
         else:
@@ -91,7 +92,25 @@ class Follower:
         feed(self.r, data)
         self._part, self._offset = snap[-1]
 
+    def _new(self) -> Renderer:
+        r = renderer(*self.size)
+        if self.setup is not None:
+            self.setup(r)
+        return r
+
     # --- what the watcher reads -------------------------------------------------------------
+
+    def screen_view(self) -> tuple[str, int | None]:
+        """The visible screen, blank rows kept, and the line its cursor is on."""
+        if self.r is None:
+            return "", None
+        lines, cursor = self.r.screen_view()
+        return "\n".join(lines), cursor
+
+    def last_line(self, width: int = 50) -> str:
+        """The last non-blank line of the visible screen, cut to width: LAST OUTPUT."""
+        lines = self.r.screen_lines() if self.r is not None else []
+        return lines[-1].strip()[:width] if lines else ""
 
     def screen_text(self) -> str:
         """The visible screen now (the alternate one while a program is on it)."""

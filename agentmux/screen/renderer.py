@@ -340,6 +340,19 @@ class Renderer:
         self.settle()
         return trim(self.alt.text_lines() if self.alt is not None else self.main.text_lines())
 
+    def sections(self) -> list[list[str]]:
+        """The sections made and not yet placed in the scrollback (each list is one section,
+        the same object until it is placed)."""
+        return [lines for _, lines in self._sections]
+
+    def screen_view(self) -> tuple[list[str], int]:
+        """The visible screen as it is (rows that autowrap continued joined, blank rows kept)
+        and the index of the line the cursor is on: what waiting patterns read."""
+        self.settle()
+        scr = self.alt if self.alt is not None else self.main
+        rows = scr.rows()
+        return self._vt.join_wrapped(rows), sum(1 for _, w in rows[:scr.cursor.y] if not w)
+
     def lines(self) -> list[str]:
         self.settle()
         out = [*self.scrollback.lines(), *self.main_lines()]

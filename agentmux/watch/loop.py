@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from agentmux import ledger, queue, snapshot
+from agentmux import ledger, queue, snapshot, transcript
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
 from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
@@ -33,9 +33,9 @@ __all__ = ["Render", "Waker", "final_tick", "nudge", "observe", "pane_entries", 
 log = logging.getLogger(__name__)
 
 REDRAW_S = 5.0
-# Draws the live table: (run, state) -> text. The `watch` command passes status's renderer, so
-# the loop never imports the layer that reads it.
-Render = Callable[[ledger.RunDir, Mapping[str, PaneState]], str]
+# Draws the live table: (run, state, last output line per pane) -> text. The `watch` command
+# passes status's renderer, so the loop never imports the layer that reads it.
+Render = Callable[[ledger.RunDir, Mapping[str, PaneState], Mapping[str, str]], str]
 
 
 def observe(
@@ -95,7 +95,7 @@ def nudge(obs: Observation) -> bool:
 def record(
     tmux: Tmux, run_dir: ledger.RunDir, obs: Observation, events: list[EventRecord]
 ) -> None:
-    """Capture the transcript of each pane that ended, then append its event."""
+    """Render the transcript of each pane that ended, then append its event."""
     trees: dict[str, str] = {}
     base = ""
     if any(ev.state in TERMINAL for ev in events):
@@ -104,10 +104,14 @@ def record(
         trees = {p.name: p.worktree for p in run.panes if p.worktree}
     for ev in events:
         name = str(ev.pane)
-        if ev.state in TERMINAL and obs.panes is not None and name in obs.panes:
-            text = tmux.capture(obs.panes[name].pane_id)
-            if text is not None:
-                run_dir.transcript(name).write_text(text, errors="surrogateescape")
+        if ev.state in TERMINAL:
+            # Rendered from the raw log, no tmux call; kept only if richer than what is kept.
+            pane = obs.panes.get(name) if obs.panes is not None else None
+            size = (pane.width or 0, pane.height or 0) if pane is not None else None
+            try:
+                transcript.record(run_dir, name, size)
+            except (OSError, AgentmuxError) as e:  # the event matters more than the text
+                log.warning("transcript of %s failed: %s", name, e)
         if ev.state in TERMINAL and name in trees and Path(trees[name]).is_dir():
             try:
                 snapshot.record(run_dir, name, Path(trees[name]), base)
@@ -193,7 +197,7 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
             now = time.monotonic()
             if render is not None and out.isatty() and (
                     drawn is None or drawn[0] != state or now - drawn[1] >= REDRAW_S):
-                out.write("\x1b[H\x1b[2J" + render(run_dir, state) + "\n")
+                out.write("\x1b[H\x1b[2J" + render(run_dir, state, sup.last_output) + "\n")
                 out.flush()
                 drawn = (dict(state), now)
             if stopping or obs.panes is None:

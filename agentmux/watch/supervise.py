@@ -1,10 +1,12 @@
 """Supervision for the watcher: who needs a person, runaway agents, telling the user.
 
 Cost model (one tmux query per tick, whatever N is; docs/tmux.md):
-- the one `list-panes` of the tick carries the extra fields used here (cursor row, tty,
-  attached clients), so an idle tick is still exactly one tmux call;
-- a pane's screen is captured only when its `output.log` grew since the last capture: the
-  screen cannot change without output, so a quiet pane costs a `stat`, not a capture;
+- the one `list-panes` of the tick carries the extra fields used here (size, tty, attached
+  clients), so an idle tick is still exactly one tmux call;
+- screens are not captured from tmux: each pane's raw log is followed by a renderer
+  (screen.follow.Follower) that plays only the bytes written since the last tick, at the
+  pane's size. Its screen is what waiting patterns read and its last line is the LAST OUTPUT
+  column; a quiet pane costs a look at its log's size;
 - notifications cost tmux calls only on a tick that recorded a change.
 """
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 from agentmux import ledger, proc
 from agentmux.records import DamagedRecord, EventRecord, PaneRecord, StatusRecord
+from agentmux.screen.follow import Follower
 from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch.alive import STOP_SIGNALS, send_stop
 from agentmux.watch.screen import ANSI, compile_patterns, screen_waiting
@@ -60,7 +63,8 @@ def timed_out(events: Iterable[EventRecord]) -> set[str]:
 class Watch:
     """What the supervisor remembers about one pane's current attempt."""
 
-    log_size: int | None = None  # output.log's size at the last capture
+    follower: Follower | None = None  # its log, rendered as it grows
+    fresh: bool = False      # the screen changed since the last verdict
     waiting: bool = False
     stage: int = 0           # timeout signals sent so far
     next_at: float = 0.0     # monotonic time of the next timeout signal
@@ -76,6 +80,7 @@ class Supervisor:
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     extra: dict[str, PaneExtra] = field(default_factory=dict)
     offset: int = 0
+    last_output: dict[str, str] = field(default_factory=dict)  # pane -> its last screen line
 
     def __post_init__(self) -> None:
         self.timed_out = timed_out(self.run_dir.events_of())
@@ -104,6 +109,7 @@ class Supervisor:
         names = {str(e.pane) for e in self.new_events() if e.type == "restart"}
         for n in names:
             self.watches.pop(n, None)
+            self.last_output.pop(n, None)
             self.timed_out.discard(n)
         return names
 
@@ -121,25 +127,26 @@ class Supervisor:
 
     def screens(self, panes: Mapping[str, PaneObs], statuses: Mapping[str, StatusRecord | None],
                 entries: Mapping[str, PaneRecord]) -> dict[str, bool]:
-        """Waiting verdicts for running agents; captures only panes whose output grew."""
+        """Follow every agent pane's log; waiting verdicts for running agents whose screen
+        changed (the screen cannot change without output)."""
         out: dict[str, bool] = {}
-        for name, st in statuses.items():
-            pane = panes.get(name)
-            if not st or st.phase != "agent" or pane is None or pane.dead:
-                continue
+        for name, pane in panes.items():
             w = self.watches.setdefault(name, Watch())
-            try:
-                size = self.run_dir.output(name).stat().st_size
-            except OSError:
-                size = -1
-            if size != w.log_size:
-                # Stat first, then capture: the screen is at least as new as the log.
-                cap = self.tmux.screen(pane.pane_id)
-                if cap is not None:
-                    ex = self.extra.get(pane.pane_id)
-                    w.waiting = screen_waiting(cap, ex.cursor_y if ex else None,
-                                               compile_patterns(entries.get(name)))
-                    w.log_size = size
+            size = (pane.width or 0, pane.height or 0)
+            f = w.follower
+            if f is None or f.size[:2] != size:
+                # A new size: the program redraws for it, and the log is joined at its end.
+                f = w.follower = Follower(str(self.run_dir.output(name)), *size)
+            if f.poll() or name not in self.last_output:
+                self.last_output[name] = f.last_line()
+                w.fresh = True
+            st = statuses.get(name)
+            if not st or st.phase != "agent" or pane.dead:
+                continue
+            if w.fresh:
+                text, cursor = f.screen_view()
+                w.waiting = screen_waiting(text, cursor, compile_patterns(entries.get(name)))
+                w.fresh = False
             out[name] = w.waiting
         return out
 

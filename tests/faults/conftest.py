@@ -38,7 +38,10 @@ def snapshot_state(repo: Path, socket: str = SOCK) -> State:
     ls = tmux("list-sessions", "-F", "#{session_name}", sock=socket)
     sessions = ls.stdout if ls.returncode == 0 else "no server"
     runs = repo / ".agentmux" / "runs"
-    files = sorted(p for p in runs.rglob("*") if p.is_file()) if runs.is_dir() else []
+    # An empty *.lock is the flock file a run's lock takes (poll.Lock); it holds no state,
+    # and removing it on release would race the next locker.
+    files = sorted(p for p in runs.rglob("*") if p.is_file() and not (
+        p.suffix == ".lock" and p.stat().st_size == 0)) if runs.is_dir() else []
     ledger = tuple((str(p.relative_to(runs)), hashlib.sha256(p.read_bytes()).hexdigest())
                    for p in files)
     return State(_git(repo, "for-each-ref"), _git(repo, "worktree", "list", "--porcelain"),

@@ -76,7 +76,7 @@ MILESTONES: dict[str, Milestone] = {
     "runner": lambda repo, _: _run_file(repo, f"panes/{PANES[0]}/status.json"),
     "running": lambda repo, _: _running(repo),
 }
-TIMES = [0.05, 0.3, 1.0, 2.0]
+TIMES = [0.05, 0.3, 1.5]
 INSTANTS: list[str | float] = [*MILESTONES, *TIMES]
 SIGNALS = [("INT", True), ("TERM", False), ("HUP", True)]   # (signal, to the whole group)
 
@@ -157,7 +157,8 @@ def test_interrupted_up_leaves_all_or_nothing(template: Path, tmp_path: Path, n:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    complete = proc.returncode in (0, 130) and _complete(repo, sock)
+    # A signal after `up` completed (as it prints) may end the process: the run is complete.
+    complete = _complete(repo, sock)
     if not complete:
         _one_line(err, proc.returncode, sig)
         assert snapshot_state(repo, sock) == before, (out, err)
@@ -165,7 +166,7 @@ def test_interrupted_up_leaves_all_or_nothing(template: Path, tmp_path: Path, n:
             (repo / ".agentmux" / "worktrees" / "agents").iterdir())
         wait_until(lambda: not _ours(repo), 10, "no process of the undone run")
         return
-    if proc.returncode == 130:
+    if proc.returncode != 0:
         _one_line(err, proc.returncode, sig)
     run_dir = next((repo / ".agentmux" / "runs").iterdir())
     assert _ours(repo)   # its agents run, and their run folder is there
