@@ -31,7 +31,8 @@ ROWS = {
 
 
 def _output(repo: Path, name: str) -> str:
-    return (latest_run(repo) / "panes" / name / "output.log").read_text(errors="replace")
+    log = latest_run(repo) / "panes" / name / "output.log"
+    return log.read_text(errors="replace") if log.exists() else ""
 
 
 def _prompts(repo: Path) -> None:
