@@ -99,7 +99,7 @@ def _wait_gone(pids: list[int], timeout: float = 5.0) -> None:
     while any(_alive(p) for p in pids):
         if time.monotonic() > deadline:
             raise TimeoutError(f"processes {[p for p in pids if _alive(p)]} did not end")
-        time.sleep(0.01)
+        time.sleep(0.01)  # poll: the deadline loop above
 
 
 def _signal(pids: list[int], sig: signal.Signals) -> None:
@@ -171,7 +171,7 @@ class SshServer:
                     self._proc.kill()
                 self._proc.wait()
                 raise RuntimeError(f"sshd did not start on port {self.port}: {tail}")
-            time.sleep(0.005)
+            time.sleep(0.005)  # poll: until sshd listens, within its deadline
 
     def stop(self) -> None:
         """Stop listening: new connections are refused; established ones (masters) go on."""

@@ -44,7 +44,7 @@ def until(cond: Callable[[], object], timeout: float = 10.0) -> bool:
     while not cond():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.02)
+        time.sleep(0.02)  # poll: the deadline loop above
     return True
 
 

@@ -37,7 +37,7 @@ for i in range(5):
     sys.stdout.write(f"chat line {i}: the answer is {i * 7}\r\n")
 sys.stdout.write("\r\n> your reply")
 sys.stdout.flush()
-time.sleep(120)
+time.sleep(120)  # poll: the agent idles at its prompt until stopped
 """
 
 

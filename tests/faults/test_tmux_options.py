@@ -31,8 +31,9 @@ ROWS = {
 
 
 def _output(repo: Path, name: str) -> str:
-    log = latest_run(repo) / "panes" / name / "output.log"
-    return log.read_text(errors="replace") if log.exists() else ""
+    # The log appears when pipe-pane's shell starts, after the pane: none yet reads as "".
+    path = latest_run(repo) / "panes" / name / "output.log"
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _prompts(repo: Path) -> None:
