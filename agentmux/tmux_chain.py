@@ -81,8 +81,11 @@ WINDOW_PINS = (("synchronize-panes", "off"),)
 def pipe_command(log: Path, max_output: int) -> str:
     """pipe-pane's shell command: capture.py bounding the pane's raw output at max_output.
 
-    tmux runs it with /bin/sh -c (not the user's default-shell) and expands formats in it."""
-    return fmt_escape(shlex.join(capture.argv(str(log), max_output)))
+    tmux runs it with /bin/sh -c (not the user's default-shell) and expands formats in it.
+    The shell creates the log first, as `cat >>` did: Python takes tens of milliseconds to
+    start, and readers look for the file as soon as the pane exists."""
+    return fmt_escape(f": >> {shlex.quote(str(log))}; exec "
+                      + shlex.join(capture.argv(str(log), max_output)))
 
 
 def pins(scope: str, values: Sequence[tuple[str, str]]) -> list[list[str]]:

@@ -27,7 +27,7 @@ import pytest
 from agentmux import capture, ledger, screen
 
 from .conftest import run_cli, wait_until
-from .helpers import latest_run, write_layout
+from .helpers import latest_run, wait_states, write_layout
 from .test_screen import assert_clean
 
 CACHE = Path(os.environ.get("AGENTMUX_AGENT_CACHE",
@@ -104,9 +104,8 @@ def test_real_clis_keys_and_last_screens(repo: Path, throwaway_home: Path) -> No
            "> 1. Sign in with ChatGPT", "Press enter to continue")
     _shows(repo, "claude", "Quick safety check", "❯ 1. Yes, I trust this folder")
     _shows(repo, "gemini", "Do you trust the files in this folder?")
-    panes = {p["name"]: p for p in json.loads(
-        run_cli("--socket", SOCK, "status", "--json", cwd=repo).out)["panes"]}
-    assert panes["codex"]["state"] == "waiting"
+    # The watcher records `waiting` on its next tick; `status` then names the menu's keys.
+    panes = wait_states(repo, SOCK, {"codex": "waiting"}, timeout=20)
     assert panes["codex"]["keys"] == ["1", "2", "3", "Up", "Down", "Enter"]
 
     # A real key press of 2 picks the second option at once; the screen says so.

@@ -15,7 +15,7 @@ from agentmux import sweep
 
 from .conftest import ROOT, wait_until
 
-RUN = "20260101T000000Z-sweep-abcd"
+RUN = f"20260101T000000Z-sweep-{os.getpid():x}"  # unique: other checkouts run this too
 
 
 @pytest.fixture

@@ -26,23 +26,27 @@ from ..helpers import latest_run, up, wait_states, write_layout
 from .conftest import SOCK
 
 AGENT = "exec fake-agent --sleep 60"
+# Each `sleep` gets a duration of its own, unique to this test process: other test runs on
+# the same machine (other checkouts of this suite) run the same commands at the same time.
+BASE = 100000 + (os.getpid() % 80000) * 10
 ESCAPES = {
     # A child in the agent's group that ignores SIGINT; the agent itself dies of SIGINT.
-    "ignint": "(trap '' INT; exec sleep 3001) & " + AGENT,
+    "ignint": f"(trap '' INT; exec sleep {BASE + 1}) & " + AGENT,
     # The agent already exited; its child lives on.
-    "orphan": "sleep 3002 & exit 0",
-    "nohup": "nohup sleep 3003 >/dev/null 2>&1 & " + AGENT,
-    "setsid": "setsid sleep 3004 & " + AGENT,
-    "double": "(sleep 3005 &) ; " + AGENT,
+    "orphan": f"sleep {BASE + 2} & exit 0",
+    "nohup": f"nohup sleep {BASE + 3} >/dev/null 2>&1 & " + AGENT,
+    "setsid": f"setsid sleep {BASE + 4} & " + AGENT,
+    "double": f"(sleep {BASE + 5} &) ; " + AGENT,
     # A loop that ignores INT, TERM and HUP and forks while it is being killed.
-    "traploop": "(trap '' INT TERM HUP; while :; do sleep 3006; done) & " + AGENT,
-    "setsidloop": "setsid sh -c 'trap \"\" INT TERM HUP; while :; do sleep 3007; done' & "
+    "traploop": f"(trap '' INT TERM HUP; while :; do sleep {BASE + 6}; done) & " + AGENT,
+    "setsidloop": f"setsid sh -c 'trap \"\" INT TERM HUP; while :; do sleep {BASE + 7}; done' & "
                   + AGENT,
     # The agent ignores every stop signal but KILL, with a child that does the same.
-    "stubborn": "trap '' INT TERM HUP; sleep 3008 & while :; do sleep 1; done",
+    "stubborn": f"trap '' INT TERM HUP; sleep {BASE + 8} & while :; do sleep 1; done",
 }
-ON_EVENT = "sleep 3009"
-MINE = {f"30{n:02d}" for n in (*range(1, 10), 99)}  # other tests on this machine sleep too
+ON_EVENT = f"sleep {BASE + 9}"
+OTHERS = str(BASE + 99)   # not this run's: another run's marker
+MINE = {str(BASE + n) for n in (*range(1, 10), 99)}
 
 
 def sleeps() -> dict[str, int]:
@@ -80,11 +84,11 @@ def test_down_ends_every_escaped_process(repo: Path, leftovers: list[int]) -> No
                           on_event=ON_EVENT)
     up(layout, SOCK)
     run_id = latest_run(repo).name
-    want = {str(3000 + i) for i in range(1, 10)}
+    want = {str(BASE + i) for i in range(1, 10)}
     wait_until(lambda: want <= set(sleeps()), 30, "every escaped sleep running")
     wait_states(repo, SOCK, {"orphan": "done", "ignint": "alive", "stubborn": "alive"})
     # Not ours: another run's marker, and this run's id as a mere prefix.
-    others = [subprocess.Popen(["sleep", "3099"], env={**os.environ, "AGENTMUX_RUN": v},
+    others = [subprocess.Popen(["sleep", OTHERS], env={**os.environ, "AGENTMUX_RUN": v},
                                start_new_session=True)
               for v in (run_id + "x", "20990101T000000Z-other-0000")]
     leftovers.extend(p.pid for p in others)
@@ -93,7 +97,7 @@ def test_down_ends_every_escaped_process(repo: Path, leftovers: list[int]) -> No
     r = run_cli("--socket", SOCK, "down", "--grace", "1", cwd=repo)
     took = time.monotonic() - t0
     assert r.code == 0, r.err
-    left = {k: v for k, v in sleeps().items() if k != "3099"}
+    left = {k: v for k, v in sleeps().items() if k != OTHERS}
     assert left == {}
     assert [p.poll() for p in others] == [None, None]
     assert sweep.members(run_id, str(latest_run(repo))) == []

@@ -26,6 +26,10 @@ def test_stopped_agents_are_paused_and_down_continues_them(repo: Path) -> None:
                                  for n in ("stopped", "ctrlz", "busy")])
     up(layout, SOCK)
     panes = wait_states(repo, SOCK, dict.fromkeys(("stopped", "ctrlz", "busy"), "working"))
+    # Past its own start-up (a Python stopped while it imports, then interrupted, exits 1).
+    logs = [latest_run(repo) / "panes" / n / "output.log" for n in ("stopped", "ctrlz", "busy")]
+    wait_until(lambda: all(f.exists() and b"sleeping" in f.read_bytes() for f in logs), 30,
+               "every agent sleeping")
     os.kill(agent_pid(repo, "stopped"), signal.SIGSTOP)
     # Ctrl-Z as a person types it: the pane's terminal stops its foreground group, the agent.
     assert tmux("send-keys", "-t", panes["ctrlz"]["pane_id"], "C-z").returncode == 0
@@ -44,6 +48,6 @@ def test_stopped_agents_are_paused_and_down_continues_them(repo: Path) -> None:
     assert r.code == 0, r.err
     # Held pending, INT and TERM made `down` wait 2 x 10 s for KILL.
     assert took < 10, took
-    r = run_cli("--socket", SOCK, "status", "--json", cwd=repo)
-    got = {p["name"]: p["signal"] for p in json.loads(r.out)["panes"]}
-    assert got == dict.fromkeys(("stopped", "ctrlz", "busy"), "SIGINT")
+    st = run_cli("--socket", SOCK, "status", "--json", cwd=repo)
+    got = {p["name"]: p["signal"] for p in json.loads(st.out)["panes"]}
+    assert got == dict.fromkeys(("stopped", "ctrlz", "busy"), "SIGINT"), (r.out, st.out)

@@ -55,6 +55,9 @@ def test_restart_refuses_a_changed_ledger(repo: Path, what: str, tamper: object,
     assert callable(tamper)
     tamper(run)
     wait_states(repo, SOCK)
+    # restart takes the run's lock (control.lock_run) before it checks: its empty lock file
+    # is the one thing a refused restart may leave, so it is there before the picture.
+    (run / "add.lock").touch()
     before = snapshot_state(repo)
     r = run_cli("--socket", SOCK, "restart", "a", cwd=repo)
     assert r.code == 3, (what, r.err)

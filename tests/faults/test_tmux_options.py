@@ -31,7 +31,7 @@ ROWS = {
 
 
 def _output(repo: Path, name: str) -> str:
-    # capture.py creates the log when its pane's first bytes arrive: none yet reads as "".
+    # The log appears when pipe-pane's shell starts, after the pane: none yet reads as "".
     path = latest_run(repo) / "panes" / name / "output.log"
     return path.read_text(errors="replace") if path.exists() else ""
 
