@@ -24,11 +24,21 @@ from agentmux.runner import ENV_FOLDER_PREFIX
 
 # Where tmux's pane runs, these are the values of the pane, not of whoever ran agentmux.
 NOT_PASSED = ("TMUX", "TMUX_PANE")
+# A pane is a terminal someone can attach to, even when agentmux itself runs in a CI job.
+# CLIs built on Ink (Gemini CLI) take these for "no terminal" and exit at once instead of
+# asking (its `is-in-ci`: CI, CONTINUOUS_INTEGRATION, or any name starting CI_). They are
+# not passed on; a layout's `env` sets them again where a pane wants them.
+CI_MARKERS = ("CI", "CONTINUOUS_INTEGRATION")
+CI_PREFIX = "CI_"
+
+
+def passed(name: str) -> bool:
+    return name not in NOT_PASSED and name not in CI_MARKERS and not name.startswith(CI_PREFIX)
 
 
 def current() -> dict[str, str]:
     """The environment of this process, as every pane's base."""
-    return {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
+    return {k: v for k, v in os.environ.items() if passed(k)}
 
 
 def _root() -> str | None:

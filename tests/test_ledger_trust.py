@@ -150,6 +150,21 @@ def test_restart_takes_the_environment_of_its_shell(repo: Path) -> None:
     wait_until(lambda: (wt / "seen.txt").read_text() == "restart's", 20, "the new attempt")
 
 
+def test_markers_of_a_ci_job_do_not_reach_the_panes_unless_the_layout_sets_them(
+        repo: Path) -> None:
+    """A pane is a terminal: Gemini CLI (Ink's is-in-ci) exits at once under CI, CI_*."""
+    show = 'env | grep -E "^(CI|CONTINUOUS|KEEP)" | sort > "$AGENTMUX_WORKTREE/env.txt"'
+    layout = write_layout(repo, [{"name": "a", "command": show},
+                                 {"name": "b", "command": show, "env": {"CI": "layout's"}}])
+    r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo,
+                env={"CI": "true", "CONTINUOUS_INTEGRATION": "1", "CI_JOB_TOKEN": "t",
+                     "KEEP_ME": "kept"})
+    assert r.code == 0, r.err
+    panes = wait_states(repo, SOCK, {"a": "done", "b": "done"})
+    seen = {n: (Path(p["worktree"]) / "env.txt").read_text() for n, p in panes.items()}
+    assert seen == {"a": "KEEP_ME=kept\n", "b": "CI=layout's\nKEEP_ME=kept\n"}
+
+
 def test_the_environment_is_on_disk_only_until_its_runner_read_it(
         repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-agentmux-test-" + os.urandom(8).hex()

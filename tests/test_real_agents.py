@@ -47,8 +47,11 @@ def _logs(repo: Path, pane: str) -> str:
 
 
 def _shows(repo: Path, pane: str, *phrases: str, timeout: float = 40) -> None:
-    wait_until(lambda: all(p in _logs(repo, pane) for p in phrases), timeout,
-               f"{pane} to show {phrases}", interval=0.3)
+    try:
+        wait_until(lambda: all(p in _logs(repo, pane) for p in phrases), timeout,
+                   f"{pane} to show {phrases}", interval=0.3)
+    except AssertionError as e:   # what it showed instead
+        raise AssertionError(f"{e}; its screen:\n{_logs(repo, pane)[-3000:]}") from None
 
 
 def _send(repo: Path, pane: str, *args: str) -> None:
@@ -93,7 +96,9 @@ def throwaway_home(isolated: Path) -> Iterator[Path]:
 
 
 def test_real_clis_keys_and_last_screens(repo: Path, throwaway_home: Path) -> None:
-    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DISABLE_AUTOUPDATER": "1"}
+    # CI set as a CI job sets it: Gemini CLI still gets a terminal (agentmux.panenv).
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DISABLE_AUTOUPDATER": "1",
+           "CI": "true"}
     layout = write_layout(repo, [{"name": c, "agent": c, "task": "say hi"} for c in CLIS],
                           isolation="none", poll_interval=0.5)
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo, env=env)
