@@ -168,7 +168,10 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def new_run_id(session: str) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    """Ids sort by when their run began (the latest run is the greatest name): to the
+    millisecond, since two `up`s in one second sorted by their random tail."""
+    ms = time.time_ns() // 1_000_000
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
     return f"{stamp}-{session}-{os.urandom(2).hex()}"
 
 

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from agentmux.runner import Status
 from agentmux.runner import argv as runner_argv
 from agentmux.runproc import signal_name
 
-from .conftest import ROOT
+from .conftest import ROOT, wait_until
 
 PANE = PaneRecord(name="a", cwd="/r/a", command="fake-agent", window="agents", branch="b/a",
                   worktree="/r/a", agent="claude", check="pytest -q", timeout=60.0,
@@ -250,3 +251,18 @@ def test_runner_import_path_stays_light() -> None:
     heavy = {"pathlib", "subprocess", "typing", "dataclasses", "json", "signal", "contextlib",
              "re", "enum", "collections", "agentmux.ledger", "agentmux.records"}
     assert sorted(heavy & set(out)) == []
+
+
+def test_run_ids_sort_in_the_order_the_runs_began() -> None:
+    """The latest run is the greatest id: two `up`s in one second once sorted by chance."""
+    made: list[str] = []
+
+    def next_millisecond(before: int) -> bool:
+        return time.time_ns() // 1_000_000 > before
+
+    for _ in range(20):
+        now = time.time_ns() // 1_000_000
+        wait_until(lambda: next_millisecond(now), 1, "the next millisecond",  # noqa: B023
+                   interval=0.0002)
+        made.append(ledger.new_run_id("agents"))
+    assert sorted(made) == made
