@@ -25,10 +25,11 @@ from agentmux.runner import ENV_FOLDER_PREFIX
 # Where tmux's pane runs, these are the values of the pane, not of whoever ran agentmux.
 NOT_PASSED = ("TMUX", "TMUX_PANE")
 # A pane is a terminal someone can attach to, even when agentmux itself runs in a CI job.
-# CLIs built on Ink (Gemini CLI) take these for "no terminal" and exit at once instead of
-# asking (its `is-in-ci`: CI, CONTINUOUS_INTEGRATION, or any name starting CI_). They are
-# not passed on; a layout's `env` sets them again where a pane wants them.
-CI_MARKERS = ("CI", "CONTINUOUS_INTEGRATION")
+# Agent CLIs take these for "no terminal" and stop being interactive: Gemini CLI 0.61 runs
+# headless under CI=true or GITHUB_ACTIONS=true (its isHeadlessMode) and exits at once;
+# Ink's is-in-ci, which other Ink CLIs use, also reads CONTINUOUS_INTEGRATION and any name
+# starting CI_. They are not passed on; a layout's `env` sets them again where wanted.
+CI_MARKERS = ("CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS")
 CI_PREFIX = "CI_"
 
 

@@ -153,12 +153,12 @@ def test_restart_takes_the_environment_of_its_shell(repo: Path) -> None:
 def test_markers_of_a_ci_job_do_not_reach_the_panes_unless_the_layout_sets_them(
         repo: Path) -> None:
     """A pane is a terminal: Gemini CLI (Ink's is-in-ci) exits at once under CI, CI_*."""
-    show = 'env | grep -E "^(CI|CONTINUOUS|KEEP)" | sort > "$AGENTMUX_WORKTREE/env.txt"'
+    show = 'env | grep -E "^(CI|CONTINUOUS|GITHUB|KEEP)" | sort > "$AGENTMUX_WORKTREE/env.txt"'
     layout = write_layout(repo, [{"name": "a", "command": show},
                                  {"name": "b", "command": show, "env": {"CI": "layout's"}}])
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo,
                 env={"CI": "true", "CONTINUOUS_INTEGRATION": "1", "CI_JOB_TOKEN": "t",
-                     "KEEP_ME": "kept"})
+                     "GITHUB_ACTIONS": "true", "KEEP_ME": "kept"})
     assert r.code == 0, r.err
     panes = wait_states(repo, SOCK, {"a": "done", "b": "done"})
     seen = {n: (Path(p["worktree"]) / "env.txt").read_text() for n, p in panes.items()}

@@ -98,7 +98,7 @@ def throwaway_home(isolated: Path) -> Iterator[Path]:
 def test_real_clis_keys_and_last_screens(repo: Path, throwaway_home: Path) -> None:
     # CI set as a CI job sets it: Gemini CLI still gets a terminal (agentmux.panenv).
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DISABLE_AUTOUPDATER": "1",
-           "CI": "true"}
+           "CI": "true", "GITHUB_ACTIONS": "true"}
     layout = write_layout(repo, [{"name": c, "agent": c, "task": "say hi"} for c in CLIS],
                           isolation="none", poll_interval=0.5)
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo, env=env)

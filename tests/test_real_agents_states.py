@@ -82,7 +82,7 @@ def test_real_clis_offline_are_told_truly(agents_bin: Path, repo: Path,
                           poll_interval=0.5)
     path = f"{agents_bin}{os.pathsep}{os.environ['PATH']}"
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo,
-                env={"PATH": path, "CI": "true"})   # as in a CI job (agentmux.panenv)
+                env={"PATH": path, "CI": "true", "GITHUB_ACTIONS": "true"})  # a CI job (panenv)
     assert r.code == 0, r.err
     try:
         _check_states(repo, names)
