@@ -236,7 +236,12 @@ def bwrap_argv(*, worktree: str, git_common_dir: str, worktree_git_dir: str, bra
             a.add("--tmpfs", d)
     # What the agent must still see (read-only) that lives in a private folder.
     repo_top = os.path.dirname(common) if os.path.basename(common) == ".git" else common
-    seen = (home, repo_top, common, wt, wtgit, *extra, _real(sys.base_prefix))
+    # Also agentmux's own hook program and the Python that runs it (a venv's prefix), and
+    # the agent's PATH: a checkout or venv under /tmp must still run inside.
+    path = [_real(d) for d in env.get("PATH", "").split(os.pathsep) if os.path.isabs(d)
+            and _real(d) not in PRIVATE_DIRS]   # never /tmp itself
+    seen = (home, repo_top, common, wt, wtgit, *extra, _real(sys.base_prefix),
+            _real(sys.prefix), _real(os.path.dirname(os.path.abspath(__file__))), *path)
     for p in _minimal(p for p in seen if any(_under(p, d) for d in private)):
         if os.path.exists(p):
             a.bind(p, rw=False)

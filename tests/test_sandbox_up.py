@@ -118,8 +118,14 @@ def test_a_hostile_agent_in_the_sandbox_changes_nothing_but_its_branch(
     changed = _changed(before, tree_hashes(repo), [
         wts / "evil", common / "objects", common / "refs" / "heads" / branch,
         common / "logs" / "refs" / "heads" / branch, common / "worktrees" / "evil",
+        # The watcher, outside the sandbox, snapshots evil's worktree as it ends, under
+        # refs/agentmux/snapshots/<run>/evil: sometimes before this look, sometimes after.
+        common / "refs" / "agentmux",
         run])   # the runners and the watcher write the run folder; its statics are below
     assert changed == []
+    snapshots = {p.relative_to(common).as_posix() for p in (common / "refs" / "agentmux").rglob("*")
+                 if p.is_file()} if (common / "refs" / "agentmux").exists() else set()
+    assert snapshots <= {f"refs/agentmux/snapshots/{run.name}/evil"}, snapshots
     assert {p: p.read_bytes() for p in statics} == statics
     def evil_states() -> list[str]:
         return [e.get("state", "") for e in events(repo) if e.get("pane") == "evil"]
@@ -308,3 +314,21 @@ def test_a_claude_pane_keeps_its_config_and_plants_no_hooks(repo: Path, isolated
     assert (home / ".claude" / "settings.json").read_text() == "{}\n"
     assert (home / ".claude" / ".claude.json").read_text() == '{"seen": 1}\n'
     assert (home / ".claude.json").read_text() == '{"user": "config"}\n'
+
+
+@needs_bwrap
+def test_tools_on_path_under_tmp_still_run_inside(repo: Path, tmp_path: Path) -> None:
+    """/tmp is private inside, but a venv or checkout there that is on PATH stays visible."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "greet").write_text("#!/bin/sh\necho hello from /tmp\n")
+    (tools / "greet").chmod(0o755)
+    assert str(tools).startswith("/tmp/")
+    layout = write_layout(repo, [{"name": "a", "command": "greet > greeted.txt"}],
+                          sandbox="bwrap")
+    r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo,
+                env={"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"})
+    assert r.code == 0, r.err
+    panes = wait_states(repo, SOCK)
+    assert panes["a"]["state"] == "done", panes["a"]
+    assert (Path(panes["a"]["worktree"]) / "greeted.txt").read_text() == "hello from /tmp\n"
