@@ -335,3 +335,24 @@ def test_real_claude_headless_calls_the_hook_through_settings(tmp_path: Path) ->
     assert got[:2] == [("session_start", None), ("prompt", "working")]
     # Claude runs the StopFailure and SessionEnd hooks at the same time.
     assert sorted(got[2:], key=str) == [("session_end", None), ("turn_failed", "idle")]
+
+
+def test_the_watcher_steps_through_every_state_the_hooks_passed_through(tmp_path: Path) -> None:
+    # A person answered a permission prompt and the turn ended, all between two ticks: the
+    # watcher still records waiting (and so tells on_event), then working, then idle.
+    from agentmux.watch.hooks import HookReader
+
+    reader = HookReader(tmp_path / hook.FILE_NAME)
+    assert reader.step() is None  # the watcher's first look: nothing yet
+    for event, payload in [("UserPromptSubmit", CLAUDE_PROMPT),
+                           ("Notification", CLAUDE_PERMISSION)]:
+        run_hook(tmp_path, "claude", event, stdin=json.dumps(payload).encode())
+    assert [reader.step().state for _ in range(2)] == ["working", "waiting"]  # type: ignore[union-attr]
+    for event, payload in [("UserPromptSubmit", CLAUDE_PROMPT),
+                           ("UserPromptSubmit", CLAUDE_PROMPT), ("Notification", CLAUDE_IDLE)]:
+        run_hook(tmp_path, "claude", event, stdin=json.dumps(payload).encode())
+    seen = [v.state if v else None for v in (reader.step() for _ in range(4))]
+    assert seen == ["working", "idle", "idle", "idle"]
+    assert reader.poll() is not None and reader.poll().state == "idle"  # type: ignore[union-attr]
+    # A watcher that restarts reads the history once and tells only what holds now.
+    assert HookReader(tmp_path / hook.FILE_NAME).step().state == "idle"  # type: ignore[union-attr]

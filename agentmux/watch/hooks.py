@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ FILE_NAME = "hooks.jsonl"       # agentmux/hook.py's FILE_NAME; that script impo
 # moved on. (Drawing the prompt that follows the hook writes far less.)
 STALE_S = 2.0
 STALE_BYTES = 512
+BACKLOG = 32    # state changes kept for step(); past it the oldest are dropped
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,30 @@ class HookReader:
         self.ino: int | None = None
         self.latest: HookVerdict | None = None
         self.count = 0  # records read, state-bearing or not
+        self.told: str | None = None  # the state step() returned last
+        self.changes: deque[HookVerdict] = deque(maxlen=BACKLOG)  # not yet stepped through
+        # What was written before the first look is history (a watcher that restarted must
+        # not tell it again): only changes that arrive after it are stepped through.
+        self.primed = False
 
     def _reset(self, ino: int | None = None) -> None:
         self.offset, self.ino, self.latest, self.count = 0, ino, None, 0
+        self.told = None
+        self.changes.clear()
+
+    def step(self) -> HookVerdict | None:
+        """Like poll(), but each state the agent passed through since the last step comes
+        first, one per call: a `waiting` that a person answered between two of the watcher's
+        ticks is still recorded (and told), one tick late, rather than lost."""
+        latest = self.poll()
+        got = self.changes.popleft() if len(self.changes) > 1 else latest
+        if len(self.changes) <= 1:
+            self.changes.clear()
+        self.told = got.state if got is not None else None
+        return got
 
     def poll(self) -> HookVerdict | None:
+        first, self.primed = not self.primed, True
         try:
             st = os.stat(self.path)
         except OSError:
@@ -75,6 +96,9 @@ class HookReader:
                     str(rec["state"]), reason if isinstance(reason, str) else None, float(t),
                     str(rec.get("raw_event") or ""),
                     size if isinstance(size, int) and not isinstance(size, bool) else None)
+                last = self.changes[-1].state if self.changes else self.told
+                if not first and self.latest.state != last:
+                    self.changes.append(self.latest)
         return self.latest
 
 

@@ -185,7 +185,7 @@ class Supervisor:
         screen = w.screen
         if screen.state == "idle" and mtime is not None and time.time() - mtime < IDLE_SETTLE:
             screen = WORKING  # not settled yet: a TUI draws its idle look while starting
-        got = w.hooks.poll()
+        got = w.hooks.step()
         if got is not None and got.t != w.hook_seen[0]:
             # The hook's own record of the output's size, else the size when seen here.
             w.hook_seen = (got.t, size if got.output_size is None else got.output_size)
