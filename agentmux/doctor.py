@@ -1,4 +1,5 @@
-"""`agentmux doctor [--fix]`: what is wrong with tmux, git, the ledger and agentmux's git state.
+"""`agentmux doctor [--fix] [LAYOUT]`: what is wrong with tmux, git, the ledger and agentmux's
+git state; with LAYOUT, also on every host it declares (doctor_hosts: one block per host).
 
 Every finding names the command that repairs it. Without `--fix` nothing is changed. With it,
 only repairs that cannot lose work are made: recording agents whose session is gone (from
@@ -15,15 +16,20 @@ import re
 import shlex
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentmux import git, ledger, poll, snapshot, worktrees
-from agentmux.errors import AgentmuxError
+from agentmux.errors import ENVIRONMENT, WORK_FAILED, AgentmuxError
 from agentmux.find import all_runs
 from agentmux.tmux import Tmux, check_version
 from agentmux.watch import loop as watcher
 from agentmux.watch.state import replay
+
+if TYPE_CHECKING:
+    from agentmux.doctor_hosts import HostBlock
 
 GIT_MIN = (2, 38)           # merge-tree --write-tree
 SNAPSHOT_MAX_AGE = 30 * 86400
@@ -61,17 +67,43 @@ def diagnose(here: Path, fix: bool = False) -> list[Finding]:
     return out
 
 
+def diagnose_with_hosts(here: Path, layout: Path | None, fix: bool = False
+                        ) -> tuple[list[Finding], list[HostBlock]]:
+    """diagnose, and with a layout its hosts too. The layout is loaded first: a bad one is
+    bad input (exit 2) before anything is looked at or repaired."""
+    if layout is None:
+        return diagnose(here, fix), []
+    from agentmux import doctor_hosts  # ssh and the layout only when there are hosts
+
+    prep = doctor_hosts.prepare(layout)
+    return diagnose(here, fix), doctor_hosts.diagnose(prep)
+
+
 def remaining(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if not f.fixed]
 
 
-def render(findings: list[Finding]) -> str:
+def exit_code(findings: list[Finding], hosts: Sequence[HostBlock] = ()) -> int:
+    """4 when a host has a problem or could not be looked at, 1 for problems here, else 0."""
+    if any(not b.ok for b in hosts):
+        return ENVIRONMENT
+    return WORK_FAILED if remaining(findings) else 0
+
+
+def render(findings: list[Finding], hosts: Sequence[HostBlock] = ()) -> str:
     lines = [f.line() for f in findings]
+    for block in hosts:
+        lines += block.render()
     left = len(remaining(findings))
-    lines.append("healthy" if not left else f"{left} problem{'s' if left != 1 else ''} found"
-                 + ("" if any(f.fixed for f in findings) else
-                    "; `agentmux doctor --fix` repairs what can be repaired without losing work"))
-    return "\n".join(lines)
+    problems = sum(b.count("problem") for b in hosts)
+    unknown = sum(b.count("unknown") for b in hosts)
+    if not left + problems + unknown:
+        return "\n".join([*lines, "healthy"])
+    told = [f"{n} {what}{'s' if n != 1 else ''} {how}" for n, what, how in (
+        (left + problems, "problem", "found"), (unknown, "check", "unknown")) if n]
+    hint = ("" if not left or any(f.fixed for f in findings) else
+            "; `agentmux doctor --fix` repairs what can be repaired without losing work")
+    return "\n".join([*lines, ", ".join(told) + hint])
 
 
 def check_tools() -> list[Finding]:
