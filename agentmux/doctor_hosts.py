@@ -93,9 +93,10 @@ def check_host(t: Transport, prep: Prepared) -> HostBlock:
     try:
         report = t.check()
     except AgentmuxError as e:
-        why = e.reason if isinstance(e, HostUnreachable) else str(e)
-        lines = [HostLine("ssh", PROBLEM, f"not reached without a prompt: {why}",
-                          _ssh_repair(t, e))]
+        # The block names the host already: its error's own "host 'NAME' ..." is dropped.
+        why = (f"unreachable: {e.reason}" if isinstance(e, HostUnreachable)
+               else str(e).removeprefix(f"host '{h.name}': "))
+        lines = [HostLine("ssh", PROBLEM, why, _ssh_repair(t, e))]
         lines += [HostLine(c, UNKNOWN, "not looked at: the host was not reached")
                   for c in (*TOOLS, "repo", "history")]
         return HostBlock(h.name, h.ssh, tuple(lines))
@@ -123,7 +124,7 @@ def _ssh_repair(t: Transport, e: AgentmuxError) -> str:
         return (f"install your key on the host (`ssh-copy-id {t.host.ssh}`) and load it into "
                 f"ssh-agent (`ssh-add`): agentmux never types a password; then {test}")
     if "Host key verification failed" in text:
-        return f"check the host's key and accept it with a plain `ssh {t.host.ssh}` once"
+        return f"check the host's key and accept it: `{_sshing(t)}` once, with no BatchMode"
     return f"check that the host is up and its sshd accepts connections: {test}"
 
 
