@@ -121,8 +121,8 @@ def _ssh_repair(t: Transport, e: AgentmuxError) -> str:
         return ("install the OpenSSH client (Debian: `sudo apt-get install openssh-client`), "
                 "or name yours in AGENTMUX_SSH")
     if "Permission denied" in text:
-        return (f"install your key on the host (`ssh-copy-id {t.host.ssh}`) and load it into "
-                f"ssh-agent (`ssh-add`): agentmux never types a password; then {test}")
+        return (f"install your key on the host (`ssh-copy-id {t.host.ssh}`), or load it "
+                f"into ssh-agent (`ssh-add`); then {test}")
     if "Host key verification failed" in text:
         return f"check the host's key and accept it: `{_sshing(t)}` once, with no BatchMode"
     return f"check that the host is up and its sshd accepts connections: {test}"
@@ -170,8 +170,9 @@ def _clone_command(t: Transport, origin: str | None, repo: str) -> str:
 
 def _history_line(t: Transport, report: HostReport, prep: Prepared) -> HostLine:
     if report.repo_top is None:
-        return HostLine("history", UNKNOWN, "not looked at: no git repository at "
-                        f"{t.host.repo}")
+        why = "the host has no git" if report.tools.get("git") is None else (
+            f"no git repository at {t.host.repo}")
+        return HostLine("history", UNKNOWN, f"not looked at: {why}")
     if prep.roots is None:
         return HostLine("history", UNKNOWN, "not compared: this repository has no commit "
                         "yet, so it has no history to find on the host")
