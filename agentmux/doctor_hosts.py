@@ -61,8 +61,9 @@ class HostBlock:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A loaded layout and a transport per declared host: made before doctor looks at
-    anything, so a bad layout (exit 2) stops it before `--fix` repairs a thing."""
+    """A transport per host the layout declares, and what the checks compare with: made
+    before doctor looks at anything, so a bad layout (exit 2) stops it before `--fix`
+    repairs a thing."""
 
     transports: Mapping[str, Transport]
     roots: tuple[str, ...] | None        # this repository's root commits; None: no commits
