@@ -98,3 +98,10 @@ def count_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], 
         return [args for pid, args in mine if pid == str(os.getpid())]
 
     return calls
+
+
+# OpenCode (Bun) backs off between API attempts: where DNS answers slowly or not at all, it took
+# about 150 s here to give up and idle, against about 85 s when each connection is refused at
+# once. A proxy nobody listens on makes every machine the second kind, whatever its resolver.
+REFUSED_NET = {k: "http://127.0.0.1:9" for k in ("HTTPS_PROXY", "HTTP_PROXY",
+                                                  "https_proxy", "http_proxy")}

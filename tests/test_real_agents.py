@@ -27,7 +27,7 @@ import pytest
 from agentmux import capture, ledger, screen
 
 from .conftest import run_cli, wait_until
-from .helpers import latest_run, wait_states, write_layout
+from .helpers import REFUSED_NET, latest_run, wait_states, write_layout
 from .test_screen import assert_clean
 
 CACHE = Path(os.environ.get("AGENTMUX_AGENT_CACHE",
@@ -99,7 +99,9 @@ def test_real_clis_keys_and_last_screens(repo: Path, throwaway_home: Path) -> No
     # CI set as a CI job sets it: Gemini CLI still gets a terminal (agentmux.panenv).
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DISABLE_AUTOUPDATER": "1",
            "CI": "true", "GITHUB_ACTIONS": "true"}
-    layout = write_layout(repo, [{"name": c, "agent": c, "task": "say hi"} for c in CLIS],
+    layout = write_layout(repo, [{"name": c, "agent": c, "task": "say hi",
+                                  **({"env": REFUSED_NET} if c == "opencode" else {})}
+                                 for c in CLIS],
                           isolation="none", poll_interval=0.5)
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo, env=env)
     assert r.code == 0, r.err

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from .conftest import ROOT, run_cli
-from .helpers import latest_run, status, write_layout
+from .helpers import REFUSED_NET, latest_run, status, write_layout
 
 SOCK = "amx-real-states"
 CACHE = Path(os.environ.get("AGENTMUX_AGENT_CACHE",
@@ -78,7 +78,9 @@ def test_real_clis_offline_are_told_truly(agents_bin: Path, repo: Path,
     for h in homes.values():
         h.mkdir()
     layout = write_layout(repo, [{"name": n, "agent": n, "task": "say hi",
-                                  "env": {"HOME": str(homes[n])}} for n in names],
+                                  "env": {"HOME": str(homes[n]),
+                                          **(REFUSED_NET if n == "opencode" else {})}}
+                                 for n in names],
                           poll_interval=0.5)
     path = f"{agents_bin}{os.pathsep}{os.environ['PATH']}"
     r = run_cli("--socket", SOCK, "up", "--trust", "-d", str(layout), cwd=repo,
