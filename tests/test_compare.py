@@ -33,3 +33,13 @@ def test_compare_shows_each_attempts_check_and_only_its_attempts(repo: Path) -> 
     assert lines[0] == "fix: 2 attempts"
     assert [line.split() for line in lines if line.startswith("check ")] == [
         ["check", "passed", "failed"]]
+    # fix-2 ended by itself with 0, then its check failed: the exit code is the agent's.
+    assert [line.split() for line in lines if line.startswith(("outcome ", "fix.txt "))] == [
+        ["outcome", "done", "(0)", "failed", "(0)"],
+        ["fix.txt", "A", "+1", "-0", "A", "+1", "-0"]]
+    # The attempts conflict with each other on fix.txt: expected, so not shown.
+    assert "conflicts  none      none" in lines
+
+    r = run_cli("--socket", SOCK, "review", "--compare", "nope", cwd=repo)
+    assert (r.code, r.out, r.err) == (2, "", "agentmux: compare: no attempts of 'nope' in this "
+                                      "run; panes: fix-1, fix-2, fix-3\n")

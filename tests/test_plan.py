@@ -1,4 +1,4 @@
-"""Task decomposition: scopes, context, the brief, fan-out, init, add, presets, compare."""
+"""Task decomposition: scopes, context, the brief, fan-out, init, add, presets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from agentmux import init, scope
-from agentmux.review import compare
 
 from .conftest import git, run_cli, wait_until
 from .helpers import events, fake, latest_run, status, up, wait_states, write_layout
@@ -215,7 +214,7 @@ def test_directory_isolation_scope_defaults_to_the_dir(repo: Path) -> None:
     assert "  scope:    src/**\n" in r.out
 
 
-# --- fan-out and compare ---------------------------------------------------------------------
+# --- fan-out ---------------------------------------------------------------------------------
 
 def test_count_three_gives_three_branches_and_panes(repo: Path) -> None:
     layout = write_layout(repo, [
@@ -235,32 +234,6 @@ def test_count_three_gives_three_branches_and_panes(repo: Path) -> None:
             == f"web-{n}"
     run = json.loads((latest_run(repo) / "run.json").read_text())
     assert [p["attempt_of"] for p in run["panes"]] == ["web", "web", "web", None]
-
-
-REVIEW: dict[str, Any] = {"panes": [
-    {"name": "web-1", "state": "done", "exit_code": 0, "signal": None, "duration_s": 65.2,
-     "check": {"passed": True},
-     "files": [{"path": "web/a.ts", "status": "M", "added": 10, "removed": 2},
-               {"path": "web/b.ts", "status": "A", "added": 30, "removed": 0}],
-     "conflicts_with": ["web-2", "docs"]},
-    {"name": "web-2", "state": "failed", "exit_code": 3, "signal": None, "duration_s": 40,
-     "check": None, "files": [{"path": "web/a.ts", "status": "M", "added": 1, "removed": 1}],
-     "conflicts_with": ["web-1"]},
-    {"name": "web-3", "state": "killed", "exit_code": None, "signal": "SIGTERM",
-     "duration_s": 5.5, "files": [], "conflicts_with": []},
-    {"name": "docs", "state": "done", "exit_code": 0, "signal": None, "duration_s": 3,
-     "files": [], "conflicts_with": ["web-1"]},
-    {"name": "web-extra", "state": "done", "exit_code": 0, "signal": None, "duration_s": 1,
-     "files": [], "conflicts_with": []},
-]}
-
-
-def test_compare_unknown_name() -> None:
-    from agentmux.errors import BadInput
-    with pytest.raises(BadInput) as e:
-        compare.compare(REVIEW, "nope")
-    assert str(e.value) == ("compare: no attempts of 'nope' in this run; panes: web-1, web-2, "
-                            "web-3, docs, web-extra")
 
 
 # --- init -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from agentmux.records import (
     StatusRecord,
     WatcherRecord,
 )
+from agentmux.records.outcome import ProvisionedFile, UnseenFile
 from agentmux.runner import Status
 from agentmux.runner import argv as runner_argv
 from agentmux.runproc import signal_name
@@ -65,6 +66,9 @@ RECORDS: list[Record] = [
     ResultRecord(pane="a", base="b", head="h", snapshot="s", taken_at="t", ref="refs/x",
                  commits_ahead=2, dirty=True,
                  files=(FileChange("a.py", "A", 3, 0), FileChange("img.png", "M"))),
+    ResultRecord(pane="a", base="b", head="h", snapshot="s",
+                 provisioned=(ProvisionedFile(".env", "changed", True),),
+                 unseen=(UnseenFile("sub/", "nested-repo", "a nested git repository", False),)),
     EnvRecord({"PATH": "/bin"}), WatcherRecord(42),
 ]
 
@@ -84,6 +88,25 @@ def test_unknown_keys_are_kept_and_written_back() -> None:
     back = RunRecord.from_json(data).to_json()
     assert back["from_a_newer_minor"] == {"x": [1]}
     assert back == data
+
+
+def test_provisioned_and_unseen_given_as_json_in_extra_are_typed() -> None:
+    # snapshot.record passes them so: the record reads them, and writes the same file.
+    copies = [{"path": ".env", "state": "unchanged", "committed": False}]
+    unseen = [{"path": "x\\y", "kind": "bad-name", "why": "a name git refuses",
+               "in_snapshot": False}]
+    got = ResultRecord(pane="a", base="b", head="h", snapshot="s",
+                       extra={"provisioned": copies, "unseen": unseen, "later": 1})
+    assert (got.provisioned, got.unseen, got.extra) == (
+        (ProvisionedFile(".env"),), (UnseenFile("x\\y", "bad-name", "a name git refuses"),),
+        {"later": 1})
+    data = got.to_json()
+    assert list(data)[-4:] == ["files", "provisioned", "unseen", "later"]
+    assert (data["provisioned"], data["unseen"]) == (copies, unseen)
+    with pytest.raises(DamagedRecord) as e:
+        ResultRecord.from_json({**data, "provisioned": [{"path": ".env", "committed": "no"}]})
+    assert str(e.value) == ("result.json: provisioned[0].committed: expected true or false, "
+                            "got 'no'")
 
 
 def test_status_omits_check_exit_code_unless_a_check_ran() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentmux.cli import render
+from agentmux.review.report import Metrics, PaneReport, Review
 from agentmux.units import fence
 
 
@@ -24,12 +25,10 @@ def test_table_pads_columns_and_strips_the_end() -> None:
 
 
 def test_markdown_tail_cannot_close_its_fence() -> None:
-    pane = {"name": "a", "state": "done", "signal": None, "exit_code": 0, "duration_s": 1.0,
-            "commits_ahead": 0, "files": [], "added": 0, "removed": 0, "conflicts_with": [],
-            "commits": [], "tail": ["```", "done"]}
-    metrics = {"conflicting_pairs": 0, "pairs": 0, "conflicting_agents": [], "speedup": None,
-               "done": 1, "agents": 1, "overlap_files": [], "wall_clock_s": 1.0,
-               "agent_time_s": 1.0}
-    md = render.review_markdown({"run": {"id": "r", "session": "s"}, "panes": [pane],
-                                 "metrics": metrics})
+    pane = PaneReport(name="a", state="done", exit_code=0, duration_s=1.0, commits_ahead=0,
+                      tail=("```", "done"))
+    metrics = Metrics(agents=1, done=1, completion_rate=1.0, pairs=0, conflicting_pairs=0,
+                      conflict_rate=None, conflicting_agents=(), overlap_files=(),
+                      wall_clock_s=1.0, agent_time_s=1.0, speedup=None, queued_s=0.0)
+    md = render.review_markdown(Review({"id": "r", "session": "s"}, (pane,), metrics))
     assert "\n````text\n```\ndone\n````\n" in md

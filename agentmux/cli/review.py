@@ -32,7 +32,7 @@ def review(pane: str | None, session: str | None, as_json: bool, markdown: bool,
 
         click.echo(render.comparison(compare_name, compare(data, compare_name)), nl=False)
     elif as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(data.to_json(), indent=2))
     elif markdown:
         click.echo(render.review_markdown(data), nl=False)
     else:
@@ -60,7 +60,8 @@ def conflicts(session: str | None, as_json: bool) -> None:
     from agentmux.review import results as rv
 
     data = rv.conflicts(run_of(session))
-    click.echo(json.dumps(data, indent=2) if as_json else render.conflict_matrix(data))
+    click.echo(json.dumps(data.to_json(), indent=2) if as_json
+               else render.conflict_matrix(data))
 
 
 @click.command()
@@ -71,11 +72,11 @@ def runs(as_json: bool) -> None:
     from agentmux.review import results as rv
 
     repo, run_dirs = all_runs(here())
-    found = list(rv.runs(run_dirs))
+    found = rv.runs(run_dirs)
     if as_json:
-        click.echo(json.dumps({"version": rv.VERSION, "runs": found}, indent=2))
+        click.echo(json.dumps(found.to_json(), indent=2))
         return
-    click.echo(render.runs(repo, found))
+    click.echo(render.runs(repo, found.runs))
 
 
 __all__ = ['conflicts', 'diff', 'review', 'runs']

@@ -132,10 +132,61 @@ class FileChange(Record):
 
 
 @dataclass(frozen=True)
+class ProvisionedFile(Record):
+    """A file `copy` placed in the worktree: whether the agent changed it (`state`: unchanged,
+    changed, deleted) or committed it on its branch. Never its content: it may be a secret."""
+
+    KIND = "result.json provisioned file"
+    NESTED = True
+
+    path: str
+    state: str = "unchanged"
+    committed: bool = False
+
+    @classmethod
+    def _read(cls, f: Fields) -> ProvisionedFile:
+        return cls(f.text("path"), f.text("state", "unchanged"), f.flag("committed"))
+
+    def to_json(self) -> JSON:
+        return {"path": self.path, "state": self.state, "committed": self.committed}
+
+
+@dataclass(frozen=True)
+class UnseenFile(Record):
+    """A file (or folder, ending in /) git does not list: `kind` (worktrees.unseen.KINDS), in
+    words `why`, and whether the snapshot holds it."""
+
+    KIND = "result.json unseen file"
+    NESTED = True
+
+    path: str
+    kind: str
+    why: str = ""
+    in_snapshot: bool = False
+
+    @classmethod
+    def _read(cls, f: Fields) -> UnseenFile:
+        return cls(f.text("path"), f.text("kind"), f.text("why", ""), f.flag("in_snapshot"))
+
+    def to_json(self) -> JSON:
+        return {"path": self.path, "kind": self.kind, "why": self.why,
+                "in_snapshot": self.in_snapshot}
+
+
+def _provisioned_and_unseen(f: Fields) -> tuple[tuple[ProvisionedFile, ...],
+                                                tuple[UnseenFile, ...]]:
+    return (tuple(ProvisionedFile._read(f.sub(x, f"provisioned[{i}]"))
+                  for i, x in enumerate(f.objects("provisioned"))),
+            tuple(UnseenFile._read(f.sub(x, f"unseen[{i}]"))
+                  for i, x in enumerate(f.objects("unseen"))))
+
+
+@dataclass(frozen=True)
 class ResultRecord(Record):
     """result.json: a snapshot of the pane's worktree when it ended, relative to the base.
 
-    A live view of an agent still at work has the same shape, with `ref` None.
+    A live view of an agent still at work has the same shape, with `ref` None. `provisioned`
+    and `unseen` given in `extra` (as JSON objects) are read into their typed fields.
     """
 
     KIND = "result.json"
@@ -149,22 +200,36 @@ class ResultRecord(Record):
     commits_ahead: int = 0
     dirty: bool = False
     files: tuple[FileChange, ...] = ()
+    provisioned: tuple[ProvisionedFile, ...] = ()   # never in `files`
+    unseen: tuple[UnseenFile, ...] = ()
     extra: dict[str, object] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not {"provisioned", "unseen"} & self.extra.keys():
+            return
+        f = Fields(self.KIND, self.extra)
+        copies, unseen = _provisioned_and_unseen(f)
+        object.__setattr__(self, "provisioned", self.provisioned + copies)
+        object.__setattr__(self, "unseen", self.unseen + unseen)
+        object.__setattr__(self, "extra", f.extra())
 
     @classmethod
     def _read(cls, f: Fields) -> ResultRecord:
+        files = tuple(FileChange._read(f.sub(x, f"files[{i}]"))
+                      for i, x in enumerate(f.objects("files")))
+        copies, unseen = _provisioned_and_unseen(f)
         return cls(
             pane=f.text("pane"), base=f.text("base"), head=f.text("head"),
             snapshot=f.text("snapshot"), taken_at=f.text("taken_at", ""), ref=f.opt_text("ref"),
-            commits_ahead=f.integer("commits_ahead", 0), dirty=f.flag("dirty"),
-            files=tuple(FileChange._read(f.sub(x, f"files[{i}]"))
-                        for i, x in enumerate(f.objects("files"))),
-            extra=f.extra())
+            commits_ahead=f.integer("commits_ahead", 0), dirty=f.flag("dirty"), files=files,
+            provisioned=copies, unseen=unseen, extra=f.extra())
 
     def to_json(self) -> JSON:
         return {
             "version": VERSION, "pane": self.pane, "taken_at": self.taken_at, "base": self.base,
             "head": self.head, "snapshot": self.snapshot, "ref": self.ref,
             "commits_ahead": self.commits_ahead, "dirty": self.dirty,
-            "files": [x.to_json() for x in self.files], **self.extra,
+            "files": [x.to_json() for x in self.files],
+            "provisioned": [x.to_json() for x in self.provisioned],
+            "unseen": [x.to_json() for x in self.unseen], **self.extra,
         }

@@ -10,21 +10,37 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from agentmux import git, ledger, screen, snapshot, status
 from agentmux.errors import AgentmuxError, BadInput, CommandFailed
 from agentmux.find import pane_entry
 from agentmux.headless_result import read_usage, usage_totals
+from agentmux.records.base import JSON
+from agentmux.records.outcome import FileChange, ResultRecord
+from agentmux.records.run import PaneRecord, RunRecord
 from agentmux.review.labels import run_state, source_note
+from agentmux.review.report import (
+    VERSION,
+    Check,
+    Commit,
+    Conflicts,
+    DamagedRun,
+    Metrics,
+    Pair,
+    PaneReport,
+    Review,
+    Runs,
+    RunSummary,
+)
 from agentmux.scope import out_of_scope
 from agentmux.watch.state import TERMINAL
 
-VERSION = 1
+__all__ = ["VERSION", "analyse", "collect", "conflicts", "diff_target", "runs"]
 TAIL_LINES = 10
 _JOBS = 8  # git subprocesses at once: they spend their time outside the GIL
 
@@ -42,62 +58,62 @@ def _pmap(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 @dataclass
 class PaneReview:
-    """One agent as review sees it: its row in `status` plus what its tree holds."""
+    """One agent as review works on it: its row in `status` plus what its tree holds."""
 
     row: status.Row
     attempt_of: str | None = None    # with `count = N`: the name written in the layout
-    check: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
+    scope: tuple[str, ...] = ()
+    check: Check | None = None
+    result: ResultRecord | None = None
     source: str = "none"             # snapshot | live | none
     commit: str | None = None        # a commit holding its whole tree, when one exists
-    commits: list[dict[str, str]] = field(default_factory=list)
+    commits: list[Commit] = field(default_factory=list)
     conflicts_with: list[str] = field(default_factory=list)
-    # A headless run's tokens, cost, turns, final message and error (result.json's "usage").
-    usage: dict[str, object] | None = None
+    # A headless run's tokens, cost, turns, final message and error (its usage.json).
+    usage: JSON | None = None
 
     @property
-    def files(self) -> list[dict[str, Any]]:
-        return list((self.result or {}).get("files", []))
+    def files(self) -> tuple[FileChange, ...]:
+        return self.result.files if self.result else ()
 
     @property
     def provisioned(self) -> list[str]:
         """Files `copy` placed: never the agent's change, never an overlap or a conflict."""
-        return [str(c["path"]) for c in (self.result or {}).get("provisioned", [])]
+        return [c.path for c in self.result.provisioned] if self.result else []
 
     def paths(self) -> set[str]:
-        return {f["path"] for f in self.files}
+        return {f.path for f in self.files}
 
 
 @dataclass(frozen=True)
 class Run:
     dir: ledger.RunDir
-    info: dict[str, Any]
+    record: RunRecord
+    info: JSON
     repo: Path
     base: str
     panes: list[PaneReview]
-    pairs: list[dict[str, Any]]
+    pairs: list[Pair]
 
 
-def repo_of(run_dir: ledger.RunDir, run: dict[str, Any]) -> Path:
+def repo_of(run_dir: ledger.RunDir, run: RunRecord) -> Path:
     # The ledger lives at <repo>/.agentmux/runs/<id>: right even if run.json's path went stale.
-    return Path(run["repo"]) if run.get("repo") and Path(run["repo"]).is_dir() \
-        else run_dir.path.parents[2]
+    return Path(run.repo) if run.repo and Path(run.repo).is_dir() else run_dir.path.parents[2]
 
 
-def _result(run_dir: ledger.RunDir, entry: dict[str, Any], base: str,
-            allow_live: bool = True) -> tuple[dict[str, Any] | None, str]:
-    name = str(entry["name"])
+def _result(run_dir: ledger.RunDir, entry: PaneRecord, base: str,
+            allow_live: bool = True) -> tuple[ResultRecord | None, str]:
     try:
-        res = ledger.read_json(run_dir.pane_dir(name) / "result.json")
-    except AgentmuxError:
+        res = run_dir.result_of(entry.name)
+    except AgentmuxError:  # damaged, or written by a newer agentmux: not a snapshot to trust
         res = None
-    if res and res.get("snapshot"):
+    if res and res.snapshot:
         return res, "snapshot"
-    tree = entry.get("worktree")
+    tree = entry.worktree
     if allow_live and tree and Path(tree).is_dir():
         try:
-            return snapshot.live(Path(tree), base, name,
-                                 snapshot.ledger_root_of(run_dir)), "live"
+            return ResultRecord.from_json(snapshot.live(
+                Path(tree), base, entry.name, snapshot.ledger_root_of(run_dir))), "live"
         except CommandFailed:  # e.g. a worktree with no HEAD yet: nothing to show
             return None, "none"
     return None, "none"
@@ -108,7 +124,7 @@ def _resumed(repo: Path, run_id: str) -> bool:
         if rd.id <= run_id:
             return False
         with contextlib.suppress(AgentmuxError):
-            if rd.read_run().get("resumes") == run_id:
+            if rd.run().resumes == run_id:
                 return True
     return False
 
@@ -126,9 +142,9 @@ def _existing(repo: Path, shas: Iterable[str]) -> set[str]:
         return r.existing_commits(wanted)
 
 
-def check_result(command: object, row: status.Row) -> dict[str, Any] | None:
+def check_result(command: str | None, row: status.Row) -> Check | None:
     """The pane's `check` as review reports it; None when the pane has none."""
-    if not isinstance(command, str) or not command:
+    if not command:
         return None
     code = row.check_exit_code
     if code is not None:
@@ -139,10 +155,10 @@ def check_result(command: object, row: status.Row) -> dict[str, Any] | None:
         result = "running"
     else:
         result = "not run"   # the agent itself failed, or has not finished yet
-    return {"command": command, "result": result, "exit_code": code}
+    return Check(command, result, code)
 
 
-def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[Commit]]:
     """For each head, its commits since base (newest first), from one `git log` for all heads.
 
     A commit reachable from a head and not from base is reached from that head through such
@@ -156,7 +172,7 @@ def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[dict[
         return {}
     order = [sha for sha, _, _, _ in records]
     info = {sha: (parents, short, subject) for sha, parents, short, subject in records}
-    out: dict[str, list[dict[str, str]]] = {}
+    out: dict[str, list[Commit]] = {}
     for tip in tips:
         seen: set[str] = set()
         todo = [tip] if tip in info else []
@@ -165,7 +181,7 @@ def commits(repo: Path, base: str, heads: Iterable[str]) -> dict[str, list[dict[
             if c not in seen:
                 seen.add(c)
                 todo.extend(x for x in info[c][0] if x in info)
-        out[tip] = [{"sha": info[c][1], "subject": info[c][2]} for c in order if c in seen]
+        out[tip] = [Commit(info[c][1], info[c][2]) for c in order if c in seen]
     return out
 
 
@@ -184,66 +200,60 @@ def _conflicts(repo: Path, a: str, b: str) -> list[str] | None:
     return None if tree is not None else files
 
 
-def pairs(repo: Path, panes: list[PaneReview]) -> list[dict[str, Any]]:
+def pairs(repo: Path, panes: list[PaneReview]) -> list[Pair]:
     """Every pair of agents, conflicting or not. Only pairs whose changed files (or folders
     above them) meet go to git: two merges that touch disjoint paths cannot conflict at the
     content level, so the rest are reported clean without a subprocess (190 pairs at N=20)."""
     keys = {p.row.name: _keys(p.paths()) for p in panes}
-    out: list[dict[str, Any]] = []
-    todo: list[tuple[dict[str, Any], str, str]] = []
+    out: list[Pair] = []
+    todo: list[tuple[int, str, str]] = []   # (index in out, commit of a, commit of b)
     for a, b in itertools.combinations(panes, 2):
-        pair: dict[str, Any] = {"a": a.row.name, "b": b.row.name, "conflict": False, "files": [],
-                                "checked": "disjoint"}
+        pair = Pair(a.row.name, b.row.name)
+        if keys[a.row.name] & keys[b.row.name]:
+            if a.commit is None or b.commit is None:
+                # a snapshot commit is gone: unknown, not a conflict
+                pair = replace(pair, checked="missing")
+            else:
+                pair = replace(pair, checked="merge-tree")
+                todo.append((len(out), a.commit, b.commit))
         out.append(pair)
-        if not keys[a.row.name] & keys[b.row.name]:
-            continue
-        if a.commit is None or b.commit is None:
-            pair["checked"] = "missing"  # a snapshot commit is gone: unknown, not a conflict
-            continue
-        pair["checked"] = "merge-tree"
-        todo.append((pair, a.commit, b.commit))
     copies = {p.row.name: set(p.provisioned) for p in panes}
-    for (pair, _, _), files in zip(todo, _pmap(lambda t: _conflicts(repo, t[1], t[2]), todo),
-                                   strict=True):
-        files = [f for f in files or [] if f not in copies[pair["a"]] | copies[pair["b"]]]
+    for (i, _, _), files in zip(todo, _pmap(lambda t: _conflicts(repo, t[1], t[2]), todo),
+                                strict=True):
+        pair = out[i]
+        files = [f for f in files or [] if f not in copies[pair.a] | copies[pair.b]]
         if files:
-            pair["conflict"] = True
-            pair["files"] = files
+            out[i] = replace(pair, conflict=True, files=tuple(files))
     return out
 
 
 def analyse(run_dir: ledger.RunDir, details: bool = True) -> Run:
     """Rows, trees, conflicts of one run; with details also each agent's commit subjects."""
-    run = run_dir.read_run()
+    run = run_dir.run()
     repo = repo_of(run_dir, run)
-    base = str(run.get("base") or "")
+    base = run.base
     rows = {r.name: r for r in status.rows(run_dir)}
-    entries = [dict(p) for p in run.get("panes", [])]
     # A later run that resumed this one reuses its worktrees: they no longer show this run's
     # work, so an ended pane with no result.json (its snapshot failed) then shows nothing.
     resumed = _resumed(repo, run_dir.id)
     found = _pmap(lambda e: _result(run_dir, e, base, not (
-        resumed and rows[e["name"]].state in TERMINAL)), entries)
-    panes = [PaneReview(rows[e["name"]], e.get("attempt_of"),
-                        check_result(e.get("check"), rows[e["name"]]), res, src)
-             for e, (res, src) in zip(entries, found, strict=True)]
+        resumed and rows[e.name].state in TERMINAL)), run.panes)
+    panes = [PaneReview(rows[e.name], e.attempt_of, e.scope, check_result(e.check, rows[e.name]),
+                        res, src, usage=read_usage(run_dir.pane_dir(e.name)))
+             for e, (res, src) in zip(run.panes, found, strict=True)]
+    ok = _existing(repo, (p.result.snapshot for p in panes if p.result and p.result.snapshot))
     for p in panes:
-        p.usage = read_usage(run_dir.pane_dir(p.row.name))
-    ok = _existing(repo, (str(p.result["snapshot"]) for p in panes
-                          if p.result and p.result.get("snapshot")))
-    for p in panes:
-        sha = (p.result or {}).get("snapshot")
-        p.commit = sha if sha in ok else None
+        p.commit = p.result.snapshot if p.result and p.result.snapshot in ok else None
     all_pairs = pairs(repo, panes)
     for pr in all_pairs:
-        if pr["conflict"]:
-            for x, y in ((pr["a"], pr["b"]), (pr["b"], pr["a"])):
+        if pr.conflict:
+            for x, y in ((pr.a, pr.b), (pr.b, pr.a)):
                 next(p for p in panes if p.row.name == x).conflicts_with.append(y)
     if details:
-        by_head = commits(repo, base, (str((p.result or {}).get("head") or "") for p in panes))
+        by_head = commits(repo, base, (p.result.head for p in panes if p.result))
         for p in panes:
-            p.commits = by_head.get(str((p.result or {}).get("head")), [])
-    return Run(run_dir, status.run_info(run_dir), repo, base, panes, all_pairs)
+            p.commits = by_head.get(p.result.head, []) if p.result else []
+    return Run(run_dir, run, status.run_info(run_dir), repo, base, panes, all_pairs)
 
 
 def tail(run_dir: ledger.RunDir, name: str, n: int = TAIL_LINES) -> list[str]:
@@ -263,11 +273,16 @@ def tail(run_dir: ledger.RunDir, name: str, n: int = TAIL_LINES) -> list[str]:
     return lines[-n:]
 
 
-def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def metrics(run: Run, now: float | None = None, out_of_scope_edits: int | None = None
+            ) -> Metrics:
     now = time.time() if now is None else now
     n = len(run.panes)
     done = sum(1 for p in run.panes if p.row.state == "done")
-    conflicting = [pr for pr in run.pairs if pr["conflict"]]
+    conflicting = [pr for pr in run.pairs if pr.conflict]
     by_file: dict[str, list[str]] = {}
     for p in run.panes:
         for path in sorted(p.paths()):
@@ -281,113 +296,87 @@ def metrics(run: Run, now: float | None = None) -> dict[str, Any]:
     wall = round(max(ends) - min(starts), 3) if starts and ends else None
     durations = [p.row.duration_s for p in run.panes if p.row.duration_s is not None]
     agent_time = round(sum(durations), 3) if durations else None
-    return {
-        "agents": n,
-        "done": done,
-        "completion_rate": round(done / n, 4) if n else None,
-        "pairs": len(run.pairs),
-        "conflicting_pairs": len(conflicting),
-        "conflict_rate": round(len(conflicting) / len(run.pairs), 4) if run.pairs else None,
-        "conflicting_agents": sorted({x for pr in conflicting for x in (pr["a"], pr["b"])}),
-        "overlap_files": sorted(f for f, who in by_file.items() if len(who) > 1),
-        "wall_clock_s": wall,
-        "agent_time_s": agent_time,
+    usage = usage_totals([p.usage for p in run.panes if p.usage is not None])
+    tokens_in, tokens_out = _number(usage["tokens_in"]), _number(usage["tokens_out"])
+    return Metrics(
+        agents=n, done=done, completion_rate=round(done / n, 4) if n else None,
+        pairs=len(run.pairs), conflicting_pairs=len(conflicting),
+        conflict_rate=round(len(conflicting) / len(run.pairs), 4) if run.pairs else None,
+        conflicting_agents=tuple(sorted({x for pr in conflicting for x in (pr.a, pr.b)})),
+        overlap_files=tuple(sorted(f for f, who in by_file.items() if len(who) > 1)),
+        wall_clock_s=wall, agent_time_s=agent_time,
         # Agent-time over wall-clock flatters a run in which nothing got done: none then.
-        "speedup": (round(agent_time / wall, 2) if done and wall and agent_time is not None
-                    else None),
-        "queued_s": round(sum(p.row.queued_s or 0.0 for p in run.panes), 3),
-        **usage_totals([p.usage for p in run.panes if p.usage is not None]),
-    }
+        speedup=(round(agent_time / wall, 2) if done and wall and agent_time is not None
+                 else None),
+        queued_s=round(sum(p.row.queued_s or 0.0 for p in run.panes), 3),
+        tokens_in=None if tokens_in is None else int(tokens_in),
+        tokens_out=None if tokens_out is None else int(tokens_out),
+        cost_usd=_number(usage["cost_usd"]), out_of_scope_edits=out_of_scope_edits)
 
 
-def _pane_json(run_dir: ledger.RunDir, p: PaneReview) -> dict[str, Any]:
-    res = p.result or {}
-    files = p.files
-    r = p.row
-    return {
-        "name": r.name, "state": r.state, "exit_code": r.exit_code, "signal": r.signal,
-        "reason": r.reason, "started_at": r.started_at, "ended_at": r.ended_at,
-        "duration_s": r.duration_s, "queued_s": r.queued_s, "branch": r.branch,
-        "attempt_of": p.attempt_of,
-        "check": p.check, "source": p.source, "source_note": source_note(r.state, p.source),
-        "head": res.get("head"), "snapshot": res.get("snapshot"),
-        "commits_ahead": res.get("commits_ahead"), "dirty": res.get("dirty"),
-        "commits": p.commits, "files": files,
-        "provisioned": res.get("provisioned", []), "unseen": res.get("unseen", []),
-        "added": sum(f.get("added") or 0 for f in files),
-        "removed": sum(f.get("removed") or 0 for f in files),
-        "conflicts_with": sorted(p.conflicts_with),
-        "state_source": r.source, "usage": p.usage,
-        "tail": tail(run_dir, r.name),
-    }
+def _pane_report(run_dir: ledger.RunDir, p: PaneReview) -> PaneReport:
+    res, r = p.result, p.row
+    return PaneReport(
+        name=r.name, state=r.state, exit_code=r.exit_code, signal=r.signal, reason=r.reason,
+        started_at=r.started_at, ended_at=r.ended_at, duration_s=r.duration_s,
+        queued_s=r.queued_s, branch=r.branch, attempt_of=p.attempt_of, check=p.check,
+        source=p.source, source_note=source_note(r.state, p.source),
+        head=res.head if res else None, snapshot=res.snapshot if res else None,
+        commits_ahead=res.commits_ahead if res else None, dirty=res.dirty if res else None,
+        commits=tuple(p.commits), files=p.files, provisioned=res.provisioned if res else (),
+        unseen=res.unseen if res else (), conflicts_with=tuple(sorted(p.conflicts_with)),
+        state_source=r.source, usage=p.usage, tail=tuple(tail(run_dir, r.name)),
+        # A pane without a scope may touch anything; one with a scope is held to it.
+        out_of_scope=tuple(out_of_scope(p.scope, [f.path for f in p.files])))
 
 
-def collect(run_dir: ledger.RunDir, pane: str | None = None) -> dict[str, Any]:
+def collect(run_dir: ledger.RunDir, pane: str | None = None) -> Review:
     """The `review --json` contract. With pane, only that agent is listed (metrics stay
     run-wide: its conflicts need every other agent's tree anyway)."""
     if pane is not None:
         pane_entry(run_dir, pane)
     run = analyse(run_dir)
-    scopes = {p["name"]: p.get("scope") or [] for p in run_dir.read_run().get("panes", [])}
-    listed = []
-    edits = 0
-    for p in run.panes:
-        entry = _pane_json(run_dir, p)
-        # A pane without a scope may touch anything; one with a scope is held to it.
-        entry["out_of_scope"] = out_of_scope(scopes.get(p.row.name, []),
-                                             [f["path"] for f in p.files])
-        edits += len(entry["out_of_scope"])
-        if pane in (None, p.row.name):
-            listed.append(entry)
-    return {
-        "version": VERSION,
-        "run": run.info,
-        "panes": listed,
-        "metrics": {**metrics(run), "out_of_scope_edits": edits},
-    }
+    reports = [_pane_report(run_dir, p) for p in run.panes]
+    edits = sum(len(r.out_of_scope) for r in reports)
+    return Review(run.info, tuple(r for r in reports if pane in (None, r.name)),
+                  metrics(run, out_of_scope_edits=edits))
 
 
-def conflicts(run_dir: ledger.RunDir) -> dict[str, Any]:
+def conflicts(run_dir: ledger.RunDir) -> Conflicts:
     """The `conflicts --json` contract: every pair of agents."""
     run = analyse(run_dir, details=False)
-    return {"version": VERSION, "agents": [p.row.name for p in run.panes],
-            "pairs": [{k: pr[k] for k in ("a", "b", "conflict", "files", "checked")}
-                      for pr in run.pairs]}
+    return Conflicts(tuple(p.row.name for p in run.panes), tuple(run.pairs))
 
 
 def diff_target(run_dir: ledger.RunDir, name: str) -> tuple[Path, str, str, list[str]]:
     """(repo, base, commit, provisioned paths) to diff for an agent: its snapshot, or its live
     worktree; a provisioned file's content is never shown, even when the agent committed it."""
-    entry = pane_entry(run_dir, name)
-    run = run_dir.read_run()
+    pane_entry(run_dir, name)   # BadInput naming the run's panes when there is no such pane
+    run = run_dir.run()
     repo = repo_of(run_dir, run)
-    base = str(run.get("base") or "")
-    res, _ = _result(run_dir, entry, base)
-    if res is None or not res.get("snapshot"):
+    res, _ = _result(run_dir, next(p for p in run.panes if p.name == name), run.base)
+    if res is None or not res.snapshot:
         raise BadInput(f"pane '{name}' of run {run_dir.id} has no snapshot and no worktree "
                        "to diff")
-    sha = str(res["snapshot"])
+    sha = res.snapshot
     if sha not in _existing(repo, [sha]):
         raise AgentmuxError(f"snapshot {sha} of pane '{name}' is no longer in {repo}")
-    hidden = [str(c["path"]) for c in res.get("provisioned", [])]
-    return repo, base, sha, hidden
+    return repo, run.base, sha, [c.path for c in res.provisioned]
 
 
-def runs(run_dirs: Iterable[ledger.RunDir]) -> Iterator[dict[str, Any]]:
+def runs(run_dirs: Iterable[ledger.RunDir]) -> Runs:
     """Every run given, with its metrics; a damaged run says so and hides no other."""
+    found: list[RunSummary | DamagedRun] = []
     for rd in run_dirs:
         try:
             run = analyse(rd, details=False)
         except AgentmuxError as e:  # a damaged run must not hide the others
-            yield {"id": rd.id, "error": str(e)}
+            found.append(DamagedRun(rd.id, str(e)))
             continue
-        info = {}
-        with contextlib.suppress(AgentmuxError):
-            info = rd.read_run()
         states: dict[str, int] = {}
         for p in run.panes:
             states[p.row.state] = states.get(p.row.state, 0) + 1
-        yield {"id": rd.id, "session": run.info.get("session"),
-               "created_at": run.info.get("created_at"),
-               "state": run_state(info.get("state"), states), "states": states,
-               "metrics": metrics(run)}
+        found.append(RunSummary(rd.id, run.record.session, run.record.created_at,
+                                run_state(run.record.state, states), tuple(states.items()),
+                                metrics(run)))
+    return Runs(tuple(found))
