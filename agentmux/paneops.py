@@ -68,6 +68,12 @@ def send(run_dir: ledger.RunDir, name: str, text: bytes, keys: Sequence[str] = (
     Text and keys reach this pane only, whatever the window's synchronize-panes says.
     """
     names = [key_name(k) for k in keys] or ["Enter"]
+    away = control.remote_pane(run_dir, name)
+    if away is not None:
+        from agentmux import remote_live
+
+        remote_live.send(*away, text, names)
+        return
     tm, pane = _live_pane(run_dir, name)
     if pane.dead:
         raise WorkFailed(f"pane '{name}' has ended; `agentmux restart {name}` runs it again")

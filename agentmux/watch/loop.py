@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from agentmux import headless_result, ledger, queue, snapshot, transcript
+from agentmux import headless_result, ledger, queue, remote, snapshot, transcript
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
 from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
@@ -241,7 +241,7 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
     drawn: tuple[dict[str, PaneState], float] | None = None
     try:
         while True:
-            names = pane_names(run_dir)
+            names = remote.local_names(run_dir, pane_names(run_dir))
             state, obs = tick(tmux, run_dir, session, names, state, sup)
             # The table costs about a third of an idle tick: draw it on a change, and
             # otherwise only every REDRAW_S seconds to move the durations on.
@@ -267,8 +267,8 @@ def final_tick(run_dir: ledger.RunDir, wait: float = 10.0) -> dict[str, PaneStat
         raise Refused(f"the watcher of run {run_dir.id} did not stop within {wait:.0f}s")
     try:
         state = replay(run_dir.events_of())
-        state, _ = tick(Tmux(run.socket), run_dir, run.session, pane_names(run_dir),
-                        state)
+        state, _ = tick(Tmux(run.socket), run_dir, run.session,
+                        remote.local_names(run_dir, pane_names(run_dir)), state)
         return state
     finally:
         lock.release()

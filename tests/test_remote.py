@@ -1,0 +1,197 @@
+"""Agents on another host for real: `up`, `status`, `down`, review and merge, faults.
+
+One real sshd on 127.0.0.1 for the whole module (tests/sshd.py) is the host "box", with its
+own HOME, PATH and TMUX_TMPDIR; each test clones its repository there. The ssh client
+reaches it through AGENTMUX_SSH (`ssh -F CONFIG`), as a user's own ssh config would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import FAKE_AGENT, git, run_cli, wait_until
+from .helpers import fake, latest_run, write_layout
+from .sshd import DEFAULT_PATH, SshServer, start_sshd
+
+SOCK = "amx-remote"
+REMOTE_SOCK = "agentmux"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    s = start_sshd(tmp_path_factory.mktemp("sshd") / "sshd")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def box(server: SshServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshServer]:
+    monkeypatch.setenv("AGENTMUX_SSH", " ".join(server.ssh))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(server.control_dir))
+    server.start()
+    yield server
+    server.thaw()
+    server.start()
+    # This test's remote sessions go; the server and other tests' clones stay.
+    subprocess.run(server.argv("tmux", "-L", REMOTE_SOCK, "kill-server"),
+                   capture_output=True, check=False, timeout=20)
+
+
+def _clone(repo: Path, server: SshServer, name: str) -> Path:
+    dest = server.home / name
+    subprocess.run(["git", "clone", "-q", str(repo), str(dest)], check=True)
+    return dest
+
+
+def _hosts(server: SshServer, remote_repo: Path) -> dict[str, Any]:
+    return {"box": {"ssh": server.alias, "repo": str(remote_repo),
+                    "env": {"PATH": f"{FAKE_AGENT.parent}:{DEFAULT_PATH}"}}}
+
+
+def amx(repo: Path, *args: str) -> Any:
+    return run_cli("--socket", SOCK, *args, cwd=repo)
+
+
+def panes(repo: Path) -> dict[str, dict[str, Any]]:
+    r = amx(repo, "status", "--json")
+    assert r.code == 0, r.err
+    return {p["name"]: p for p in json.loads(r.out)["panes"]}
+
+
+def wait_for(repo: Path, want: dict[str, str], timeout: float = 40.0
+             ) -> dict[str, dict[str, Any]]:
+    def ready() -> dict[str, dict[str, Any]] | None:
+        got = panes(repo)
+        return got if all(got[n]["state"] == s for n, s in want.items()) else None
+
+    found = wait_until(ready, timeout, f"states {want}")
+    assert isinstance(found, dict)
+    return found
+
+
+def remote_state(server: SshServer, remote_repo: Path) -> tuple[str, str, bool]:
+    """Branches, worktrees and ledger of agentmux on the host."""
+    return (git(remote_repo, "branch", "--list", "agentmux/*"),
+            git(remote_repo, "for-each-ref", "refs/agentmux"),
+            (remote_repo / ".agentmux" / "runs").exists()
+            and any((remote_repo / ".agentmux" / "runs").iterdir()))
+
+
+def test_five_agents_three_remote_then_down_review_and_merge(
+        repo: Path, box: SshServer) -> None:
+    remote = _clone(repo, box, "five")
+    layout = write_layout(repo, [
+        {"name": "l-ok", "command": fake("--write", "l.txt=here", "--commit", "local adds")},
+        {"name": "l-bad", "command": fake("--exit", "3")},
+        {"name": "r-ok", "host": "box",
+         "command": fake("--write", "r.txt=there", "--commit", "remote adds")},
+        {"name": "r-bad", "host": "box", "command": fake("--exit", "5")},
+        {"name": "r-long", "host": "box", "command": fake("--print", "LONG-ONE", "--sleep", "60")},
+    ], hosts=_hosts(box, remote))
+    started = time.monotonic()
+    r = amx(repo, "up", "--trust", "-d", str(layout))
+    took_up = time.monotonic() - started
+    assert r.code == 0, r.err
+    got = wait_for(repo, {"l-ok": "done", "l-bad": "failed", "r-ok": "done",
+                          "r-bad": "failed", "r-long": "working"})
+    assert {n: p["host"] for n, p in got.items()} == {
+        "l-ok": None, "l-bad": None, "r-ok": "box", "r-bad": "box", "r-long": "box"}
+    assert (got["r-bad"]["exit_code"], got["l-bad"]["exit_code"]) == (5, 3)
+    started = time.monotonic()
+    panes(repo)
+    took_status = time.monotonic() - started
+    # The agents' worktrees are on the host, from the base commit pushed there.
+    run = latest_run(repo)
+    base = json.loads((run / "run.json").read_text())["base"]
+    assert git(remote, "for-each-ref", "--format=%(objectname)", "refs/agentmux/base") == (
+        base + "\n")
+    assert "remote adds" in git(remote, "log", "-1", "--format=%s", "agentmux/agents/r-ok")
+    assert git(repo, "branch", "--list", "agentmux/agents/r-ok") == ""
+    assert "LONG-ONE" in amx(repo, "logs", "r-long").out
+
+    r = amx(repo, "down", "--grace", "2")
+    assert r.code == 0, r.err
+    after = panes(repo)
+    assert {n: p["state"] for n, p in after.items()} == {
+        "l-ok": "done", "l-bad": "failed", "r-ok": "done", "r-bad": "failed",
+        "r-long": "stopped"}
+    # The host's session is gone; the remote agents' commits are here now.
+    assert subprocess.run(box.argv("tmux", "-L", REMOTE_SOCK, "has-session", "-t",
+                                   "=" + _session(run)), check=False).returncode != 0
+    assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/r-ok").strip() == (
+        "remote adds")
+    review = json.loads(amx(repo, "review", "--json").out)
+    files = {p["name"]: [f["path"] for f in p.get("files") or []] for p in review["panes"]}
+    assert files["r-ok"] == ["r.txt"] and files["l-ok"] == ["l.txt"]
+    r = amx(repo, "conflicts")
+    assert r.code == 0, (r.out, r.err)
+    r = amx(repo, "merge", "l-ok", "r-ok")
+    assert r.code == 0, (r.out, r.err)
+    assert (repo / "r.txt").read_text() == "there\n" and (repo / "l.txt").exists()
+    print(f"\nMEASURED up (3 remote + 2 local) {took_up:.2f} s; status {took_status:.2f} s",
+          file=sys.stderr)
+
+
+def _session(run: Path) -> str:
+    return str(json.loads((run / "remote.json").read_text())["hosts"]["box"]["session"])
+
+
+def test_a_failure_on_the_host_undoes_everything_everywhere(
+        repo: Path, box: SshServer) -> None:
+    remote = _clone(repo, box, "clash")
+    # The host already has the branch the second remote agent needs: its worktree fails.
+    git(remote, "branch", "agentmux/agents/r2")
+    layout = write_layout(repo, [
+        {"name": "here", "command": fake("--sleep", "30")},
+        {"name": "r1", "host": "box", "command": fake("--sleep", "30")},
+        {"name": "r2", "host": "box", "command": fake("--sleep", "30")},
+    ], hosts=_hosts(box, remote))
+    r = amx(repo, "up", "--trust", "-d", str(layout))
+    assert r.code != 0
+    assert "agentmux/agents/r2" in r.err, r.err
+    assert git(remote, "branch", "--list", "agentmux/*").split() == ["agentmux/agents/r2"]
+    assert remote_state(box, remote)[1:] == ("", False)
+    assert git(repo, "branch", "--list", "agentmux/*") == ""
+    assert git(repo, "worktree", "list").count("\n") == 1
+    assert not any((repo / ".agentmux" / "runs").iterdir())
+
+
+def test_remote_tmux_killed_is_lost_and_a_dead_master_is_unknown_then_back(
+        repo: Path, box: SshServer) -> None:
+    remote = _clone(repo, box, "faults")
+    layout = write_layout(repo, [
+        {"name": "r-a", "host": "box", "command": fake("--sleep", "60")},
+        {"name": "r-b", "host": "box", "command": fake("--sleep", "60")},
+    ], hosts=_hosts(box, remote))
+    assert amx(repo, "up", "--trust", "-d", str(layout)).code == 0
+    wait_for(repo, {"r-a": "working", "r-b": "working"})
+    # The master connection dies and the port is closed: unknown, never done.
+    box.drop()
+    box.stop()
+    got = panes(repo)
+    assert {got[n]["state"] for n in ("r-a", "r-b")} == {"unknown"}
+    assert got["r-a"]["reason"].startswith("host unreachable since 20")
+    box.start()
+    wait_for(repo, {"r-a": "working", "r-b": "working"})
+    # The host's tmux server is killed: the runners record the hangup (killed), or, had
+    # they no time to, the panes are lost; never done.
+    subprocess.run(box.argv("tmux", "-L", REMOTE_SOCK, "kill-server"), check=True)
+    def ends() -> dict[str, dict[str, Any]] | None:
+        got = panes(repo)
+        return got if all(p["state"] in ("killed", "lost", "failed", "done")
+                          for p in got.values()) else None
+
+    ended = wait_until(ends, 30, "the ends")
+    assert isinstance(ended, dict)
+    assert {(p["state"], p["signal"]) for p in ended.values()} <= {
+        ("killed", "SIGHUP"), ("lost", None)}, ended
