@@ -8,6 +8,7 @@ reaches it through AGENTMUX_SSH (`ssh -F CONFIG`), as a user's own ssh config wo
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -195,3 +196,45 @@ def test_remote_tmux_killed_is_lost_and_a_dead_master_is_unknown_then_back(
     assert isinstance(ended, dict)
     assert {(p["state"], p["signal"]) for p in ended.values()} <= {
         ("killed", "SIGHUP"), ("lost", None)}, ended
+
+
+def test_send_logs_and_attach_to_a_remote_pane_then_detach(repo: Path, box: SshServer) -> None:
+    remote = _clone(repo, box, "attach")
+    layout = write_layout(repo, [
+        {"name": "r-a", "host": "box", "command": fake("--print", "FROM-A", "--sleep", "60")},
+        {"name": "r-b", "host": "box", "command": fake("--wait-input", "name? ", "--exit", "4")},
+    ], hosts=_hosts(box, remote))
+    assert amx(repo, "up", "--trust", "-d", str(layout)).code == 0
+    wait_for(repo, {"r-a": "working", "r-b": "working"})
+    # send types into the remote agent; logs shows its screen, copied from the host.
+    r = run_cli("--socket", SOCK, "send", "r-b", "Ada; $(id)", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(repo, {"r-b": "failed"})
+    assert "got: Ada; $(id)\n" in amx(repo, "logs", "r-b").out
+    run = latest_run(repo)
+    # r-a: not the pane tmux left active (the last one made), so attach must select it.
+    want = json.loads((run / "remote.json").read_text())["panes"]["r-a"]["pane_id"]
+    # A local terminal: a pane of a second local tmux server runs `agentmux attach`.
+    cmd = (f"{shlex.quote(sys.executable)} -m agentmux --socket {SOCK} attach r-a; "
+           "echo ATTACH-RETURNED; sleep 60")
+    outer = ["tmux", "-L", "amx-outer"]
+    subprocess.run([*outer, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30",
+                    "-s", "outer", "-c", str(repo), cmd], check=True)
+
+    def clients() -> str:
+        return subprocess.run(box.argv("tmux", "-L", REMOTE_SOCK, "list-clients", "-F",
+                                       "#{pane_id}"), capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    wait_until(clients, 20, "a client on the host's tmux")
+    assert clients() == want
+    wait_until(lambda: "FROM-A" in _screen(outer), 10, "the remote pane on the screen")
+    subprocess.run([*outer, "send-keys", "-t", "=outer:", "C-b", "d"], check=True)
+    wait_until(lambda: "ATTACH-RETURNED" in _screen(outer), 15, "back from the detach")
+    assert clients() == ""
+    assert panes(repo)["r-a"]["state"] == "working"
+
+
+def _screen(outer: list[str]) -> str:
+    return subprocess.run([*outer, "capture-pane", "-p", "-t", "=outer:"], capture_output=True,
+                          text=True, check=False).stdout
