@@ -139,6 +139,14 @@ def test_five_agents_three_remote_then_down_review_and_merge(
     r = amx(repo, "merge", "l-ok", "r-ok")
     assert r.code == 0, (r.out, r.err)
     assert (repo / "r.txt").read_text() == "there\n" and (repo / "l.txt").exists()
+    # clean removes the remote worktrees too (their work is here, snapshotted).
+    trees = {n: p["worktree"] for n, p in
+             json.loads((run / "remote.json").read_text())["panes"].items()}
+    assert Path(trees["r-ok"]).is_dir()
+    r = amx(repo, "clean", "r-ok", "r-bad")
+    assert r.code == 0, (r.out, r.err)
+    assert not Path(trees["r-ok"]).exists() and not Path(trees["r-bad"]).exists()
+    assert Path(trees["r-long"]).is_dir()
     print(f"\nMEASURED up (3 remote + 2 local) {took_up:.2f} s; status {took_status:.2f} s",
           file=sys.stderr)
 
@@ -232,6 +240,9 @@ def test_send_logs_and_attach_to_a_remote_pane_then_detach(repo: Path, box: SshS
     subprocess.run([*outer, "send-keys", "-t", "=outer:", "C-b", "d"], check=True)
     wait_until(lambda: "ATTACH-RETURNED" in _screen(outer), 15, "back from the detach")
     assert clients() == ""
+    # Its work is not here yet (no `down`): clean refuses to remove the host's worktree.
+    r = amx(repo, "clean", "r-a")
+    assert r.code == 3 and "run `agentmux down` first" in r.err, (r.code, r.err)
     assert panes(repo)["r-a"]["state"] == "working"
 
 
