@@ -117,16 +117,19 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
     here = remote.local_names(run_dir, names)
     stop_panes(run_dir, here, grace)
     problems: list[str] = []
+    taken: dict[str, list[str]] | None = None
     if len(here) != len(names):   # agents on other hosts: stopped there, ends recorded here
         from agentmux import remote_live
 
-        problems = remote_live.down(run_dir, grace)
+        taken, problems = remote_live.down_stop(run_dir, grace)
     info = run_dir.watcher()
     pid = info.pid if info is not None else None
     if isinstance(pid, int) and pid_alive(pid):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
+    if taken is not None:   # the watcher is gone: nothing else records the remote ends now
+        problems += remote_live.down_finish(run_dir, taken)
     state = {**replay(run_dir.events_of()), **state}
     tm.kill_session(session)
     # The agents' own leftovers, and on_event commands: these get `grace` to finish by

@@ -278,6 +278,8 @@ def op():
         return {"left": undo(Q["trees"], Q["run_dir"], Q["session"], Q["base_ref"])}
     if Q["op"] == "down":
         return down()
+    if Q["op"] == "snapshot":
+        return {"snapshots": {name: snapshot(name, tree) for name, tree in Q["snapshots"]}}
     if Q["op"] == "clean":
         return {"left": undo(Q["trees"], None, None, None)}
     if Q["op"] == "tmux":

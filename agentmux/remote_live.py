@@ -1,30 +1,27 @@
 """Remote panes in `status`, `down`, `attach`, `send` and `logs`: one ssh call per host each.
 
 `look` makes one `hosts_tick` call per host: the host's tmux panes and every status.json of
-the run's ledger there, classified exactly as local panes are (`watch.state.step`, with the
-local ledger's record of stops). A host that does not answer makes its panes `unknown (host
-unreachable since <time>)`, never `done`: the time of the first failed look is kept in the
-local run folder (`hosts/<name>.unreachable`) until a look succeeds. A host whose tmux server
-is gone leaves panes without a final status `lost`.
+the run's ledger there, classified exactly as local panes are (agentmux.remote_follow). A host
+that does not answer makes its panes `unknown (host unreachable since <time>)`, never `done`.
+A host whose tmux server is gone leaves panes without a final status `lost`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 from dataclasses import dataclass
 
-from agentmux import git, hosts_tick, ledger, remote, snapshot
+from agentmux import hosts_tick, ledger, remote, remote_follow, snapshot
 from agentmux.errors import AgentmuxError, BadInput, WorkFailed
-from agentmux.hosts import HostUnreachable, Transport
-from agentmux.hosts_up import ssh_command
-from agentmux.records import EventRecord, ResultRecord, StatusRecord
-from agentmux.tmux_chain import FIELDS, arg_escape, parse_pane
-from agentmux.watch.state import Observation, PaneState, replay, step, stops
+from agentmux.hosts import HostUnreachable
+from agentmux.records import EventRecord, StatusRecord
+from agentmux.remote_follow import transport
+from agentmux.tmux_chain import arg_escape
+from agentmux.watch.state import PaneState, replay
 
-TICK_FIELDS = (*FIELDS, "@agentmux_run")
+__all__ = ["Look", "attach", "down_finish", "down_stop", "look", "output", "send",
+           "transport"]
 
 
 @dataclass(frozen=True)
@@ -36,28 +33,6 @@ class Look:
     hosts: dict[str, str]                   # pane -> host
 
 
-def transport(rh: remote.RemoteHost) -> Transport:
-    return Transport(rh.host(), ssh=ssh_command())
-
-
-def _unreachable_since(run_dir: ledger.RunDir, host: str) -> str:
-    mark = run_dir.path / "hosts" / f"{host}.unreachable"
-    try:
-        return mark.read_text().strip()
-    except OSError:
-        pass
-    since = ledger.now_iso()
-    with contextlib.suppress(OSError):
-        mark.parent.mkdir(exist_ok=True)
-        mark.write_text(since + "\n")
-    return since
-
-
-def _reachable(run_dir: ledger.RunDir, host: str) -> None:
-    with contextlib.suppress(OSError):
-        (run_dir.path / "hosts" / f"{host}.unreachable").unlink()
-
-
 def look(run_dir: ledger.RunDir, rec: remote.RemoteRecord | None = None) -> Look:
     rec = rec if rec is not None else remote.read(run_dir)
     states: dict[str, PaneState] = {}
@@ -65,59 +40,29 @@ def look(run_dir: ledger.RunDir, rec: remote.RemoteRecord | None = None) -> Look
     events = run_dir.events_of() if rec.panes else []
     known = replay(events)
     for name, rh in rec.hosts.items():
-        mine = rec.on(name)
-        names = [p.name for p in mine]
+        names = [p.name for p in rec.on(name)]
         try:
             reply = hosts_tick.tick(transport(rh), rh.run_dir, hosts_tick.Cursor(),
-                                    fields=TICK_FIELDS, socket=remote.SOCKET, follow=())
+                                    fields=remote_follow.TICK_FIELDS, socket=remote.SOCKET,
+                                    follow=())
         except HostUnreachable:
-            since = _unreachable_since(run_dir, name)
             for n in names:
                 old = known.get(n)
-                states[n] = old if old is not None and old.terminal else PaneState(
-                    "unknown", reason=f"host unreachable since {since}", source="process")
+                states[n] = old if old is not None and old.terminal else (
+                    remote_follow.unreachable(run_dir, name))
             continue
-        _reachable(run_dir, name)
-        got = {}
-        for n, raw in reply.statuses.items():
-            with contextlib.suppress(ValueError, ledger.DamagedRecord, ledger.NewerRecord):
-                got[n] = StatusRecord.from_json(json.loads(raw))
+        remote_follow.reachable(run_dir, name)
+        got = remote_follow.parse_statuses(reply.statuses)
         statuses.update({n: s for n, s in got.items() if n in names})
-        panes = None
-        if reply.panes is not None:
-            ours = [p for p in map(parse_pane, reply.panes) if p.extra[-1:] == (run_dir.id,)]
-            # A server without any pane of this run: the session is gone.
-            panes = {p.name: p for p in ours if p.name in names} if ours else None
-        obs = Observation(panes, {n: got.get(n) for n in names}, {},
-                          stops=stops(events))
-        new, _ = step({n: known[n] for n in names if n in known}, names, obs)
+        new, _ = remote_follow.classify(run_dir.id, names, reply, got, known, events)
         states.update({n: new[n] for n in names if n in new})
     return Look(states, statuses, {p.name: p.host for p in rec.panes.values()})
 
 
-def record_end(run_dir: ledger.RunDir, rec: remote.RemoteRecord) -> dict[str, PaneState]:
-    """After the host sessions ended: each remote pane's final status into the local ledger
-    (its status.json) and its end as a state event, as the watcher records local ones."""
-    seen = look(run_dir, rec)
-    known = replay(run_dir.events_of())
-    for name, st in seen.statuses.items():
-        ledger.write_json(run_dir.status(name), st.to_json())
-    for name, ps in seen.states.items():
-        if known.get(name) != ps and ps.state != "unknown":
-            end = seen.statuses.get(name)
-            run_dir.append(EventRecord(
-                "state", name, state=ps.state, exit_code=ps.exit_code, signal=ps.signal,
-                reason=ps.reason, ts=ledger.now_iso(),
-                check_exit_code=end.check_exit_code if end is not None and ps.terminal
-                else None,
-                detail={"source": ps.source, "host": seen.hosts.get(name)}))
-    return seen.states
-
-
-def down(run_dir: ledger.RunDir, grace: float) -> list[str]:
-    """Stop every host's agents (INT, TERM, KILL), end its session, snapshot each worktree
-    there, record the ends here, and fetch the agents' branches and snapshots here, so
-    review, diff and merge see them as a local agent's. Returns what could not be done."""
+def down_stop(run_dir: ledger.RunDir, grace: float) -> tuple[dict[str, list[str]], list[str]]:
+    """Stop every host's agents (INT, TERM, KILL), end its session and snapshot each worktree
+    there. Returns the snapshots taken (pane -> head, commit, tree, head's tree) and what
+    could not be done."""
     rec = remote.read(run_dir)
     problems: list[str] = []
     taken: dict[str, list[str]] = {}
@@ -135,54 +80,31 @@ def down(run_dir: ledger.RunDir, grace: float) -> list[str]:
         snaps = got.get("snapshots")
         if isinstance(snaps, dict):
             taken.update({str(k): list(v) for k, v in snaps.items()})
-    record_end(run_dir, rec)
-    for name, rh in rec.hosts.items():
-        mine = [p for p in rec.on(name) if p.branch]
-        refs = [f"refs/heads/{p.branch}" for p in mine]
-        refs += [f"{ns}/{p.name}" for p in mine if taken.get(p.name, [""])[0]]
-        problem = fetch(run_dir, rh, refs)
-        if problem:
-            problems.append(problem)
-            continue
-        for p in mine:
-            problems += _result(run_dir, p, taken.get(p.name))
+    return taken, problems
+
+
+def down_finish(run_dir: ledger.RunDir, taken: dict[str, list[str]]) -> list[str]:
+    """Once the watcher is gone: each remote pane's end into the local ledger (status.json
+    and a state event, unless the watcher recorded it), and its work fetched here."""
+    rec = remote.read(run_dir)
+    seen = look(run_dir, rec)
+    known = replay(run_dir.events_of())
+    for name, st in seen.statuses.items():
+        ledger.write_json(run_dir.status(name), st.to_json())
+    for name, ps in seen.states.items():
+        if known.get(name) != ps and ps.state != "unknown":
+            end = seen.statuses.get(name)
+            run_dir.append(EventRecord(
+                "state", name, state=ps.state, exit_code=ps.exit_code, signal=ps.signal,
+                reason=ps.reason, ts=ledger.now_iso(),
+                check_exit_code=end.check_exit_code if end is not None and ps.terminal
+                else None,
+                detail={"source": ps.source, "host": seen.hosts.get(name)}))
+    problems: list[str] = []
+    for p in rec.panes.values():
+        if p.name in taken:
+            problems += remote_follow.bring_home(run_dir, rec.hosts[p.host], p, taken[p.name])
     return problems
-
-
-def _result(run_dir: ledger.RunDir, p: remote.RemotePane, taken: list[str] | None
-            ) -> list[str]:
-    """result.json for a remote pane, from the snapshot taken on its host and fetched here."""
-    if not taken or not taken[0]:
-        why = taken[3] if taken else "the host took none"
-        return [f"pane '{p.name}': no snapshot of its worktree on host '{p.host}': {why}"]
-    head, commit, tree, head_tree = taken
-    repo = run_dir.path.parent.parent.parent
-    base = run_dir.run().base
-    try:
-        run_dir.write_result(ResultRecord(
-            pane=p.name, base=base, head=head, snapshot=commit, taken_at=ledger.now_iso(),
-            ref=f"{snapshot.SNAPSHOT_NS}/{run_dir.id}/{p.name}",
-            commits_ahead=git.count_commits(repo, base, head), dirty=tree != head_tree,
-            files=tuple(snapshot.changes(repo, base, commit)),
-            extra={"provisioned": [], "unseen": [], "host": p.host}))
-    except AgentmuxError as e:
-        return [f"pane '{p.name}': its snapshot from host '{p.host}' was not recorded: {e}"]
-    return []
-
-
-def fetch(run_dir: ledger.RunDir, rh: remote.RemoteHost, refs: list[str]) -> str | None:
-    """Refs of the host's clone into the local repository, under the same names."""
-    if not refs:
-        return None
-    t = transport(rh)
-    repo = run_dir.path.parent.parent.parent
-    try:
-        git.run(repo, "fetch", "-q", remote.git_url(t.host), *(f"+{r}:{r}" for r in refs),
-                env={"GIT_SSH_COMMAND": remote.git_ssh_command(t)},
-                step=f"fetching the agents' work from host '{rh.name}'")
-    except AgentmuxError as e:
-        return f"host '{rh.name}': branches not fetched: {e}"
-    return None
 
 
 def attach(rh: remote.RemoteHost, p: remote.RemotePane) -> None:

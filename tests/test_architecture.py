@@ -50,7 +50,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("layout", "decompose", "trust", "wiring"),
     ("worktrees", "snapshot", "brief", "find", "hosts_up", "remote", "transcript"),
     ("runner", "runspec", "runcheck", "runproc", "shellcmd", "runsandbox", "agentfiles"),
-    ("watch", "queue", "headless_result"),
+    ("watch", "queue", "headless_result", "remote_follow"),
     ("review", "status", "control", "paneops", "up", "add", "doctor", "init", "panespec", "panenv",
      "remote_up", "remote_live",
      "logs", "waitfor"),

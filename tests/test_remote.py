@@ -249,3 +249,37 @@ def test_send_logs_and_attach_to_a_remote_pane_then_detach(repo: Path, box: SshS
 def _screen(outer: list[str]) -> str:
     return subprocess.run([*outer, "capture-pane", "-p", "-t", "=outer:"], capture_output=True,
                           text=True, check=False).stdout
+
+
+def _events(run: Path, pane: str) -> list[str]:
+    path = run / "events.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [e["state"] for e in map(json.loads, lines)
+            if e.get("type") == "state" and e.get("pane") == pane]
+
+
+def test_the_watcher_follows_the_host_through_an_outage_and_brings_the_work_home(
+        repo: Path, box: SshServer) -> None:
+    remote = _clone(repo, box, "follow")
+    layout = write_layout(repo, [
+        {"name": "here", "command": fake("--sleep", "60")},
+        {"name": "r-q", "host": "box", "command": fake(
+            "--sleep", "4", "--write", "q.txt=quick", "--commit", "quick one")},
+    ], hosts=_hosts(box, remote))
+    assert amx(repo, "up", "--trust", "-d", str(layout)).code == 0
+    run = latest_run(repo)
+    wait_until(lambda: "working" in _events(run, "r-q"), 20, "the watcher sees r-q work")
+    box.drop()
+    box.stop()
+    wait_until(lambda: "unknown" in _events(run, "r-q"), 20, "the watcher's unknown")
+    status = next(remote.glob(".agentmux/runs/*/panes/r-q/status.json"))
+    wait_until(lambda: json.loads(status.read_text())["ended_at"], 20, "r-q ends meanwhile")
+    assert "done" not in _events(run, "r-q")
+    box.start()
+    wait_until(lambda: "done" in _events(run, "r-q"), 30, "the watcher catches up")
+    assert _events(run, "r-q") == ["working", "unknown", "done"]
+    # Its work is here without `down`: branch, snapshot and result for review.
+    assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/r-q").strip() == "quick one"
+    review = json.loads(amx(repo, "review", "--json").out)
+    files = {p["name"]: [f["path"] for f in p.get("files") or []] for p in review["panes"]}
+    assert files["r-q"] == ["q.txt"]
