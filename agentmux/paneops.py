@@ -102,6 +102,11 @@ def restart(run_dir: ledger.RunDir, name: str, resume: bool = False) -> int:
 
 
 def _restart(run_dir: ledger.RunDir, name: str, resume: bool) -> int:
+    away = control.remote_pane(run_dir, name)
+    if away is not None:
+        raise BadInput(f"restart {name}: the pane runs on host '{away[1].host}', and this "
+                       "version of agentmux cannot restart agents on other hosts yet; nothing "
+                       "was changed")
     tm, pane = _live_pane(run_dir, name)
     spec = panespec.verify(run_dir, name)
     if resume and not spec.resume:

@@ -240,6 +240,8 @@ def test_send_logs_and_attach_to_a_remote_pane_then_detach(repo: Path, box: SshS
     subprocess.run([*outer, "send-keys", "-t", "=outer:", "C-b", "d"], check=True)
     wait_until(lambda: "ATTACH-RETURNED" in _screen(outer), 15, "back from the detach")
     assert clients() == ""
+    r = run_cli("--socket", SOCK, "restart", "r-a", cwd=repo)
+    assert r.code == 2 and "cannot restart agents on other hosts yet" in r.err, r.err
     # Its work is not here yet (no `down`): clean refuses to remove the host's worktree.
     r = amx(repo, "clean", "r-a")
     assert r.code == 3 and "run `agentmux down` first" in r.err, (r.code, r.err)
