@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from agentmux import ledger
 from agentmux.errors import WorkFailed
-from agentmux.hosts import Host, Transport, remote_command
+from agentmux.hosts import Host, Transport
 
 FILE = "remote.json"
 SOCKET = "agentmux"          # the tmux server of agentmux's agents on every host
@@ -123,10 +123,6 @@ def call(t: Transport, op: str, query: Mapping[str, object], *, timeout: float =
     if answer.get("error"):
         raise WorkFailed(f"host '{t.host.name}': {answer['error']}")
     return answer
-
-
-def argv_shown(argv: Sequence[str]) -> str:
-    return remote_command(argv)
 
 
 # The host program. Q: the query (op and its arguments). Prints one `ascii()` literal.

@@ -165,12 +165,13 @@ def bring_home(run_dir: ledger.RunDir, rh: remote.RemoteHost, p: remote.RemotePa
             return [f"pane '{p.name}': no snapshot on host '{p.host}': {e}"]
         snaps = got.get("snapshots")
         taken = list(snaps.get(p.name, [])) if isinstance(snaps, dict) else []
-    refs = [f"refs/heads/{p.branch}"]
+    # The branch only fast-forwards here: a local branch of that name with other commits is
+    # never overwritten (the fetch fails and says so). The snapshot ref is agentmux's own.
+    refs = [f"refs/heads/{p.branch}:refs/heads/{p.branch}"]
     if taken and taken[0]:
-        refs.append(f"{ns}/{p.name}")
+        refs.append(f"+{ns}/{p.name}:{ns}/{p.name}")
     try:
-        git.run(repo_of(run_dir), "fetch", "-q", remote.git_url(t.host),
-                *(f"+{r}:{r}" for r in refs),
+        git.run(repo_of(run_dir), "fetch", "-q", remote.git_url(t.host), *refs,
                 env={"GIT_SSH_COMMAND": remote.git_ssh_command(t)},
                 step=f"fetching the work of '{p.name}' from host '{rh.name}'")
     except AgentmuxError as e:

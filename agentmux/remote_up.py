@@ -16,6 +16,7 @@ removes what this `up` created on every host (session, worktrees, branches, ledg
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ def runner_files() -> dict[str, bytes]:
     return {f"agentmux/{m}.py": (_PACKAGE / f"{m}.py").read_bytes() for m in RUNNER_MODULES}
 
 
+@functools.cache
 def cache_key() -> str:
     """The runner's version on a host: agentmux's version and a hash of the files shipped."""
     h = hashlib.sha256()
