@@ -193,6 +193,9 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
     """The table; `live` (pane -> last output line) adds the watcher's SINCE and OUTPUT."""
     head: tuple[str, ...] = ("AGENT", "STATE", "FROM", "EXIT", "STARTED", "DURATION",
                              "BRANCH")
+    hosts = any(r.host for r in table)   # a HOST column only for runs with remote panes
+    if hosts:
+        head = (*head, "HOST")
     if live is not None:
         head = (*head, "SINCE", "LAST OUTPUT")
     now = time.time()
@@ -201,6 +204,8 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
         started = r.started_at[11:19] if r.started_at else "-"
         row: tuple[str, ...] = (r.name, state_text(r), r.source or "-", outcome(r), started,
                                 fmt_duration(r.duration_s), r.branch or "-")
+        if hosts:
+            row = (*row, r.host or "-")
         if live is not None:
             age = fmt_duration(now - ledger.parse_iso(r.since)) if r.since else "-"
             row = (*row, age, live.get(r.name, ""))

@@ -120,6 +120,9 @@ def test_five_agents_three_remote_then_down_review_and_merge(
     assert git(repo, "branch", "--list", "agentmux/agents/r-ok") == ""
     assert "LONG-ONE" in amx(repo, "logs", "r-long").out
 
+    table = amx(repo, "status").out.splitlines()
+    assert table[0].split()[-1] == "HOST"
+    assert [ln.split()[-1] for ln in table[1:6]] == ["-", "-", "box", "box", "box"]
     r = amx(repo, "down", "--grace", "2")
     assert r.code == 0, r.err
     after = panes(repo)
