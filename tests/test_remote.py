@@ -158,21 +158,29 @@ def _session(run: Path) -> str:
     return str(json.loads((run / "remote.json").read_text())["hosts"]["box"]["session"])
 
 
-def test_a_failure_on_the_host_undoes_everything_everywhere(
+def test_a_failure_on_one_host_undoes_everything_on_every_host_and_here(
         repo: Path, box: SshServer) -> None:
-    remote = _clone(repo, box, "clash")
-    # The host already has the branch the second remote agent needs: its worktree fails.
-    git(remote, "branch", "agentmux/agents/r2")
+    # Two hosts (one sshd, two clones): "a" is set up first and fully, then "b" fails, as
+    # its clone already has the branch its agent needs.
+    first, clash = _clone(repo, box, "first"), _clone(repo, box, "clash")
+    git(clash, "branch", "agentmux/agents/r2")
+    hosts = {"a": _hosts(box, first)["box"], "b": _hosts(box, clash)["box"]}
     layout = write_layout(repo, [
         {"name": "here", "command": fake("--sleep", "30")},
-        {"name": "r1", "host": "box", "command": fake("--sleep", "30")},
-        {"name": "r2", "host": "box", "command": fake("--sleep", "30")},
-    ], hosts=_hosts(box, remote))
+        {"name": "r1", "host": "a", "command": fake("--sleep", "30")},
+        {"name": "r2", "host": "b", "command": fake("--sleep", "30")},
+    ], hosts=hosts)
     r = amx(repo, "up", "--trust", "-d", str(layout))
     assert r.code != 0
-    assert "agentmux/agents/r2" in r.err, r.err
-    assert git(remote, "branch", "--list", "agentmux/*").split() == ["agentmux/agents/r2"]
-    assert remote_state(box, remote)[1:] == ("", False)
+    assert "host 'b'" in r.err and "agentmux/agents/r2" in r.err, r.err
+    # The branch "b" had before is kept; everything this `up` made is gone, everywhere.
+    assert git(clash, "branch", "--list", "agentmux/*").split() == ["agentmux/agents/r2"]
+    assert remote_state(box, clash)[1:] == ("", False)
+    assert remote_state(box, first) == ("", "", False)
+    assert git(first, "worktree", "list").count("\n") == 1
+    sessions = subprocess.run(box.argv("tmux", "-L", REMOTE_SOCK, "list-sessions"),
+                              capture_output=True, text=True, check=False).stdout
+    assert sessions == ""
     assert git(repo, "branch", "--list", "agentmux/*") == ""
     assert git(repo, "worktree", "list").count("\n") == 1
     assert not any((repo / ".agentmux" / "runs").iterdir())
