@@ -130,7 +130,8 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
     state = watcher.final_tick(run_dir)
     if taken is not None:   # the watcher is gone: nothing else records the remote ends now
         problems += remote_live.down_finish(run_dir, taken)
-    state = {**replay(run_dir.events_of()), **state}
+    # What the ledger holds now: the remote ends recorded after the watcher's last look.
+    state = {**state, **replay(run_dir.events_of())}
     tm.kill_session(session)
     # The agents' own leftovers, and on_event commands: these get `grace` to finish by
     # themselves first (a notification of the stop), then TERM, then KILL.
