@@ -37,6 +37,7 @@ class RemoteHost:
     session: str          # the tmux session on the host's server `SOCKET`
     base_ref: str         # where the base commit was pushed in the host's clone
     cache: str            # the runner's folder on the host
+    max_running: int | None = None   # the host's queue: at most this many of its agents at once
 
     def host(self) -> Host:
         return Host(self.name, self.ssh, self.repo)

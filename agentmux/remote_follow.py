@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from agentmux import git, hosts_tick, ledger, remote, snapshot
+from agentmux import git, hosts_tick, ledger, queue, remote, snapshot
 from agentmux.errors import AgentmuxError
 from agentmux.hosts import HostUnreachable, Transport
 from agentmux.hosts_up import ssh_command
@@ -108,7 +108,7 @@ class Follower:
             try:
                 reply = hosts_tick.tick(transport(rh), rh.run_dir, f.cursor,
                                         fields=TICK_FIELDS, socket=remote.SOCKET, follow=(),
-                                        timeout=8.0)
+                                        timeout=8.0, touch=self._gates(rh, names, new))
             except (HostUnreachable, AgentmuxError) as e:
                 f.retry_at = now + RETRY_S
                 if isinstance(e, HostUnreachable):
@@ -137,6 +137,18 @@ class Follower:
                                             detail={**ev.detail, "host": name}))
             new.update(got)
         return new
+
+    def _gates(self, rh: remote.RemoteHost, names: Sequence[str],
+               state: Mapping[str, PaneState]) -> list[str]:
+        """The host's queue: the next gates open here first (durable, the queue's own rule),
+        then every open gate of a pane not ended is created there by the tick (again and
+        again: harmless, and a tick lost in an outage loses no gate)."""
+        if rh.max_running is None:
+            return []
+        queue.release(self.run_dir, names, rh.max_running, state)
+        return [f"panes/{n}/{queue.GATE}" for n in names
+                if queue.gate_path(self.run_dir, n).exists()
+                and not (n in state and state[n].terminal)]
 
     def _record(self, new: dict[str, PaneState], states: Mapping[str, PaneState]) -> None:
         for pane, ps in states.items():

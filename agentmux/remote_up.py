@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, git, layout, ledger, panespec, remote
+from agentmux import __version__, brief, git, layout, ledger, panespec, queue, remote
 from agentmux.errors import WorkFailed
 from agentmux.hosts import Host, Transport
 from agentmux.runner import BOOT
@@ -101,7 +101,7 @@ def _files(lay: layout.Layout, work: HostWork, run_id: str, wake: str,
     out: dict[str, bytes] = {}
     for pl in work.plans:
         spec = panespec.build_spec(rrun, hlay, pl, shell=SH, wake=wake, new_tree=True,
-                                   common=None)
+                                   common=None, gated=work.host.max_running is not None)
         spec = replace(spec, env={**work.host.env, **spec.env})
         out[str(rrun.spec(pl.name))] = (json.dumps(spec.to_json(), indent=2) + "\n").encode()
         where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
@@ -143,10 +143,11 @@ def _chain(work: HostWork, run_id: str, session: str, wake: str, max_output: int
     return chain_argv(cmds)
 
 
-def start(stack: contextlib.ExitStack, lay: layout.Layout, run_id: str, base_sha: str,
-          works: Sequence[HostWork], wake: str, context: Mapping[str, brief.Context]
-          ) -> remote.RemoteRecord:
+def start(stack: contextlib.ExitStack, lay: layout.Layout, run_dir: ledger.RunDir,
+          base_sha: str, works: Sequence[HostWork], wake: str,
+          context: Mapping[str, brief.Context]) -> remote.RemoteRecord:
     """Start every host's agents; what was created is undone by `stack` on a later failure."""
+    run_id = run_dir.id
     session = remote.session_name(run_id)
     base_ref = f"{remote.BASE_NS}/{run_id}"
     hosts: dict[str, remote.RemoteHost] = {}
@@ -155,7 +156,7 @@ def start(stack: contextlib.ExitStack, lay: layout.Layout, run_id: str, base_sha
         h = work.host
         rrun = host_run_dir(h, run_id)
         rh = remote.RemoteHost(h.name, h.ssh, h.repo, str(rrun.path), session, base_ref,
-                               work.cache)
+                               work.cache, h.max_running)
         trees = [(pl.branch or "", str(pl.worktree)) for pl in work.plans if pl.worktree]
         # Until the host's setup succeeded, only the base ref is ours to remove there: the
         # setup undoes its own partial work, and never touches what it did not create.
@@ -165,10 +166,15 @@ def start(stack: contextlib.ExitStack, lay: layout.Layout, run_id: str, base_sha
         git.run(lay.repo, "push", "-q", remote.git_url(h), f"{base_sha}:{base_ref}",
                 env={"GIT_SSH_COMMAND": remote.git_ssh_command(work.transport)},
                 step=f"pushing the base commit to host '{h.name}'")
+        files = _files(lay, work, run_id, wake, context, base_sha)
+        # The host's queue: the first max_running gates open at once (recorded here too,
+        # where the watcher opens the next ones, agentmux.remote_follow).
+        for name in queue.release(run_dir, [pl.name for pl in work.plans], h.max_running, {}):
+            files[str(queue.gate_path(rrun, name))] = ledger.now_iso().encode() + b"\n"
         query: dict[str, object] = {
             "repo": h.repo, "socket": remote.SOCKET, "session": session, "sha": base_sha,
             "base_ref": base_ref, "run_dir": str(rrun.path), "trees": trees,
-            "files": _files(lay, work, run_id, wake, context, base_sha),
+            "files": files,
             "cache": work.cache,
             "cache_files": {} if work.cached else runner_files(),
             "chain": _chain(work, run_id, session, wake, lay.max_output),

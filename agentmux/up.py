@@ -220,7 +220,7 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             guard.check()
             if works:
                 step = "starting the agents on other hosts"
-                remote.write(run_dir, remote_up.start(undo, lay, run_dir.id, base_sha, works,
+                remote.write(run_dir, remote_up.start(undo, lay, run_dir, base_sha, works,
                                                       wake, context))
                 guard.check()
 

@@ -281,3 +281,22 @@ def test_an_outage_is_unknown_then_caught_up_and_a_killed_tmux_is_never_done(
     assert ended
     last = panes(repo)["r-long"]
     assert (last["state"], last["signal"]) in {("killed", "SIGHUP"), ("lost", None)}, last
+
+
+def test_a_hosts_max_running_queues_the_rest_and_all_end(repo: Path, box: SshServer) -> None:
+    remote = _clone(repo, box, "queue")
+    hosts = _hosts(box, remote)
+    hosts["box"]["max_running"] = 2
+    names = ["q1", "q2", "q3", "q4"]
+    layout = write_layout(repo, [{"name": n, "host": "box", "command": fake("--sleep", "1")}
+                                 for n in names], hosts=hosts)
+    assert amx(repo, "up", "--trust", "-d", str(layout)).code == 0
+    got = wait_for(repo, dict.fromkeys(names, "done"))
+    # The host's own records: never more than 2 agents at once; the others waited.
+    spans = []
+    for n in names:
+        st = json.loads(next(remote.glob(f".agentmux/runs/*/panes/{n}/status.json")).read_text())
+        spans.append((st["started_at"], st["ended_at"]))
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most == 2, spans
+    assert sorted(n for n in names if got[n]["queued_s"]) == ["q3", "q4"]
