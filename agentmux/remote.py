@@ -118,7 +118,10 @@ def call(t: Transport, op: str, query: Mapping[str, object], *, timeout: float =
     if line is None:
         detail = (p.stderr or p.stdout).strip()[-600:]
         raise WorkFailed(f"host '{t.host.name}': {op} failed (exit {p.returncode}): {detail}")
-    answer = ast.literal_eval(line[len(_MARK):])
+    try:
+        answer = ast.literal_eval(line[len(_MARK):])
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
+        raise WorkFailed(f"host '{t.host.name}': {op}: unreadable answer ({e})") from None
     if not isinstance(answer, dict):
         raise WorkFailed(f"host '{t.host.name}': {op}: unexpected answer {line[:100]!r}")
     if answer.get("error"):

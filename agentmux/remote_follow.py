@@ -106,37 +106,41 @@ class Follower:
             if all(n in new and new[n].terminal for n in names) or now < f.retry_at:
                 continue
             try:
-                reply = hosts_tick.tick(transport(rh), rh.run_dir, f.cursor,
-                                        fields=TICK_FIELDS, socket=remote.SOCKET, follow=(),
-                                        timeout=8.0, touch=self._gates(rh, names, new))
-            except (HostUnreachable, AgentmuxError) as e:
+                self._host(name, rh, f, names, new)
+            except HostUnreachable:
                 f.retry_at = now + RETRY_S
-                if isinstance(e, HostUnreachable):
-                    self._record(new, {n: unreachable(self.run_dir, name) for n in names
-                                       if not (n in new and new[n].terminal)})
-                else:
-                    log.warning("following host %s: %s", name, e)
-                continue
-            reachable(self.run_dir, name)
-            f.statuses.update(parse_statuses(reply.statuses))
-            for gone in reply.gone:
-                f.statuses.pop(gone, None)
-            got, events = classify(self.run_dir.id, names, reply, f.statuses, new,
-                                   self.run_dir.events_of())
-            f.cursor = reply.advance(f.cursor)
-            for ev in events:
-                pane = str(ev.pane)
-                if ev.state in TERMINAL:
-                    for problem in bring_home(self.run_dir, rh, self.rec.panes[pane]):
-                        log.warning("%s", problem)
-                    with contextlib.suppress(AgentmuxError, OSError):
-                        st = f.statuses.get(pane)
-                        if st is not None:
-                            ledger.write_json(self.run_dir.status(pane), st.to_json())
-                self.run_dir.append(replace(ev, ts=ledger.now_iso(),
-                                            detail={**ev.detail, "host": name}))
-            new.update(got)
+                self._record(new, {n: unreachable(self.run_dir, name) for n in names
+                                   if not (n in new and new[n].terminal)})
+            except Exception as e:  # one host's trouble must not stop the others, or the watcher
+                f.retry_at = now + RETRY_S
+                log.warning("following host %s: %s", name, e)
         return new
+
+    def _host(self, name: str, rh: remote.RemoteHost, f: _HostFollow, names: list[str],
+              new: dict[str, PaneState]) -> None:
+        """One tick of one host: its reply classified, the changes recorded into `new`."""
+        reply = hosts_tick.tick(transport(rh), rh.run_dir, f.cursor, fields=TICK_FIELDS,
+                                socket=remote.SOCKET, follow=(), timeout=8.0,
+                                touch=self._gates(rh, names, new))
+        reachable(self.run_dir, name)
+        f.statuses.update(parse_statuses(reply.statuses))
+        for gone in reply.gone:
+            f.statuses.pop(gone, None)
+        got, events = classify(self.run_dir.id, names, reply, f.statuses, new,
+                               self.run_dir.events_of())
+        f.cursor = reply.advance(f.cursor)
+        for ev in events:
+            pane = str(ev.pane)
+            if ev.state in TERMINAL:
+                for problem in bring_home(self.run_dir, rh, self.rec.panes[pane]):
+                    log.warning("%s", problem)
+                with contextlib.suppress(AgentmuxError, OSError):
+                    st = f.statuses.get(pane)
+                    if st is not None:
+                        ledger.write_json(self.run_dir.status(pane), st.to_json())
+            self.run_dir.append(replace(ev, ts=ledger.now_iso(),
+                                        detail={**ev.detail, "host": name}))
+        new.update(got)
 
     def _gates(self, rh: remote.RemoteHost, names: Sequence[str],
                state: Mapping[str, PaneState]) -> list[str]:

@@ -254,7 +254,10 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
             names = remote.local_names(run_dir, pane_names(run_dir))
             state, obs = tick(tmux, run_dir, session, names, state, sup)
             if hosts is not None and not stopping:
-                state = hosts.tick(state)
+                try:
+                    state = hosts.tick(state)
+                except Exception as e:  # a host's trouble must not end the local watcher
+                    log.warning("following the hosts failed: %s", e)
             # The table costs about a third of an idle tick: draw it on a change, and
             # otherwise only every REDRAW_S seconds to move the durations on.
             now = time.monotonic()
