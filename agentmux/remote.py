@@ -209,6 +209,8 @@ def statuses():
     out = {}
     panes = os.path.join(Q["run_dir"], "panes")
     for name in (os.listdir(panes) if os.path.isdir(panes) else []):
+        if Q.get("panes") is not None and name not in Q["panes"]:
+            continue
         try:
             with open(os.path.join(panes, name, "status.json"), "rb") as f:
                 out[name] = json.loads(f.read())
@@ -229,13 +231,30 @@ def signal_all(sig, key):
         except OSError:
             pass
 
-def down():
+def respawn():
+    # `restart`: the ended attempt's files aside, the spec from the trusted layout, the runner
+    # again in the same pane, its output piped again from its first byte.
+    folder = os.path.join(Q["run_dir"], "panes", Q["pane"])
+    keep = os.path.join(folder, "attempt-%d" % Q["attempt"])
+    os.makedirs(keep)
+    for name in os.listdir(folder):
+        if name not in ("spec.json", "TASK.md") and not name.startswith("attempt-"):
+            os.rename(os.path.join(folder, name), os.path.join(keep, name))
+    put(os.path.join(folder, "spec.json"), Q["spec"])
+    code, out = tmux(*Q["chain"])
+    return {"error": "respawning pane %s: %s" % (Q["pane"], out)} if code else {}
+
+def stop():
     for sig, key in ((signal.SIGINT, "pid"), (signal.SIGTERM, "pid"),
                      (signal.SIGKILL, "agent_pid")):
         deadline = time.time() + Q["grace"]
         signal_all(sig, key)
         while time.time() < deadline and any(not s.get("ended_at") for s in statuses().values()):
             time.sleep(0.05)
+    return {}
+
+def down():
+    stop()
     deadline = time.time() + 2.0
     while time.time() < deadline and any(not s.get("ended_at") for s in statuses().values()):
         time.sleep(0.05)
@@ -278,6 +297,10 @@ def op():
         return {"left": undo(Q["trees"], Q["run_dir"], Q["session"], Q["base_ref"])}
     if Q["op"] == "down":
         return down()
+    if Q["op"] == "stop":
+        return stop()
+    if Q["op"] == "respawn":
+        return respawn()
     if Q["op"] == "snapshot":
         return {"snapshots": {name: snapshot(name, tree) for name, tree in Q["snapshots"]}}
     if Q["op"] == "clean":

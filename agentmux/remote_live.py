@@ -8,20 +8,23 @@ A host whose tmux server is gone leaves panes without a final status `lost`.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
 
-from agentmux import hosts_tick, ledger, remote, remote_follow, snapshot
+from agentmux import hosts_tick, ledger, panespec, remote, remote_follow, remote_up, snapshot
 from agentmux.errors import AgentmuxError, BadInput, WorkFailed
 from agentmux.hosts import HostUnreachable
+from agentmux.hosts_up import host_of
 from agentmux.records import EventRecord, StatusRecord
 from agentmux.remote_follow import transport
-from agentmux.tmux_chain import arg_escape
+from agentmux.runner import RESUME_FLAG
+from agentmux.tmux_chain import arg_escape, chain_argv
 from agentmux.watch.state import PaneState, replay
 
-__all__ = ["Look", "attach", "down_finish", "down_stop", "look", "output", "send",
-           "transport"]
+__all__ = ["Look", "attach", "down_finish", "down_stop", "look", "output", "respawn",
+           "restart_spec", "send", "stop", "transport"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +137,56 @@ def output(rh: remote.RemoteHost, p: remote.RemotePane) -> bytes:
     data = remote.call(transport(rh), "read", {"path": path, "repo": rh.repo,
                                                "socket": remote.SOCKET})["data"]
     return data if isinstance(data, bytes) else b""
+
+
+def restart_spec(run_dir: ledger.RunDir, name: str, resume: bool) -> tuple[bytes, bool]:
+    """A remote pane's spec.json made again from the run's trusted layout (as `up` made it;
+    Refused when the layout snapshot is not trusted). BadInput for `resume` without a
+    resume command."""
+    rec = remote.read(run_dir)
+    p = rec.panes[name]
+    run = run_dir.run()
+    lay = panespec.trusted_layout(run_dir, run, f"restart {name}")
+    if p.host not in lay.hosts:
+        raise BadInput(f"restart {name}: the run's layout has no [hosts.{p.host}]; nothing "
+                       "was changed")
+    host = host_of(lay.hosts[p.host], p.host)
+    plans = remote_up.plans_on(lay, host, run_dir.id, [name])
+    if not plans:
+        raise BadInput(f"restart {name}: the run's trusted layout has no pane {name!r}")
+    spec = remote_up.spec_bytes(lay, host, run_dir.id, plans[0], run.wake)
+    if resume and not json.loads(spec).get("resume"):
+        raise BadInput(f"restart --continue: pane '{name}' runs a command with no documented "
+                       f"way to resume; nothing was changed. `agentmux restart {name}` starts "
+                       "it afresh")
+    return spec, resume
+
+
+def stop(run_dir: ledger.RunDir, name: str, grace: float) -> None:
+    """INT, TERM, KILL to one remote pane's agent, `grace` seconds each, on its host."""
+    rec = remote.read(run_dir)
+    rh = rec.hosts[rec.panes[name].host]
+    remote.call(transport(rh), "stop", {"repo": rh.repo, "socket": remote.SOCKET,
+                                        "run_dir": rh.run_dir, "panes": [name],
+                                        "grace": grace}, timeout=3 * grace + 30.0)
+
+
+def respawn(run_dir: ledger.RunDir, name: str, spec: bytes, resume: bool, attempt: int) -> None:
+    """On the host: the ended attempt's files into `attempt-<n>/`, the spec written again, the
+    runner started again in the same pane with its output piped from its first byte."""
+    rec = remote.read(run_dir)
+    p = rec.panes[name]
+    rh = rec.hosts[p.host]
+    if p.pane_id is None:
+        raise BadInput(f"pane '{name}' has no pane on host '{rh.name}'")
+    spec_path = f"{rh.run_dir}/panes/{name}/spec.json"
+    argv = remote_up.runner_argv(rh.cache, spec_path)
+    if resume:
+        argv.insert(-1, RESUME_FLAG)
+    log = f"{rh.run_dir}/panes/{name}/output.log"
+    chain = chain_argv([["respawn-pane", "-k", "-t", p.pane_id, *argv],
+                        ["pipe-pane", "-t", p.pane_id],
+                        ["pipe-pane", "-t", p.pane_id, remote_up.pipe(log)]])
+    remote.call(transport(rh), "respawn", {
+        "repo": rh.repo, "socket": remote.SOCKET, "run_dir": rh.run_dir, "pane": name,
+        "attempt": attempt, "spec": spec, "chain": chain})

@@ -93,17 +93,33 @@ def plans_on(lay: layout.Layout, host: Host, run_id: str, names: Sequence[str]
     return [pl for pl in layout.plan(hlay, tasks) if pl.name in names]
 
 
+def spec_bytes(lay: layout.Layout, host: Host, run_id: str, pl: layout.PanePlan,
+               wake: str) -> bytes:
+    """The spec.json of a pane on host, made from the (trusted) layout as `up` makes it."""
+    spec = panespec.build_spec(host_run_dir(host, run_id), host_layout(lay, host), pl,
+                               shell=SH, wake=wake, new_tree=True, common=None,
+                               gated=host.max_running is not None)
+    spec = replace(spec, env={**host.env, **spec.env})
+    return (json.dumps(spec.to_json(), indent=2) + "\n").encode()
+
+
+def runner_argv(cache: str, spec: str) -> list[str]:
+    return ["python3", "-I", "-S", "-c", BOOT, cache, spec]
+
+
+def pipe(log_path: str) -> str:
+    """pipe-pane's command on a host: no agentmux there to bound the log, `cat` appends."""
+    q = shlex.quote(log_path)
+    return fmt_escape(f": >> {q}; exec cat >> {q}")
+
+
 def _files(lay: layout.Layout, work: HostWork, run_id: str, wake: str,
            context: Mapping[str, brief.Context], base_sha: str) -> dict[str, bytes]:
     rrun = host_run_dir(work.host, run_id)
-    hlay = host_layout(lay, work.host)
     specs = {p.name: p for p in lay.panes}
     out: dict[str, bytes] = {}
     for pl in work.plans:
-        spec = panespec.build_spec(rrun, hlay, pl, shell=SH, wake=wake, new_tree=True,
-                                   common=None, gated=work.host.max_running is not None)
-        spec = replace(spec, env={**work.host.env, **spec.env})
-        out[str(rrun.spec(pl.name))] = (json.dumps(spec.to_json(), indent=2) + "\n").encode()
+        out[str(rrun.spec(pl.name))] = spec_bytes(lay, work.host, run_id, pl, wake)
         where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
                  "working folder": str(pl.cwd)}
         text = brief.render(pl.name, specs[pl.name].task, pl.scope,
@@ -120,7 +136,7 @@ def _chain(work: HostWork, run_id: str, session: str, wake: str, max_output: int
     cmds: list[list[str]] = [*pins("-s", SERVER_PINS)]
     windows: list[str] = []
     for pl in work.plans:
-        argv = ["python3", "-I", "-S", "-c", BOOT, work.cache, str(rrun.spec(pl.name))]
+        argv = runner_argv(work.cache, str(rrun.spec(pl.name)))
         launch = Launch(pl.name, argv, pl.cwd, rrun.output(pl.name), max_output)
         if not windows:
             create = ["new-session", "-d", "-s", session, "-n", fmt_escape(pl.window),
@@ -131,10 +147,8 @@ def _chain(work: HostWork, run_id: str, session: str, wake: str, max_output: int
             create = ["split-window"]
         first = pl.window not in windows
         group = pane_commands(create, launch, run_id, wake if first else None)
-        # The host has no agentmux to bound the log: tmux's pipe appends the raw stream.
-        log_path = str(rrun.output(pl.name))
-        pipe = fmt_escape(f": >> {shlex.quote(log_path)}; exec cat >> {shlex.quote(log_path)}")
-        group = [["pipe-pane", "-o", pipe] if c[0] == "pipe-pane" else c for c in group]
+        piped = pipe(str(rrun.output(pl.name)))
+        group = [["pipe-pane", "-o", piped] if c[0] == "pipe-pane" else c for c in group]
         cmds += group
         if not windows:
             cmds += pins("", SESSION_PINS)

@@ -220,10 +220,21 @@ def test_send_logs_and_attach_to_a_remote_pane_then_detach(repo: Path, box: SshS
     subprocess.run([*outer, "send-keys", "-t", "=outer:", "C-b", "d"], check=True)
     wait_until(lambda: "ATTACH-RETURNED" in _screen(outer), 15, "back from the detach")
     assert clients() == ""
+    # restart: an ended remote agent runs again in its pane; a working one is stopped first.
+    r = run_cli("--socket", SOCK, "restart", "r-b", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(repo, {"r-b": "working"})
+    assert run_cli("--socket", SOCK, "send", "r-b", "Bob", cwd=repo).code == 0
+    wait_for(repo, {"r-b": "failed"})
+    assert "got: Bob\n" in amx(repo, "logs", "r-b").out
+    assert "Ada" in next(remote.glob(".agentmux/runs/*/panes/r-b/attempt-1/output.log")
+                         ).read_text()
     r = run_cli("--socket", SOCK, "restart", "r-a", cwd=repo)
-    assert r.code == 2 and "cannot restart agents on other hosts yet" in r.err, r.err
+    assert r.code == 0, r.err
+    wait_until(lambda: _events(run, "r-a")[-2:] == ["stopped", "working"], 20,
+               "r-a stopped, then working again")
     # Its work is not here yet (no `down`): clean refuses to remove the host's worktree.
-    r = amx(repo, "clean", "r-a")
+    r = amx(repo, "clean", "r-a", "r-b")
     assert r.code == 3 and "run `agentmux down` first" in r.err, (r.code, r.err)
     assert panes(repo)["r-a"]["state"] == "working"
 
