@@ -196,8 +196,15 @@ def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool, force: bool
     away = remote_pane(run_dir, name)
     if away is not None:   # its raw log, copied from the host's ledger, rendered here
         from agentmux import remote_live
+        from agentmux.hosts import HostUnreachable
 
-        run_dir.output(name).write_bytes(remote_live.output(*away))
+        try:
+            run_dir.output(name).write_bytes(remote_live.output(*away))
+        except HostUnreachable as e:
+            if not run_dir.output(name).exists():
+                raise
+            print(f"agentmux: {e}; showing the copy taken at the last `logs`",
+                  file=sys.stderr)
     out = sys.stdout.buffer
     try:
         tty = os.isatty(out.fileno())

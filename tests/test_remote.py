@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from agentmux.errors import ENVIRONMENT
+
 from .conftest import FAKE_AGENT, git, run_cli, wait_until
 from .helpers import fake, latest_run, write_layout
 from .sshd import DEFAULT_PATH, SshServer, start_sshd
@@ -263,9 +265,13 @@ def test_an_outage_is_unknown_then_caught_up_and_a_killed_tmux_is_never_done(
     assert amx(repo, "up", "--trust", "-d", str(layout)).code == 0
     run = latest_run(repo)
     wait_until(lambda: "working" in _events(run, "r-q"), 20, "the watcher sees r-q work")
+    assert amx(repo, "logs", "r-long").code == 0
     # The master connection dies and the port is closed: unknown, never done.
     box.drop()
     box.stop()
+    r = amx(repo, "logs", "r-long")   # the copy taken by the last `logs`, said so
+    assert r.code == 0 and "showing the copy taken at the last `logs`" in r.err, r
+    assert amx(repo, "logs", "r-q").code == ENVIRONMENT   # none taken: the outage, plainly
     got = panes(repo)
     assert {got[n]["state"] for n in ("r-q", "r-long")} == {"unknown"}, got
     assert got["r-q"]["reason"].startswith("host unreachable since 20")
