@@ -4,7 +4,8 @@ remote.json, in the local run folder, says what lives where: for each host its s
 destination, its clone, the run's ledger folder there, the tmux socket and session; for each
 remote pane its host, its tmux pane id there, its branch and worktree there. The local
 run.json lists remote panes too (their branch; no worktree, no pane id: neither is on this
-machine), so review and merge see them; the watcher and `down` leave them to this module.
+machine), so review and merge see them. The local watcher's own look at tmux skips them
+(`local_names`); it follows them with agentmux.remote_follow.
 
 Every action on a host is ONE ssh call running `python3 -I -S -` with a program on stdin:
 `_PROGRAM` below, with its query in a literal at its top, answering one `ascii()` literal.

@@ -1,4 +1,5 @@
-"""Remote panes in `status`, `down`, `attach`, `send` and `logs`: one ssh call per host each.
+"""Remote panes in `status`, `down`, `attach`, `send`, `logs` and `restart`: one ssh call per
+host each.
 
 `look` makes one `hosts_tick` call per host: the host's tmux panes and every status.json of
 the run's ledger there, classified exactly as local panes are (agentmux.remote_follow). A host
