@@ -6,9 +6,9 @@ import contextlib
 import os
 import signal
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from agentmux import find, ledger, poll, queue, sweep, transcript
+from agentmux import find, ledger, poll, queue, remote, sweep, transcript
 from agentmux.errors import EnvironmentProblem, Refused, WorkFailed
 from agentmux.find import pane_entry
 from agentmux.records import EventRecord, StatusRecord
@@ -79,6 +79,7 @@ def _mark_stopping(run_dir: ledger.RunDir) -> None:
 class Down:
     state: dict[str, PaneState]
     ended: list[sweep.Proc]   # processes of the run still running after its agents stopped
+    problems: list[str] = field(default_factory=list)  # what `down` could not do on a host
 
 
 def intend_stop(run_dir: ledger.RunDir, names: list[str], reason: str) -> None:
@@ -113,13 +114,24 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
             transcript.mark_stop(run_dir, p.name, (p.width or 0, p.height or 0))
 
     intend_stop(run_dir, names, "down")
-    stop_panes(run_dir, names, grace)
+    here = remote.local_names(run_dir, names)
+    stop_panes(run_dir, here, grace)
+    problems: list[str] = []
+    taken: dict[str, list[str]] | None = None
+    if len(here) != len(names):   # agents on other hosts: stopped there, ends recorded here
+        from agentmux import remote_live
+
+        taken, problems = remote_live.down_stop(run_dir, grace)
     info = run_dir.watcher()
     pid = info.pid if info is not None else None
     if isinstance(pid, int) and pid_alive(pid):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
     state = watcher.final_tick(run_dir)
+    if taken is not None:   # the watcher is gone: nothing else records the remote ends now
+        problems += remote_live.down_finish(run_dir, taken)
+    # What the ledger holds now: the remote ends recorded after the watcher's last look.
+    state = {**state, **replay(run_dir.events_of())}
     tm.kill_session(session)
     # The agents' own leftovers, and on_event commands: these get `grace` to finish by
     # themselves first (a notification of the stop), then TERM, then KILL.
@@ -130,10 +142,15 @@ def down(run_dir: ledger.RunDir, grace: float = 5.0) -> Down:
                 {"pid": p.pid, "name": p.name, "pane": p.pane, "on_event": p.on_event}
                 for p in ended]})
     run_dir.write_run(replace(run_dir.run(), state="down", ended_at=ledger.now_iso()))
-    return Down(state, ended)
+    return Down(state, ended, problems)
 
 
 def attach(run_dir: ledger.RunDir, pane: str | None, zoom: bool) -> None:
+    if pane and (away := remote_pane(run_dir, pane)) is not None:
+        from agentmux import remote_live
+
+        remote_live.attach(*away)
+        return None
     run = run_dir.run()
     tm = Tmux(run.socket)
     session = run.session
@@ -176,9 +193,29 @@ def logs(run_dir: ledger.RunDir, name: str, raw: bool, follow: bool, force: bool
     """`logs` (agentmux.logs): the rendered transcript, or the raw stream to a pipe."""
     from agentmux import logs as view
 
+    away = remote_pane(run_dir, name)
+    if away is not None:   # its raw log, copied from the host's ledger, rendered here
+        from agentmux import remote_live
+        from agentmux.hosts import HostUnreachable
+
+        try:
+            run_dir.output(name).write_bytes(remote_live.output(*away))
+        except HostUnreachable as e:
+            if not run_dir.output(name).exists():
+                raise
+            print(f"agentmux: {e}; showing the copy taken at the last `logs`",
+                  file=sys.stderr)
     out = sys.stdout.buffer
     try:
         tty = os.isatty(out.fileno())
     except (OSError, ValueError):  # not a real file (click's CliRunner): no terminal
         tty = False
     view.show(run_dir, name, out, raw=raw, follow=follow, force=force, to_terminal=tty)
+
+
+def remote_pane(run_dir: ledger.RunDir, name: str
+                 ) -> tuple[remote.RemoteHost, remote.RemotePane] | None:
+    pane_entry(run_dir, name)
+    rec = remote.read(run_dir)
+    p = rec.panes.get(name)
+    return None if p is None else (rec.hosts[p.host], p)

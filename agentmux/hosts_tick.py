@@ -72,6 +72,11 @@ def expand(run, pattern):
     return [p for p in paths if os.path.isfile(p)]
 
 run = Q["run"]
+for rel in Q["touch"]:   # queue gates to open (max_running): creating one twice is harmless
+    try:
+        os.close(os.open(os.path.join(run, rel), os.O_WRONLY | os.O_CREAT, 0o644))
+    except OSError:
+        pass
 tmux = spawn(Q["tmux"])
 statuses, seen = {}, set()
 try:
@@ -173,13 +178,18 @@ def tick_argv(
     socket: str | None = None,
     follow: Sequence[str] = ("events.jsonl",),
     cap: int = CAP,
+    touch: Sequence[str] = (),
 ) -> list[str]:
-    """The remote argv of one tick for the run whose ledger folder on the host is run_dir."""
+    """The remote argv of one tick for the run whose ledger folder on the host is run_dir;
+    `touch`: files in it to create first (the queue's gates, `panes/NAME/go`)."""
     if not PurePosixPath(run_dir).is_absolute():
         raise ValueError(f"run folder on the host must be absolute: {run_dir!r}")
     for pattern in follow:
         if not all(_SEGMENT.match(s) for s in pattern.split("/")):
             raise ValueError(f"follow pattern {pattern!r}: path segments or '*' only")
+    for rel in touch:
+        if not all(_SEGMENT.match(s) and s != "*" for s in rel.split("/")):
+            raise ValueError(f"touch {rel!r}: path segments only")
     tmux = ["tmux", *(["-L", socket] if socket else [])]
     query = {
         "run": run_dir.rstrip("/") or "/",
@@ -188,6 +198,7 @@ def tick_argv(
         "offsets": dict(cursor.offsets),
         "follow": list(follow),
         "cap": cap,
+        "touch": list(touch),
     }
     program = f"Q = {query!a}\n{_PROGRAM}".encode()
     return ["python3", "-I", "-S", "-c", f'exec(bytes.fromhex("{program.hex()}"))']
@@ -216,9 +227,10 @@ def parse_tick(stdout: str) -> TickReply:
 
 def tick(transport: Transport, run_dir: str, cursor: Cursor, *, fields: Sequence[str],
          socket: str | None = None, follow: Sequence[str] = ("events.jsonl",),
-         timeout: float = 10.0) -> TickReply:
+         timeout: float = 10.0, touch: Sequence[str] = ()) -> TickReply:
     """One ssh call: the host's panes and what changed in the run's ledger since cursor."""
-    argv = tick_argv(run_dir, cursor, fields=fields, socket=socket, follow=follow)
+    argv = tick_argv(run_dir, cursor, fields=fields, socket=socket, follow=follow,
+                     touch=touch)
     p = transport.run(argv, timeout=timeout)
     name = transport.host.name
     if p.returncode == 127:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from agentmux import git
 from agentmux.errors import BadInput, EnvironmentProblem
@@ -45,46 +46,58 @@ def transports(hosts: Mapping[str, Host]) -> dict[str, Transport]:
     return {n: Transport(h, ssh=ssh) for n, h in hosts.items()}
 
 
+# sh -c HISTORY REPO CACHE ROOT...: is a root commit there, is the runner's version installed.
 _HISTORY = r"""
+repo=$0 cache=$1; shift
+[ -n "$cache" ] && [ -f "$HOME/.cache/agentmux/$cache/ok" ] && echo agentmux-cache=1
 for c in "$@"; do
-  git -C "$0" cat-file -e "$c^{commit}" 2>/dev/null && { echo agentmux-history=1; exit 0; }
+  git -C "$repo" cat-file -e "$c^{commit}" 2>/dev/null && { echo agentmux-history=1; exit 0; }
 done
 echo agentmux-history=0
 """
 
 
-def check_history(t: Transport, roots: Sequence[str]) -> str | None:
+def check_history(t: Transport, roots: Sequence[str], cache: str = "") -> str | None:
     """A problem when the host's clone holds none of this repository's root commits."""
-    if not roots:
-        return None
-    p = t.run(["/bin/sh", "-c", _HISTORY, t.host.repo, *roots], timeout=30.0)
-    if "agentmux-history=1" in p.stdout:
-        return None
+    return _history(t, roots, cache)[0]
+
+
+def _history(t: Transport, roots: Sequence[str], cache: str) -> tuple[str | None, bool]:
+    p = t.run(["/bin/sh", "-c", _HISTORY, t.host.repo, cache, *roots], timeout=30.0)
+    cached = "agentmux-cache=1" in p.stdout
+    if not roots or "agentmux-history=1" in p.stdout:
+        return None, cached
     return (f"{t.host.repo} is not a clone of this repository (it has none of its root "
-            f"commits: {', '.join(r[:12] for r in roots)})")
+            f"commits: {', '.join(r[:12] for r in roots)})"), cached
 
 
-def preflight(lay: Layout, panes: Iterable[PaneSpec]) -> dict[str, HostReport]:
+@dataclass(frozen=True)
+class Checked:
+    """A host that passed preflight: its report, its transport, whether the runner is there."""
+
+    report: HostReport
+    transport: Transport
+    cached: bool
+
+
+def preflight(lay: Layout, panes: Iterable[PaneSpec], cache: str = "") -> dict[str, Checked]:
     """Check every host the panes name; raise for the first host with a problem."""
+    panes = list(panes)
+    boxed = [p.name for p in panes if p.host is not None and p.sandbox != "none"]
+    if boxed:
+        raise BadInput(f"{lay.path}: panes {', '.join(boxed)} run on another host with a "
+                       "sandbox; agentmux cannot sandbox agents on other hosts yet")
     hosts = used_hosts(lay, panes)
     if not hosts:
         return {}
     roots = git.run(lay.repo, "rev-list", "--max-parents=0", "HEAD").stdout.split()
-    reports: dict[str, HostReport] = {}
+    out: dict[str, Checked] = {}
     for name, t in transports(hosts).items():
         report = t.check()
         report.raise_for_problems()
-        problem = check_history(t, roots)
+        problem, cached = _history(t, roots, cache)
         if problem:
             raise EnvironmentProblem(f"host '{name}' ({t.host.ssh}): {problem}")
-        reports[name] = report
-    return reports
+        out[name] = Checked(report, t, cached)
+    return out
 
-
-def refuse_remote(panes: Iterable[PaneSpec]) -> BadInput:
-    """Starting agents on a host is not built yet: say so rather than run them here."""
-    remote = [f"{p.name} (host {p.host})" for p in panes if p.host is not None]
-    return BadInput(
-        "the hosts passed their checks, but this version of agentmux cannot start agents on "
-        f"other hosts yet: {', '.join(remote)}; remove `host` from these panes to run them "
-        "on this machine")

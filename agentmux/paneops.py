@@ -68,6 +68,12 @@ def send(run_dir: ledger.RunDir, name: str, text: bytes, keys: Sequence[str] = (
     Text and keys reach this pane only, whatever the window's synchronize-panes says.
     """
     names = [key_name(k) for k in keys] or ["Enter"]
+    away = control.remote_pane(run_dir, name)
+    if away is not None:
+        from agentmux import remote_live
+
+        remote_live.send(*away, text, names)
+        return
     tm, pane = _live_pane(run_dir, name)
     if pane.dead:
         raise WorkFailed(f"pane '{name}' has ended; `agentmux restart {name}` runs it again")
@@ -96,6 +102,8 @@ def restart(run_dir: ledger.RunDir, name: str, resume: bool = False) -> int:
 
 
 def _restart(run_dir: ledger.RunDir, name: str, resume: bool) -> int:
+    if control.remote_pane(run_dir, name) is not None:
+        return _restart_remote(run_dir, name, resume)
     tm, pane = _live_pane(run_dir, name)
     spec = panespec.verify(run_dir, name)
     if resume and not spec.resume:
@@ -129,6 +137,30 @@ def _restart(run_dir: ledger.RunDir, name: str, resume: bool) -> int:
         panenv.remove(env_dir)
         raise
     # After the respawn: until this event the watcher still holds the old end and skips it.
+    ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
+                                         "attempt": attempt + 1})
+    return attempt + 1
+
+
+def _restart_remote(run_dir: ledger.RunDir, name: str, resume: bool) -> int:
+    """`restart` of a pane on another host: the same steps as here, each one ssh call."""
+    from agentmux import remote_live
+
+    spec, resume = remote_live.restart_spec(run_dir, name, resume)
+    recorded = replay(run_dir.events_of()).get(name)
+    if not (recorded and recorded.terminal):
+        control.intend_stop(run_dir, [name], "restart")
+        remote_live.stop(run_dir, name, STOP_GRACE)
+        if not _wait_recorded(run_dir, name):
+            raise Refused(f"pane '{name}' was stopped, but its end was not recorded within "
+                          f"{RECORD_WAIT:.0f}s (is the watcher running? `agentmux watch`)")
+    pane_dir = run_dir.pane_dir(name)
+    attempt = len(list(pane_dir.glob("attempt-*"))) + 1
+    remote_live.respawn(run_dir, name, spec, resume, attempt)
+    keep = pane_dir / f"attempt-{attempt}"   # what was copied here of the ended attempt
+    keep.mkdir()
+    for f in pane_dir_files(pane_dir):
+        f.rename(keep / f.name)
     ledger.append_event(run_dir.events, {"type": "restart", "pane": name,
                                          "attempt": attempt + 1})
     return attempt + 1

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmux import ledger, queue, screen
+from agentmux import ledger, queue, remote, remote_live, screen
 from agentmux.records import JSON
 from agentmux.tmux import Tmux
 from agentmux.units import fmt_duration
@@ -45,6 +45,7 @@ class Row:
     queued_at: str | None = None      # max_running: when it joined the queue
     queued_s: float | None = None     # time spent queued (not agent time)
     keys: tuple[str, ...] | None = None  # waiting at a known menu: the keys that answer it
+    host: str | None = None           # the [hosts.NAME] it runs on; None: this machine
 
 
 def run_info(run_dir: ledger.RunDir) -> JSON:
@@ -54,14 +55,25 @@ def run_info(run_dir: ledger.RunDir) -> JSON:
 
 
 def live_state(run_dir: ledger.RunDir, tmux: Tmux | None = None) -> dict[str, PaneState]:
-    """The recorded events folded with one fresh look at tmux (the run's server by default)."""
+    """The recorded events folded with one fresh look at tmux (the run's server by default),
+    and at every host of the run's remote panes (one ssh call per host)."""
+    return _live(run_dir, tmux)[0]
+
+
+def _live(run_dir: ledger.RunDir, tmux: Tmux | None
+          ) -> tuple[dict[str, PaneState], remote_live.Look | None]:
     run = run_dir.run()
-    names = run.pane_names
+    names = remote.local_names(run_dir, run.pane_names)
     state = replay(run_dir.events_of())
     obs = watcher.observe(tmux or Tmux(run.socket), run.session, run_dir, names,
                           state)
     state, _ = step(state, names, obs)
-    return state
+    away = [n for n in run.pane_names if n not in names]
+    if not away or all(n in state and state[n].terminal for n in away):
+        return state, None
+    seen = remote_live.look(run_dir)
+    state.update(seen.states)
+    return state, seen
 
 
 def waiting_keys(run_dir: ledger.RunDir, name: str, agent: str | None
@@ -80,8 +92,10 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
     """One row per pane. With `keys`, a waiting pane's screen is rendered to name the keys
     of its menu (Row.keys); the watcher's table, redrawn often, goes without."""
     run = run_dir.run()
+    seen = None
     if state is None:
-        state = live_state(run_dir, tmux)
+        state, seen = _live(run_dir, tmux)
+    where = {n: p.host for n, p in remote.read(run_dir).panes.items()}
     now = time.time()
     since: dict[str, str] = {}
     for ev in run_dir.events_of():
@@ -93,6 +107,8 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
         st = state.get(name) or PaneState()
         # The watcher's cached reader: its table is redrawn every tick.
         status = read_status(run_dir.status(name))
+        if status is None and seen is not None:
+            status = seen.statuses.get(name)
         started = status.started_at if status is not None else None
         ended = status.ended_at if status is not None else None
         queued_at = status.extra.get("queued_at") if status is not None else None
@@ -116,7 +132,7 @@ def rows(run_dir: ledger.RunDir, state: Mapping[str, PaneState] | None = None,
             queued_at=queued_at if isinstance(queued_at, str) else None,
             queued_s=queue.queued_seconds(status.to_json() if status is not None else {}),
             keys=waiting_keys(run_dir, name, p.agent) if keys and st.state == "waiting"
-            else None,
+            else None, host=where.get(name),
         ))
     return out
 
@@ -131,7 +147,7 @@ def to_json(run_dir: ledger.RunDir, table: list[Row]) -> JSON:
              "duration_s": r.duration_s, "branch": r.branch, "worktree": r.worktree,
              "pane_id": r.pane_id, "since": r.since, "quiet_s": r.quiet_s,
              "check_exit_code": r.check_exit_code, "source": r.source, "queued_s": r.queued_s,
-             "keys": list(r.keys) if r.keys is not None else None}
+             "keys": list(r.keys) if r.keys is not None else None, "host": r.host}
             for r in table
         ],
     }
@@ -177,6 +193,9 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
     """The table; `live` (pane -> last output line) adds the watcher's SINCE and OUTPUT."""
     head: tuple[str, ...] = ("AGENT", "STATE", "FROM", "EXIT", "STARTED", "DURATION",
                              "BRANCH")
+    hosts = any(r.host for r in table)   # a HOST column only for runs with remote panes
+    if hosts:
+        head = (*head, "HOST")
     if live is not None:
         head = (*head, "SINCE", "LAST OUTPUT")
     now = time.time()
@@ -185,6 +204,8 @@ def format_rows(table: list[Row], *, live: dict[str, str] | None = None,
         started = r.started_at[11:19] if r.started_at else "-"
         row: tuple[str, ...] = (r.name, state_text(r), r.source or "-", outcome(r), started,
                                 fmt_duration(r.duration_s), r.branch or "-")
+        if hosts:
+            row = (*row, r.host or "-")
         if live is not None:
             age = fmt_duration(now - ledger.parse_iso(r.since)) if r.since else "-"
             row = (*row, age, live.get(r.name, ""))

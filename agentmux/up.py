@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,12 +26,15 @@ from agentmux import (
     __version__,
     brief,
     git,
+    hosts_up,
     interrupts,
     layout,
     ledger,
     panenv,
     panespec,
     queue,
+    remote,
+    remote_up,
     snapshot,
     sweep,
     trust,
@@ -89,12 +92,10 @@ def up(
             raise BadInput(f"--only: no pane named {', '.join(unknown)} in {path}; panes: "
                            + ", ".join(p.name for p in panes))
         panes = tuple(p for p in panes if p.name in only)
+    checked: dict[str, hosts_up.Checked] = {}
     if any(p.host is not None for p in panes):
-        from agentmux import hosts_up
-
         # Every host is checked before anything is created, here or there.
-        hosts_up.preflight(lay, panes)
-        raise hosts_up.refuse_remote(panes)
+        checked = hosts_up.preflight(lay, panes, remote_up.cache_key())
     panespec.require_sandbox(panes, path)   # never a sandboxed pane started without one
     if trusted:
         trust.trust(path, raw)
@@ -106,7 +107,8 @@ def up(
     # Signals arrive only between steps (agentmux.interrupts), so an interrupted `up` leaves
     # all of the run or nothing of it.
     with interrupts.guarded() as guard, worktrees.RepoLock(lay.repo), guard.critical():
-        return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard)
+        return _start(lay, path, raw.decode("utf-8"), panes, Tmux(socket), socket, guard,
+                      checked)
 
 
 def refuse_exit_unattached(tm: Tmux) -> None:
@@ -125,7 +127,8 @@ def refuse_exit_unattached(tm: Tmux) -> None:
 
 
 def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.PaneSpec, ...],
-           tm: Tmux, socket: str | None, guard: interrupts.Guard) -> UpResult:
+           tm: Tmux, socket: str | None, guard: interrupts.Guard,
+           checked: Mapping[str, hosts_up.Checked]) -> UpResult:
     repo = lay.repo
     previous = latest_of_session(ledger.iter_runs(repo), lay.session)
     prev_run = None
@@ -170,13 +173,16 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             task_files = {p.name: run_dir.task_file(p.name) for p in lay.panes}
             wanted = {p.name for p in panes}
             plans = [pl for pl in layout.plan(lay, task_files) if pl.name in wanted]
+            works = _host_works(lay, panes, run_dir.id, checked)
+            away = {pl.name: pl for w in works for pl in w.plans}
+            here = [pl for pl in plans if pl.name not in away]
             guard.check()
 
             prepared: dict[str, worktrees.Prepared] = {}
             if lay.isolation == "worktree":
                 step = "creating worktrees"
                 wants = [worktrees.Want(pl.name, pl.branch or "", pl.worktree or repo)
-                         for pl in plans]
+                         for pl in here]
                 # prepare undoes its own partial work when it fails; a signal waits for it.
                 got = worktrees.prepare(repo, base_sha, wants, lay.copy)
                 undo.callback(_undo_worktrees, repo, got, left)
@@ -185,10 +191,12 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
 
             step = "writing the ledger"
             wake = f"agentmux-{run_dir.id}"
-            env_dir, env_files = panenv.write(pl.name for pl in plans)
+            env_dir, env_files = panenv.write(pl.name for pl in here)
             undo.callback(panenv.remove, env_dir)   # on success, each runner deletes its own
-            run = run_record(lay, path, snapshot, run_dir, socket, base_sha, plans, prepared,
-                             wake, previous)
+            # A remote pane's worktree and pane are not on this machine: remote.json has them.
+            run = run_record(lay, path, snapshot, run_dir, socket, base_sha,
+                             [replace(away[pl.name], worktree=None) if pl.name in away else pl
+                              for pl in plans], prepared, wake, previous)
             # The watcher, started in the chain below, reads it first thing.
             run_dir.write_run(run, sync=WHOLE)
             shell = SH  # layout commands are POSIX sh whatever $SHELL is (agentmux.shellcmd)
@@ -200,14 +208,21 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             for pl in plans:
                 pane_dir = run_dir.pane_dir(pl.name)
                 pane_dir.mkdir(parents=True, exist_ok=True)
+                if pl.name in away:
+                    continue
                 write_brief(task_files[pl.name], pl, by_name[pl.name].task, context, base_sha)
                 new_tree = pl.name in prepared and prepared[pl.name].created_worktree
                 windows.setdefault(pl.window, Window(pl.window)).panes.append(write_spec(
                     run_dir, lay, pl, shell, wake, new_tree, common, env_files[pl.name],
                     run.max_running is not None))
             # The first max_running start at once; the watcher opens the others' gates.
-            queue.release(run_dir, [pl.name for pl in plans], run.max_running, {})
+            queue.release(run_dir, [pl.name for pl in here], run.max_running, {})
             guard.check()
+            if works:
+                step = "starting the agents on other hosts"
+                remote.write(run_dir, remote_up.start(undo, lay, run_dir, base_sha, works,
+                                                      wake, context))
+                guard.check()
 
             step = "building the tmux session"
             undo.callback(_end_session, tm, lay.session, run_dir, repo)
@@ -220,7 +235,7 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
             except AgentmuxError:
                 # A Ctrl-C reaches the tmux client too, which may die after the server took
                 # the whole chain: then the session is there, its agents run, and it is kept.
-                built = _built_anyway(tm, lay.session, run_dir.id, plans) if guard.got else None
+                built = _built_anyway(tm, lay.session, run_dir.id, here) if guard.got else None
                 if built is None:
                     raise
                 ids = built
@@ -248,6 +263,17 @@ def _start(lay: layout.Layout, path: Path, snapshot: str, panes: tuple[layout.Pa
         stop.args = (f"{stop} after run {run_dir.id} started; `agentmux down` stops it",)
         raise stop
     return UpResult(run_dir, lay.session, socket, True, ids)
+
+
+def _host_works(lay: layout.Layout, panes: Sequence[layout.PaneSpec], run_id: str,
+                checked: Mapping[str, hosts_up.Checked]) -> list[remote_up.HostWork]:
+    works = []
+    for name, c in checked.items():
+        names = [p.name for p in panes if p.host == name]
+        host = c.transport.host
+        works.append(remote_up.HostWork(host, c.transport, c.report.home, c.cached,
+                                        remote_up.plans_on(lay, host, run_id, names)))
+    return works
 
 
 def write_spec(run_dir: ledger.RunDir, lay: layout.Layout, pl: layout.PanePlan, shell: str,

@@ -1,4 +1,5 @@
-"""`up` with panes on other hosts: every host is checked before anything is created anywhere.
+"""`up` with panes on other hosts: every host is checked before anything is created anywhere
+(tests/test_remote.py runs agents there).
 
 A real sshd on 127.0.0.1 (tests/sshd.py) is the host; the ssh client reaches it through
 AGENTMUX_SSH (`ssh -F CONFIG`), as a user's own ssh config would.
@@ -79,15 +80,6 @@ def test_a_host_unreachable_at_up_exits_4_and_creates_nothing(
     code, err = _up(layout)
     assert code == ENVIRONMENT, err
     assert "host 'box'" in err and "unreachable" in err
-    _nothing_created(repo, remote)
-
-
-def test_a_healthy_host_is_checked_then_refused_plainly_nothing_created(
-        repo: Path, client: SshServer) -> None:
-    remote = _clone(repo, client)
-    code, err = _up(_layout(repo, client, remote))
-    assert code == BAD_INPUT, err
-    assert "cannot start agents on other hosts yet: there (host box)" in err
     _nothing_created(repo, remote)
 
 

@@ -125,6 +125,8 @@ def down(session: str | None, grace: float) -> None:
     if res.ended:
         click.echo(f"ended {len(res.ended)} process{'es' if len(res.ended) != 1 else ''} the "
                    "agents left running: " + ", ".join(p.describe() for p in res.ended))
+    for problem in res.problems:
+        click.echo(f"warning: {problem}", err=True)
     click.echo(f"session '{run_dir.read_run()['session']}' ended; worktrees and the ledger "
                "are kept")
 

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentmux import git, ledger, snapshot, worktrees
-from agentmux.errors import Refused
+from agentmux import git, ledger, remote, snapshot, worktrees
+from agentmux.errors import Refused, WorkFailed
 from agentmux.find import check_panes, hint
 from agentmux.records import EventRecord, PaneRecord
 from agentmux.watch.alive import is_running
@@ -214,11 +214,35 @@ def clean(run_dir: ledger.RunDir, names: Sequence[str] = (), force: bool = False
             plan, reasons = _check(r, run_dir, p, wts, globs, force, keep_branches)
             plans.append(plan)
             why[plan.name] = reasons
+        away = remote.read(run_dir)
+        for p in chosen:
+            if p.name in away.panes and run_dir.result_of(p.name) is None:
+                why[p.name].append(Why(f"its worktree is on host '{away.panes[p.name].host}' "
+                                       "and no snapshot of it was fetched here yet; run "
+                                       "`agentmux down` first"))
         refusals = [f"  {name}: {w.text}" for name, ws in why.items() for w in ws]
         if refusals:
             raise Refused("nothing was removed:\n" + "\n".join(refusals)
                           + _hint(r, run_dir, plans, why, force))
-        return [_clean_one(r, run_dir, plan, force, keep_branches) for plan in plans]
+        done = [_clean_one(r, run_dir, plan, force, keep_branches) for plan in plans]
+    _clean_hosts(away, [p.name for p in chosen], keep_branches)
+    return done
+
+
+def _clean_hosts(away: remote.RemoteRecord, names: Sequence[str], keep_branches: bool) -> None:
+    """The remote panes' worktrees (and their branches there, unless kept): their work was
+    snapshotted and fetched by `down`, so the host's copy goes."""
+    from agentmux import remote_live
+
+    for host, rh in away.hosts.items():
+        trees = [("" if keep_branches else p.branch or "", p.worktree)
+                 for p in away.on(host) if p.name in names and p.worktree]
+        if not trees:
+            continue
+        left = remote.call(remote_live.transport(rh), "clean", {
+            "repo": rh.repo, "socket": remote.SOCKET, "trees": trees}).get("left")
+        if isinstance(left, list) and left:
+            raise WorkFailed(f"host '{host}': " + "; ".join(str(x) for x in left))
 
 
 def _copy_aside(tree: Path, rel: str, dst_root: Path, mode: int | None = None) -> None:

@@ -17,7 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from agentmux import headless_result, ledger, queue, snapshot, transcript
+from agentmux import (
+    headless_result,
+    ledger,
+    queue,
+    remote,
+    remote_follow,
+    snapshot,
+    transcript,
+)
 from agentmux.errors import AgentmuxError, Refused
 from agentmux.poll import Lock
 from agentmux.records import EventRecord, PaneRecord, RunRecord, StatusRecord, WatcherRecord
@@ -239,10 +247,17 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
     out = out or sys.stdout
     state = replay(run_dir.events_of())
     drawn: tuple[dict[str, PaneState], float] | None = None
+    # Panes on other hosts: one ssh call per host per tick (agentmux.remote_follow).
+    hosts = remote_follow.Follower(run_dir) if (run_dir.path / remote.FILE).exists() else None
     try:
         while True:
-            names = pane_names(run_dir)
+            names = remote.local_names(run_dir, pane_names(run_dir))
             state, obs = tick(tmux, run_dir, session, names, state, sup)
+            if hosts is not None and not stopping:
+                try:
+                    state = hosts.tick(state)
+                except Exception as e:  # a host's trouble must not end the local watcher
+                    log.warning("following the hosts failed: %s", e)
             # The table costs about a third of an idle tick: draw it on a change, and
             # otherwise only every REDRAW_S seconds to move the durations on.
             now = time.monotonic()
@@ -267,8 +282,8 @@ def final_tick(run_dir: ledger.RunDir, wait: float = 10.0) -> dict[str, PaneStat
         raise Refused(f"the watcher of run {run_dir.id} did not stop within {wait:.0f}s")
     try:
         state = replay(run_dir.events_of())
-        state, _ = tick(Tmux(run.socket), run_dir, run.session, pane_names(run_dir),
-                        state)
+        state, _ = tick(Tmux(run.socket), run_dir, run.session,
+                        remote.local_names(run_dir, pane_names(run_dir)), state)
         return state
     finally:
         lock.release()

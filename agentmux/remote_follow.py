@@ -1,0 +1,209 @@
+"""Following remote panes: the watcher's one tick per host, and an agent's end brought home.
+
+`classify` turns one `hosts_tick` reply into pane states exactly as local panes get theirs
+(`watch.state.step`, with the local ledger's record of stops): a pane with a final status is
+done, failed or killed; one whose runner left no end while its pane or the host's tmux
+server is gone is `lost`. `Follower` is the watcher's side: one call per host per tick, with
+a `hosts_tick.Cursor` per host so only changed status files travel. A host that does not
+answer makes its unended panes `unknown (host unreachable since <time>)` and is asked again
+after RETRY_S; when it answers, the status files it kept meanwhile give every pane its true
+state, nothing lost and nothing counted twice. At each remote agent's end its worktree is
+snapshotted on the host and the snapshot and branch are fetched here (`bring_home`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from agentmux import git, hosts_tick, ledger, queue, remote, snapshot
+from agentmux.errors import AgentmuxError
+from agentmux.hosts import HostUnreachable, Transport
+from agentmux.hosts_up import ssh_command
+from agentmux.records import EventRecord, ResultRecord, StatusRecord
+from agentmux.tmux_chain import FIELDS, parse_pane
+from agentmux.watch.state import TERMINAL, Observation, PaneState, step, stops
+
+log = logging.getLogger(__name__)
+TICK_FIELDS = (*FIELDS, "@agentmux_run")
+RETRY_S = 5.0    # an unreachable host is asked again after this long, not every tick
+
+
+def transport(rh: remote.RemoteHost) -> Transport:
+    return Transport(rh.host(), ssh=ssh_command())
+
+
+def repo_of(run_dir: ledger.RunDir) -> str:
+    return str(run_dir.path.parent.parent.parent)
+
+
+def unreachable(run_dir: ledger.RunDir, host: str) -> PaneState:
+    """`unknown (host unreachable since T)`, T the first failed look, kept in the run folder
+    (`hosts/<name>.unreachable`) until the host answers again."""
+    mark = run_dir.path / "hosts" / f"{host}.unreachable"
+    try:
+        since = mark.read_text().strip()
+    except OSError:
+        since = ledger.now_iso()
+        with contextlib.suppress(OSError):
+            mark.parent.mkdir(exist_ok=True)
+            mark.write_text(since + "\n")
+    return PaneState("unknown", reason=f"host unreachable since {since}", source="process")
+
+
+def reachable(run_dir: ledger.RunDir, host: str) -> None:
+    with contextlib.suppress(OSError):
+        (run_dir.path / "hosts" / f"{host}.unreachable").unlink()
+
+
+def parse_statuses(raw: Mapping[str, bytes]) -> dict[str, StatusRecord]:
+    out = {}
+    for name, data in raw.items():
+        with contextlib.suppress(ValueError, ledger.DamagedRecord, ledger.NewerRecord):
+            out[name] = StatusRecord.from_json(json.loads(data))
+    return out
+
+
+def classify(run_id: str, names: Sequence[str], reply: hosts_tick.TickReply,
+             statuses: Mapping[str, StatusRecord], known: Mapping[str, PaneState],
+             events: Sequence[EventRecord]) -> tuple[dict[str, PaneState], list[EventRecord]]:
+    """The states of one host's panes from one tick, and the events of what changed."""
+    panes = None
+    if reply.panes is not None:
+        ours = [p for p in map(parse_pane, reply.panes) if p.extra[-1:] == (run_id,)]
+        # A server without any pane of this run: the session is gone.
+        panes = {p.name: p for p in ours if p.name in names} if ours else None
+    obs = Observation(panes, {n: statuses.get(n) for n in names}, {}, stops=stops(events))
+    old = {n: known[n] for n in names if n in known}
+    return step(old, list(names), obs)
+
+
+@dataclass
+class _HostFollow:
+    cursor: hosts_tick.Cursor
+    statuses: dict[str, StatusRecord]
+    retry_at: float = 0.0
+
+
+class Follower:
+    """The watcher's view of the run's hosts; `tick` records what changed there."""
+
+    def __init__(self, run_dir: ledger.RunDir) -> None:
+        self.run_dir = run_dir
+        self.rec = remote.read(run_dir)
+        self.hosts = {n: _HostFollow(hosts_tick.Cursor(), {}) for n in self.rec.hosts}
+
+    def tick(self, state: Mapping[str, PaneState]) -> dict[str, PaneState]:
+        new = dict(state)
+        now = time.monotonic()
+        for name, rh in self.rec.hosts.items():
+            f = self.hosts[name]
+            names = [p.name for p in self.rec.on(name)]
+            if all(n in new and new[n].terminal for n in names) or now < f.retry_at:
+                continue
+            try:
+                self._host(name, rh, f, names, new)
+            except HostUnreachable:
+                f.retry_at = now + RETRY_S
+                self._record(new, {n: unreachable(self.run_dir, name) for n in names
+                                   if not (n in new and new[n].terminal)})
+            except Exception as e:  # one host's trouble must not stop the others, or the watcher
+                f.retry_at = now + RETRY_S
+                log.warning("following host %s: %s", name, e)
+        return new
+
+    def _host(self, name: str, rh: remote.RemoteHost, f: _HostFollow, names: list[str],
+              new: dict[str, PaneState]) -> None:
+        """One tick of one host: its reply classified, the changes recorded into `new`."""
+        reply = hosts_tick.tick(transport(rh), rh.run_dir, f.cursor, fields=TICK_FIELDS,
+                                socket=remote.SOCKET, follow=(), timeout=8.0,
+                                touch=self._gates(rh, names, new))
+        reachable(self.run_dir, name)
+        f.statuses.update(parse_statuses(reply.statuses))
+        for gone in reply.gone:
+            f.statuses.pop(gone, None)
+        got, events = classify(self.run_dir.id, names, reply, f.statuses, new,
+                               self.run_dir.events_of())
+        f.cursor = reply.advance(f.cursor)
+        for ev in events:
+            pane = str(ev.pane)
+            if ev.state in TERMINAL:
+                for problem in bring_home(self.run_dir, rh, self.rec.panes[pane]):
+                    log.warning("%s", problem)
+                with contextlib.suppress(AgentmuxError, OSError):
+                    st = f.statuses.get(pane)
+                    if st is not None:
+                        ledger.write_json(self.run_dir.status(pane), st.to_json())
+            self.run_dir.append(replace(ev, ts=ledger.now_iso(),
+                                        detail={**ev.detail, "host": name}))
+        new.update(got)
+
+    def _gates(self, rh: remote.RemoteHost, names: Sequence[str],
+               state: Mapping[str, PaneState]) -> list[str]:
+        """The host's queue: the next gates open here first (durable, the queue's own rule),
+        then every open gate of a pane not ended is created there by the tick (again and
+        again: harmless, and a tick lost in an outage loses no gate)."""
+        if rh.max_running is None:
+            return []
+        queue.release(self.run_dir, names, rh.max_running, state)
+        return [f"panes/{n}/{queue.GATE}" for n in names
+                if queue.gate_path(self.run_dir, n).exists()
+                and not (n in state and state[n].terminal)]
+
+    def _record(self, new: dict[str, PaneState], states: Mapping[str, PaneState]) -> None:
+        for pane, ps in states.items():
+            if new.get(pane) != ps:
+                new[pane] = ps
+                self.run_dir.append(EventRecord("state", pane, state=ps.state,
+                                                reason=ps.reason, ts=ledger.now_iso(),
+                                                detail={"source": "process"}))
+
+
+def bring_home(run_dir: ledger.RunDir, rh: remote.RemoteHost, p: remote.RemotePane,
+               taken: list[str] | None = None) -> list[str]:
+    """Snapshot the pane's worktree on its host (unless `taken` already), fetch the snapshot
+    and the branch here, and write its result.json: review, diff and merge then see the
+    remote agent's work as a local one's. Returns what could not be done."""
+    if not p.branch or not p.worktree:
+        return []
+    t = transport(rh)
+    ns = f"{snapshot.SNAPSHOT_NS}/{run_dir.id}"
+    if taken is None:
+        try:
+            got = remote.call(t, "snapshot", {"repo": rh.repo, "socket": remote.SOCKET,
+                                              "run_dir": rh.run_dir, "run": run_dir.id,
+                                              "ns": ns, "snapshots": [(p.name, p.worktree)]})
+        except AgentmuxError as e:
+            return [f"pane '{p.name}': no snapshot on host '{p.host}': {e}"]
+        snaps = got.get("snapshots")
+        taken = list(snaps.get(p.name, [])) if isinstance(snaps, dict) else []
+    # The branch only fast-forwards here: a local branch of that name with other commits is
+    # never overwritten (the fetch fails and says so). The snapshot ref is agentmux's own.
+    refs = [f"refs/heads/{p.branch}:refs/heads/{p.branch}"]
+    if taken and taken[0]:
+        refs.append(f"+{ns}/{p.name}:{ns}/{p.name}")
+    try:
+        git.run(repo_of(run_dir), "fetch", "-q", remote.git_url(t.host), *refs,
+                env={"GIT_SSH_COMMAND": remote.git_ssh_command(t)},
+                step=f"fetching the work of '{p.name}' from host '{rh.name}'")
+    except AgentmuxError as e:
+        return [f"host '{rh.name}': the branch of '{p.name}' was not fetched: {e}"]
+    if not taken or not taken[0]:
+        why = taken[3] if taken and len(taken) > 3 else "the host took none"
+        return [f"pane '{p.name}': no snapshot of its worktree on host '{p.host}': {why}"]
+    head, commit, tree, head_tree = taken
+    base = run_dir.run().base
+    repo = run_dir.path.parent.parent.parent
+    try:
+        run_dir.write_result(ResultRecord(
+            pane=p.name, base=base, head=head, snapshot=commit, taken_at=ledger.now_iso(),
+            ref=f"{ns}/{p.name}", commits_ahead=git.count_commits(repo, base, head),
+            dirty=tree != head_tree, files=tuple(snapshot.changes(repo, base, commit)),
+            extra={"provisioned": [], "unseen": [], "host": p.host}))
+    except AgentmuxError as e:
+        return [f"pane '{p.name}': its snapshot from host '{p.host}' was not recorded: {e}"]
+    return []
