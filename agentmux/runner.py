@@ -24,6 +24,7 @@ from agentmux.runproc import (
     exit_like,
     run_command,
     signal_name,
+    start_capture,
     suppress,
     wake,
 )
@@ -37,6 +38,7 @@ else:
 
 VERSION = 1
 RESUME_FLAG = "--resume"  # run the spec's `resume` command (restart --continue)
+CAPTURE_FLAG = "--capture"  # LOG TOKEN MAX_BYTES: fork capture.serve (agentmux.capture.FLAG)
 EXIT_SPEC = 96  # the spec is missing or garbage
 EXIT_CWD = 97  # the folder is not the expected one: the agent never started
 EXIT_RUNNER_ERROR = 98  # the runner itself failed; status.json says why
@@ -300,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # A reaped-by-the-kernel child (SIGCHLD ignored by whoever started us) has no status.
     _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    if args[:1] == [CAPTURE_FLAG] and len(args) >= 4:
+        # First of all: the pane's output, the runner's own messages included, is recorded.
+        problem = start_capture(*args[1:4])
+        if problem:
+            say(problem)
+        args = args[4:]
     fwd = Forwarder()
     fwd.install()
     resume = bool(args) and args[0] == RESUME_FLAG

@@ -220,6 +220,35 @@ def wake(channel: str | None) -> None:
         time.sleep(0.005)  # poll, against the deadline above
 
 
+def start_capture(log: str, token: str, max_bytes: str) -> str | None:
+    """Fork the pane's output capture (agentmux.capture.serve) and return at once; the reason
+    when it could not be started.
+
+    The child leaves the pane's session and terminal (setsid, /dev/null for 0, 1 and 2: the
+    pane's end must not wait for it, nor hang it up) and keeps no descriptor of the runner's.
+    It is never waited for: it ends after the runner, when pipe-pane's `cat` closes the FIFO.
+    """
+    try:
+        limit = int(max_bytes)
+        pid = os.fork()
+    except (OSError, ValueError) as e:
+        return f"cannot start the output capture ({e}): the pane's output is not recorded"
+    if pid:
+        return None
+    code = 1
+    try:  # the child: from here on, only os._exit leaves
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, MAXFD)
+        from agentmux.capture import serve
+
+        code = serve(log, token, limit)
+    finally:
+        os._exit(code)
+
+
 def exit_like(code: int, sig: int | None) -> int:
     """The runner ends the way the agent did, so tmux's pane_dead_signal agrees."""
     if sig is None:
