@@ -243,8 +243,9 @@ def argv(path: str, max_bytes: int) -> list[str]:
 # --- the runner's capture child ----------------------------------------------------------
 
 FLAG = "--capture"  # runner argv: ... PACKAGE_PARENT --capture FILE TOKEN MAX_BYTES SPEC ...
-# How long the child waits for pipe-pane's `cat` to open the FIFO: the chain that creates the
-# pane arms pipe-pane right after, so it is there within milliseconds unless the chain failed.
+# How long the child waits for pipe-pane's `cat` to open the FIFO (seconds): the chain that
+# creates the pane arms pipe-pane right after, so it is there within milliseconds unless the
+# chain failed.
 FIFO_WAIT = 300
 COMM = b"amux-capture"  # the child's process name (ps, /proc/PID/comm): not another runner
 
@@ -270,15 +271,19 @@ def _is_fifo(fd: int) -> bool:
     return os.fstat(fd).st_mode & 0o170000 == 0o010000
 
 
-def serve(path: str, token: str, max_bytes: int) -> int:
+def serve(path: str, token: str, max_bytes: int, ready: int = -1) -> int:
     """The runner's capture child: FIFO -> FILE, until the last writer (`cat`) closes it.
 
     Forked by the runner as it starts, in a session of its own with no terminal (the runner
     does that), it ignores the pane's hang-up and outlives the runner: a runner that is
     SIGKILLed loses nothing of what tmux still had to pass on. The log is created first, so
-    readers find it as soon as the pane exists. The FIFO is made here if pipe-pane's shell
-    has not made it yet (either may be first), and unlinked once `cat` has opened it: a
-    respawn arms a new FIFO of its own, and no later reader can open this one.
+    readers find it as soon as the pane exists.
+
+    The FIFO is made here if pipe-pane's shell has not made it yet (either may be first) and
+    opened without waiting for a writer; `ready` is closed then, and the runner writes
+    nothing to the pane before that (tmux_chain.fifo_pipe_command: `cat` dies of SIGPIPE on
+    a FIFO with no reader). Once `cat` is seen, the FIFO is unlinked: a respawn arms a new
+    FIFO of its own, and no later reader can open this one.
     """
     writer = Writer(path, max_bytes)
     fifo = fifo_path(path, token)
@@ -292,35 +297,55 @@ def serve(path: str, token: str, max_bytes: int) -> int:
         os.mkfifo(fifo, 0o600)
     except FileExistsError:
         pass
-    waiting = [True]
-
-    def give_up(*_: object) -> None:
-        if waiting[0]:
-            raise TimeoutError
-
-    _signal.signal(_signal.SIGALRM, give_up)
-    _signal.alarm(FIFO_WAIT)
     try:
-        fd = os.open(fifo, os.O_RDONLY)  # blocks until pipe-pane's `cat` opens it
-        waiting[0] = False
-    except (TimeoutError, OSError):
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
         fd = -1
-    finally:
-        _signal.alarm(0)
+    if ready >= 0:
+        os.close(ready)
+    if fd >= 0 and not _is_fifo(fd):
+        os.close(fd)
+        fd = -1
+    connected = fd >= 0 and _await_writer(fd, writer)
     try:  # noqa: SIM105 - as above
         os.unlink(fifo)
     except OSError:
         pass
-    if fd < 0 or not _is_fifo(fd):
-        if fd >= 0:
-            os.close(fd)
-        writer.close()
-        return 1
-    # A SIGTERM only stops the waiting: what is in the FIFO already is still written.
-    _signal.signal(_signal.SIGTERM, lambda *_: os.set_blocking(fd, False))
-    copy(fd, writer)
+    if connected:
+        os.set_blocking(fd, True)
+        # A SIGTERM only stops the waiting: what is in the FIFO already is still written.
+        _signal.signal(_signal.SIGTERM, lambda *_: os.set_blocking(fd, False))
+        copy(fd, writer)
     writer.close()
-    return 0
+    return 0 if connected else 1
+
+
+def _await_writer(fd: int, writer: Writer) -> bool:
+    """Until pipe-pane's `cat` has the FIFO open (True), or has come and gone with nothing
+    written, or FIFO_WAIT has passed with no `cat` (False).
+
+    A read of the FIFO says which: EAGAIN, a writer is there; data, one was; 0 bytes, none
+    is. poll() wakes at the first data, or when a writer has come and gone (POLLHUP), but
+    not when one only opens: hence the probe at growing intervals."""
+    import select
+    import time
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + FIFO_WAIT
+    wait = 5
+    while True:
+        events = poller.poll(wait)
+        wait = min(wait * 2, 1000)
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return True
+        if data:
+            writer.write(data)
+            return True
+        if events or time.monotonic() >= deadline:
+            return False
 
 
 def main(args: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import sys
 from agentmux.atomic import DURABLE, LIVE, now_iso, replace
 from agentmux.runproc import (
     Forwarder,
+    capture_ready,
     command_argv,
     exit_like,
     run_command,
@@ -48,6 +49,7 @@ ENV_FOLDER_PREFIX = "agentmux-env-"  # agentmux.panenv makes these; the runner e
 def say(text: str) -> None:
     # After kill-pane the terminal is gone and writing to it fails: that must not stop
     # the runner from recording the status.
+    capture_ready()
     try:
         sys.stderr.write(f"agentmux runner: {text}\n")
         sys.stderr.flush()
@@ -160,6 +162,7 @@ def _wait_gate(gate: str, status: Status, fwd: Forwarder) -> int | None:
 
 
 def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
+    capture_ready()  # the agent (and its setup) write to the pane: its capture reads first
     if spec.gate:
         stopped = _wait_gate(spec.gate, status, fwd)
         if stopped is not None:

@@ -96,11 +96,19 @@ def fifo_pipe_command(fifo: str) -> str:
     """pipe-pane's shell command for a runner's pane: `cat` into the FIFO its capture child
     reads. `prepare` made the log and the FIFO already; the shell makes the FIFO if it is
     gone (`[ -p ]` is a builtin: no process when it is there; either may be first, so both
-    take "exists"). A plain `>` (never `<>`): were the reader to die, `cat` dies of SIGPIPE
-    and the pipe closes, so tmux never waits on it to call the pane dead. The path is named
-    once: the chain of 20 panes must stay within one tmux message (CHAIN_BYTES)."""
+    take "exists").
+
+    `cat` never waits for a reader: fd 3 opens the FIFO read-write (which never blocks) just
+    long enough for fd 1's write-only open to find a reader, then closes. A `cat` waiting in
+    open() for a runner that died before it forked its capture would wait forever (seen:
+    `up`, then the server killed at once). Holding fd 3 instead would keep a `cat` whose
+    reader died blocked on a full FIFO, and tmux never calls a pane dead while its pipe holds
+    output (seen). So with no reader `cat` dies of SIGPIPE at its first write, and the pipe
+    closes; the runner writes nothing to the pane before its capture has the FIFO open
+    (capture.serve's `ready`). The path is named once: 20 panes must stay within one tmux
+    message (CHAIN_BYTES)."""
     return fmt_escape(f'f={shlex.quote(fifo)}; [ -p "$f" ] || mkfifo "$f" 2>/dev/null; '
-                      'exec cat > "$f"')
+                      'exec cat 3<>"$f" >"$f" 3<&-')
 
 
 def prepare(pane: Launch) -> Launch:

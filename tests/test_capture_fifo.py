@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmux import capture
+from agentmux import capture, runner
+from agentmux.tmux import Launch, Tmux, Window
 
 from .conftest import run_cli, wait_until
 from .helpers import latest_run, up, write_layout
@@ -136,3 +137,38 @@ def test_restart_leaves_one_capture_and_the_new_output_in_the_new_log(repo: Path
     old = (pane / "attempt-1" / "output.log").read_bytes()
     assert old.startswith(first) and old.count(b"attempt-of-") == 1  # + the runner's bell
     assert not list(pane.glob(".*.fifo")), "a FIFO is left in the pane's folder"
+
+
+def holders(folder: Path) -> list[int]:
+    """Processes that name a path under folder in their argv or hold one open."""
+    mark = os.fsencode(folder)
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+            fds = [os.readlink(f"/proc/{entry.name}/fd/{fd}")
+                   for fd in os.listdir(f"/proc/{entry.name}/fd")]
+        except OSError:
+            continue
+        if mark in argv or any(f.startswith(str(folder)) for f in fds):
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_runner_that_dies_before_its_capture_leaves_no_pipe_behind(tmp_path: Path) -> None:
+    """Its pipe-pane `cat` must not wait forever for a reader that never comes (as after
+    `up` and an immediate kill: the runner killed before it forked its capture)."""
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    argv = runner.argv(ledger / "spec.json")
+    argv[5] = str(tmp_path / "no-package-here")  # the runner's import fails: no capture
+    tm = Tmux("amx-leak")
+    ids = tm.build("s", "run-1", tmp_path, ["sleep", "60"],
+                   [Window("w", [Launch("a", argv, tmp_path, ledger / "output.log")])],
+                   (200, 50), "wake-s")
+    wait_until(lambda: any(p.dead for p in tm.panes("s") or [] if p.pane_id == ids["a"]), 20,
+               "the runner to fail")
+    subprocess.run(["tmux", "-L", "amx-leak", "kill-server"], check=True, timeout=10)
+    wait_until(lambda: not holders(ledger), 10, "no process left on the pane's FIFO")
