@@ -20,7 +20,7 @@ import sys
 from agentmux.atomic import DURABLE, LIVE, now_iso, replace
 from agentmux.runproc import (
     Forwarder,
-    capture_ready,
+    capture_ready,  # before the runner's own messages; runproc.spawn waits before a child's
     command_argv,
     exit_like,
     run_command,
@@ -162,7 +162,6 @@ def _wait_gate(gate: str, status: Status, fwd: Forwarder) -> int | None:
 
 
 def _run(spec: Spec, status: Status, fwd: Forwarder) -> int:
-    capture_ready()  # the agent (and its setup) write to the pane: its capture reads first
     if spec.gate:
         stopped = _wait_gate(spec.gate, status, fwd)
         if stopped is not None:

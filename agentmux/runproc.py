@@ -111,6 +111,8 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
     tcsetpgrp from here would take it back (the agent then stops on SIGTTIN). `pass_fd`
     stays open in the child, inheritable (bwrap's --json-status-fd).
     """
+    if stdout is None:
+        capture_ready()  # the child writes to the pane: the capture must read the FIFO first
     r, w = os.pipe()  # both ends close on exec (PEP 446)
     pid = os.fork()
     if pid == 0:  # the child: from here on, only os._exit leaves
