@@ -1,8 +1,13 @@
-"""The program tmux's pipe-pane runs for every pane, in place of `cat >> FILE`:
+"""A pane's raw output, copied to FILE and kept under MAX_BYTES on disk. Two ways to run it:
+
+- in a runner's pane (every agent pane), pipe-pane runs `exec cat > FIFO` and the runner
+  forks `serve`, which reads the FIFO: no interpreter of its own per pane (a fork of the
+  started runner costs ~0.5 ms of CPU, a Python start 10 ms; docs/performance.md);
+- for any other program, tmux's pipe-pane runs this module on the pane's output:
 
     python3 -S -m agentmux.capture FILE MAX_BYTES      (argv() builds the exact command)
 
-It copies stdin, the pane's raw output, to FILE and keeps it under MAX_BYTES on disk:
+Either way it copies the pane's raw output to FILE within MAX_BYTES:
 - the first part of the output, up to half of MAX_BYTES, goes to FILE itself;
 - the rest rolls through numbered segments FILE.tail.<k> of a quarter of MAX_BYTES each, of
   which only the newest two are kept: the last quarter to half of the output is always there;
@@ -13,7 +18,8 @@ read_raw() stitches head, marker and tail back in order (so does `cat` of FILE a
 segments in numeric order). Every chunk read is written at once, and the program exits at the
 end of its stdin, so the last bytes before the pane ends are never lost.
 
-Stdlib only (os, sys, _signal) and run with -S: one of these starts with every pane.
+Stdlib only (os, sys, _signal) and run with -S: the runner imports it, and imports must stay
+cheap there (agentmux.runner).
 MAX_BYTES <= 0 means unbounded (plain append, as `cat >> FILE` did).
 """
 
@@ -27,7 +33,7 @@ import sys
 
 TYPE_CHECKING = False  # typing itself is not imported: this module starts with every pane
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 # 64 MiB: hours of a busy agent's output (OpenCode's spinner alone wrote about 376 KB a
 # minute, so about 3 hours of it), yet small enough that rendering all of it stays bounded.
@@ -232,6 +238,114 @@ def argv(path: str, max_bytes: int) -> list[str]:
     boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
             "from agentmux.capture import main; sys.exit(main())")
     return [sys.executable, "-S", "-c", boot, parent, path, str(max_bytes)]
+
+
+# --- the runner's capture child ----------------------------------------------------------
+
+FLAG = "--capture"  # runner argv: ... PACKAGE_PARENT --capture FILE TOKEN MAX_BYTES SPEC ...
+# How long the child waits for pipe-pane's `cat` to open the FIFO (seconds): the chain that
+# creates the pane arms pipe-pane right after, so it is there within milliseconds unless the
+# chain failed.
+FIFO_WAIT = 300
+COMM = b"amux-capture"  # the child's process name (ps, /proc/PID/comm): not another runner
+
+
+def fifo_path(log: str, token: str) -> str:
+    """The FIFO beside a pane's log for one arming of its pipe-pane (one token each time)."""
+    folder, base = os.path.split(log)
+    return os.path.join(folder, f".{base}.{token}.fifo")
+
+
+def runner_argv(argv: Sequence[str], log: str, token: str, max_bytes: int) -> list[str] | None:
+    """A runner's argv (runner.argv: python -I -S -c BOOT PACKAGE_PARENT ...) that also forks
+    `serve` on fifo_path(log, token); None when argv is not a runner's (that program gets
+    `argv()` as its pipe-pane program instead)."""
+    a = list(argv)
+    if (len(a) < 7 or a[1:4] != ["-I", "-S", "-c"] or "agentmux.runner import" not in a[4]
+            or FLAG in a):
+        return None
+    return [*a[:6], FLAG, log, token, str(max_bytes), *a[6:]]
+
+
+def _is_fifo(fd: int) -> bool:
+    return os.fstat(fd).st_mode & 0o170000 == 0o010000
+
+
+def serve(path: str, token: str, max_bytes: int, ready: int = -1) -> int:
+    """The runner's capture child: FIFO -> FILE, until the last writer (`cat`) closes it.
+
+    Forked by the runner as it starts, in a session of its own with no terminal (the runner
+    does that), it ignores the pane's hang-up and outlives the runner: a runner that is
+    SIGKILLed loses nothing of what tmux still had to pass on. The log is created first, so
+    readers find it as soon as the pane exists.
+
+    The FIFO is made here if pipe-pane's shell has not made it yet (either may be first) and
+    opened without waiting for a writer; `ready` is closed then, and the runner writes
+    nothing to the pane before that (tmux_chain.fifo_pipe_command: `cat` dies of SIGPIPE on
+    a FIFO with no reader). Once `cat` is seen, the FIFO is unlinked: a respawn arms a new
+    FIFO of its own, and no later reader can open this one.
+    """
+    writer = Writer(path, max_bytes)
+    fifo = fifo_path(path, token)
+    try:
+        with open("/proc/self/comm", "wb", buffering=0) as f:
+            f.write(COMM)
+    except OSError:
+        pass
+    _signal.signal(_signal.SIGHUP, _signal.SIG_IGN)
+    try:  # noqa: SIM105 - contextlib is not imported here (see the module's imports)
+        os.mkfifo(fifo, 0o600)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        fd = -1
+    if ready >= 0:
+        os.close(ready)
+    if fd >= 0 and not _is_fifo(fd):
+        os.close(fd)
+        fd = -1
+    connected = fd >= 0 and _await_writer(fd, writer)
+    try:  # noqa: SIM105 - as above
+        os.unlink(fifo)
+    except OSError:
+        pass
+    if connected:
+        os.set_blocking(fd, True)
+        # A SIGTERM only stops the waiting: what is in the FIFO already is still written.
+        _signal.signal(_signal.SIGTERM, lambda *_: os.set_blocking(fd, False))
+        copy(fd, writer)
+    writer.close()
+    return 0 if connected else 1
+
+
+def _await_writer(fd: int, writer: Writer) -> bool:
+    """Until pipe-pane's `cat` has the FIFO open (True), or has come and gone with nothing
+    written, or FIFO_WAIT has passed with no `cat` (False).
+
+    A read of the FIFO says which: EAGAIN, a writer is there; data, one was; 0 bytes, none
+    is. poll() wakes at the first data, or when a writer has come and gone (POLLHUP), but
+    not when one only opens: hence the probe at growing intervals."""
+    import select
+    import time
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + FIFO_WAIT
+    wait = 5
+    while True:
+        events = poller.poll(wait)
+        wait = min(wait * 2, 1000)
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return True
+        if data:
+            writer.write(data)
+            return True
+        if events or time.monotonic() >= deadline:
+            return False
 
 
 def main(args: list[str] | None = None) -> int:

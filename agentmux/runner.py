@@ -20,10 +20,12 @@ import sys
 from agentmux.atomic import DURABLE, LIVE, now_iso, replace
 from agentmux.runproc import (
     Forwarder,
+    capture_ready,  # before the runner's own messages; runproc.spawn waits before a child's
     command_argv,
     exit_like,
     run_command,
     signal_name,
+    start_capture,
     suppress,
     wake,
 )
@@ -37,6 +39,7 @@ else:
 
 VERSION = 1
 RESUME_FLAG = "--resume"  # run the spec's `resume` command (restart --continue)
+CAPTURE_FLAG = "--capture"  # LOG TOKEN MAX_BYTES: fork capture.serve (agentmux.capture.FLAG)
 EXIT_SPEC = 96  # the spec is missing or garbage
 EXIT_CWD = 97  # the folder is not the expected one: the agent never started
 EXIT_RUNNER_ERROR = 98  # the runner itself failed; status.json says why
@@ -46,6 +49,7 @@ ENV_FOLDER_PREFIX = "agentmux-env-"  # agentmux.panenv makes these; the runner e
 def say(text: str) -> None:
     # After kill-pane the terminal is gone and writing to it fails: that must not stop
     # the runner from recording the status.
+    capture_ready()
     try:
         sys.stderr.write(f"agentmux runner: {text}\n")
         sys.stderr.flush()
@@ -300,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # A reaped-by-the-kernel child (SIGCHLD ignored by whoever started us) has no status.
     _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    if args[:1] == [CAPTURE_FLAG] and len(args) >= 4:
+        # First of all: the pane's output, the runner's own messages included, is recorded.
+        problem = start_capture(*args[1:4])
+        if problem:
+            say(problem)
+        args = args[4:]
     fwd = Forwarder()
     fwd.install()
     resume = bool(args) and args[0] == RESUME_FLAG

@@ -111,6 +111,8 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], take_tty: bool = False
     tcsetpgrp from here would take it back (the agent then stops on SIGTTIN). `pass_fd`
     stays open in the child, inheritable (bwrap's --json-status-fd).
     """
+    if stdout is None:
+        capture_ready()  # the child writes to the pane: the capture must read the FIFO first
     r, w = os.pipe()  # both ends close on exec (PEP 446)
     pid = os.fork()
     if pid == 0:  # the child: from here on, only os._exit leaves
@@ -218,6 +220,53 @@ def wake(channel: str | None) -> None:
             os.waitpid(pid, 0)
             return
         time.sleep(0.005)  # poll, against the deadline above
+
+
+_READY: list[int] = []  # the capture child's `ready` pipe, until it has the FIFO open
+
+
+def start_capture(log: str, token: str, max_bytes: str) -> str | None:
+    """Fork the pane's output capture (agentmux.capture.serve) and return at once; the reason
+    when it could not be started. `capture_ready()` waits until it reads the FIFO.
+
+    The child leaves the pane's session and terminal (setsid, /dev/null for 0, 1 and 2: the
+    pane's end must not wait for it, nor hang it up) and keeps no descriptor of the runner's.
+    It is never waited for: it ends after the runner, when pipe-pane's `cat` closes the FIFO.
+    """
+    try:
+        limit = int(max_bytes)
+        r, w = os.pipe()
+        pid = os.fork()
+    except (OSError, ValueError) as e:
+        return f"cannot start the output capture ({e}): the pane's output is not recorded"
+    if pid:
+        os.close(w)
+        _READY.append(r)
+        return None
+    code = 1
+    try:  # the child: from here on, only os._exit leaves
+        os.close(r)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, w)
+        os.closerange(w + 1, MAXFD)
+        from agentmux.capture import serve
+
+        code = serve(log, token, limit, w)
+    finally:
+        os._exit(code)
+
+
+def capture_ready() -> None:
+    """Before the runner writes to the pane (its messages, the agent): a byte that reaches
+    pipe-pane's `cat` before the capture reads the FIFO would end that `cat` (SIGPIPE)."""
+    while _READY:
+        r = _READY.pop()
+        with suppress(OSError):
+            os.read(r, 1)  # EOF: the child closed its end, or is gone
+        os.close(r)
 
 
 def exit_like(code: int, sig: int | None) -> int:

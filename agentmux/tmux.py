@@ -38,8 +38,9 @@ from agentmux.tmux_chain import (
     pane_commands,
     pane_format,
     parse_pane,
-    pipe_command,
+    prepare,
     probe_commands,
+    respawn_commands,
     send_commands,
     session_commands,
 )
@@ -265,6 +266,7 @@ class Tmux:
         gets remain-on-exit, its tags and pipe-pane, so nothing the program does between its
         start and its exit can be missed. Returns pane name -> pane id.
         """
+        windows = [Window(w.name, [prepare(p) for p in w.panes]) for w in windows]
         head, groups, tail = session_commands(session, run_id, cwd, watcher_argv, windows, size,
                                               wake, history_limit, self.private)
         step = "building the tmux session"
@@ -296,6 +298,7 @@ class Tmux:
         new pane's id.
         """
         step = f"adding pane {pane.name!r} to session {session!r}"
+        pane = prepare(pane)
         listed = self.run("list-windows", "-t", f"={session}", "-F",
                           "#{window_id}" + SEP + "#{window_name}", step=step)
         ids = {name: wid for wid, _, name in
@@ -315,14 +318,10 @@ class Tmux:
 
     def respawn(self, pane_id: str, argv: Sequence[str], log: Path, max_output: int,
                 step: str = "") -> None:
-        """Run argv again in a pane (dead or alive) and point its pipe-pane at log, in one chain.
-
-        A dead pane takes no pipe-pane: right after the respawn any old pipe is closed and a
-        new one armed, so the new program's first bytes are in the log."""
-        self.chain([["respawn-pane", "-k", "-t", pane_id, *argv],
-                    ["pipe-pane", "-t", pane_id],
-                    ["pipe-pane", "-t", pane_id, pipe_command(log, max_output)]],
-                   step=step)
+        """Run argv again in a pane (dead or alive) and point its pipe-pane at log, in one chain
+        (tmux_chain.respawn_commands)."""
+        self.chain(respawn_commands(pane_id, prepare(Launch("", argv, log.parent, log,
+                                                            max_output))), step=step)
 
 
 class Waker:

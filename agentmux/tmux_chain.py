@@ -5,9 +5,10 @@ creates and arms one agent pane, its size as tmux packs it, and the pane fields 
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentmux import capture
@@ -54,13 +55,15 @@ class PaneObs:
 @dataclass(frozen=True)
 class Launch:
     """One agent pane to create: its name, the argv tmux executes, where, its output log and
-    the bound on that log (the layout's `max_output`)."""
+    the bound on that log (the layout's `max_output`). `fifo`, set by `prepare`: the token of
+    the FIFO between pipe-pane's `cat` and the runner's capture child (capture.fifo_path)."""
 
     name: str
     argv: Sequence[str]
     cwd: Path
     log: Path
     max_output: int = capture.DEFAULT_MAX_OUTPUT
+    fifo: str | None = None
 
 
 @dataclass
@@ -79,13 +82,74 @@ WINDOW_PINS = (("synchronize-panes", "off"),)
 
 
 def pipe_command(log: Path, max_output: int) -> str:
-    """pipe-pane's shell command: capture.py bounding the pane's raw output at max_output.
+    """pipe-pane's shell command for a program that is not a runner: capture.py bounding the
+    pane's raw output at max_output.
 
     tmux runs it with /bin/sh -c (not the user's default-shell) and expands formats in it.
     The shell creates the log first, as `cat >>` did: Python takes tens of milliseconds to
     start, and readers look for the file as soon as the pane exists."""
     return fmt_escape(f": >> {shlex.quote(str(log))}; exec "
                       + shlex.join(capture.argv(str(log), max_output)))
+
+
+def fifo_pipe_command(fifo: str) -> str:
+    """pipe-pane's shell command for a runner's pane: `cat` into the FIFO its capture child
+    reads. `prepare` made the log and the FIFO already; the shell makes the FIFO if it is
+    gone (`[ -p ]` is a builtin: no process when it is there; either may be first, so both
+    take "exists").
+
+    `cat` never waits for a reader: fd 3 opens the FIFO read-write (which never blocks) just
+    long enough for fd 1's write-only open to find a reader, then closes. A `cat` waiting in
+    open() for a runner that died before it forked its capture would wait forever (seen:
+    `up`, then the server killed at once). Holding fd 3 instead would keep a `cat` whose
+    reader died blocked on a full FIFO, and tmux never calls a pane dead while its pipe holds
+    output (seen). So with no reader `cat` dies of SIGPIPE at its first write, and the pipe
+    closes; the runner writes nothing to the pane before its capture has the FIFO open
+    (capture.serve's `ready`). The path is named once: 20 panes must stay within one tmux
+    message (CHAIN_BYTES)."""
+    return fmt_escape(f'f={shlex.quote(fifo)}; [ -p "$f" ] || mkfifo "$f" 2>/dev/null; '
+                      'exec cat 3<>"$f" >"$f" 3<&-')
+
+
+def prepare(pane: Launch) -> Launch:
+    """Before the chain that creates (or respawns) the pane: its log, and for a runner a new
+    FIFO (a token of its own each time: a respawn never shares one with the old capture).
+
+    Where no FIFO can be made (a file system without them), the pane keeps capture.py as its
+    pipe-pane program."""
+    try:
+        os.close(os.open(pane.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
+    except OSError:
+        return pane  # the pipe's shell creates it, or says why not, as before
+    if capture.runner_argv(pane.argv, "", "", 0) is None:
+        return pane
+    token = os.urandom(6).hex()
+    try:
+        os.mkfifo(capture.fifo_path(str(pane.log), token), 0o600)
+    except OSError:
+        return pane
+    return replace(pane, fifo=token)
+
+
+def armed(pane: Launch) -> tuple[list[str], str]:
+    """The argv tmux runs in the pane and the pipe-pane command that records its output."""
+    if pane.fifo is None:
+        return list(pane.argv), pipe_command(pane.log, pane.max_output)
+    argv = capture.runner_argv(pane.argv, str(pane.log), pane.fifo, pane.max_output)
+    return argv or list(pane.argv), fifo_pipe_command(capture.fifo_path(str(pane.log),
+                                                                         pane.fifo))
+
+
+def respawn_commands(pane_id: str, pane: Launch) -> list[list[str]]:
+    """Run a (prepared) pane's argv again and point its pipe-pane at its log, in one chain.
+
+    A dead pane takes no pipe-pane: right after the respawn any old pipe is closed (its `cat`
+    ends, and with it the old capture) and a new one armed, so the new program's first bytes
+    are in the log."""
+    argv, pipe = armed(pane)
+    return [["respawn-pane", "-k", "-t", pane_id, *argv],
+            ["pipe-pane", "-t", pane_id],
+            ["pipe-pane", "-t", pane_id, pipe]]
 
 
 def pins(scope: str, values: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -102,13 +166,14 @@ def pane_commands(create: Sequence[str], pane: Launch, run_id: str,
     options and sets its pane-died hook; without, it joins a window that has both already,
     and the window is re-tiled.
     """
+    argv, pipe = armed(pane)
     cmds = [
-        [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}", *pane.argv],
+        [*create, "-c", fmt_escape(str(pane.cwd)), "-P", "-F", "#{pane_id}", *argv],
         ["set", "-p", "remain-on-exit", "on"],
         ["set", "-p", "remain-on-exit-format", ""],
         ["set", "-p", "@agentmux_run", run_id],
         ["set", "-p", "@agentmux_pane", pane.name],
-        ["pipe-pane", "-o", pipe_command(pane.log, pane.max_output)],
+        ["pipe-pane", "-o", pipe],
     ]
     if wake is not None:
         cmds += pins("-w", WINDOW_PINS)
