@@ -101,7 +101,11 @@ def count_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], 
 
 
 # OpenCode (Bun) backs off between API attempts: where DNS answers slowly or not at all, it took
-# about 150 s here to give up and idle, against about 85 s when each connection is refused at
+# about 150 s here to give up and idle, against about 90 s when each connection is refused at
 # once. A proxy nobody listens on makes every machine the second kind, whatever its resolver.
-REFUSED_NET = {k: "http://127.0.0.1:9" for k in ("HTTPS_PROXY", "HTTP_PROXY",
-                                                  "https_proxy", "http_proxy")}
+# Its TUI talks to its own server on loopback, and that must not go through the proxy (with
+# no NO_PROXY it drew a blank screen for good).
+_NO_PROXY = "localhost,127.0.0.1,::1,registry.npmjs.org"
+REFUSED_NET = {**{k: "http://127.0.0.1:9" for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy",
+                                                   "http_proxy")},
+               "NO_PROXY": _NO_PROXY, "no_proxy": _NO_PROXY}

@@ -123,7 +123,7 @@ def test_real_clis_keys_and_last_screens(repo: Path, throwaway_home: Path) -> No
     _shows(repo, "claude", "Not logged in · Please run /login")
     _send(repo, "gemini", "")
     _shows(repo, "gemini", "How would you like to authenticate for this project?")
-    _shows(repo, "opencode", "say hi", "Cannot connect to API", timeout=75)
+    _shows(repo, "opencode", "say hi", "Cannot connect to API", timeout=120)
 
     # Static screens now: each rendered at its pane's size is what tmux shows.
     wait_until(lambda: all(_same_screen_as_tmux(run_dir, p) for p in ("codex", "claude",
