@@ -238,8 +238,10 @@ def respawn():
     folder = os.path.join(Q["run_dir"], "panes", Q["pane"])
     keep = os.path.join(folder, "attempt-%d" % Q["attempt"])
     os.makedirs(keep)
+    # The wiring's files come from the same trusted layout as the spec: they stay.
+    stay = ("spec.json", "TASK.md", "wiring.json", "gemini-trusted.json")
     for name in os.listdir(folder):
-        if name not in ("spec.json", "TASK.md") and not name.startswith("attempt-"):
+        if name not in stay and not name.startswith("attempt-"):
             os.rename(os.path.join(folder, name), os.path.join(keep, name))
     put(os.path.join(folder, "spec.json"), Q["spec"])
     code, out = tmux(*Q["chain"])

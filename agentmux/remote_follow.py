@@ -26,7 +26,8 @@ from agentmux.hosts import HostUnreachable, Transport
 from agentmux.hosts_up import ssh_command
 from agentmux.records import EventRecord, ResultRecord, StatusRecord
 from agentmux.tmux_chain import FIELDS, parse_pane
-from agentmux.watch.state import TERMINAL, Observation, PaneState, step, stops
+from agentmux.watch import hooks
+from agentmux.watch.state import TERMINAL, Observation, PaneState, Verdict, step, stops
 
 log = logging.getLogger(__name__)
 TICK_FIELDS = (*FIELDS, "@agentmux_run")
@@ -70,16 +71,55 @@ def parse_statuses(raw: Mapping[str, bytes]) -> dict[str, StatusRecord]:
 
 def classify(run_id: str, names: Sequence[str], reply: hosts_tick.TickReply,
              statuses: Mapping[str, StatusRecord], known: Mapping[str, PaneState],
-             events: Sequence[EventRecord]) -> tuple[dict[str, PaneState], list[EventRecord]]:
-    """The states of one host's panes from one tick, and the events of what changed."""
+             events: Sequence[EventRecord], verdicts: Mapping[str, Verdict] | None = None
+             ) -> tuple[dict[str, PaneState], list[EventRecord]]:
+    """The states of one host's panes from one tick, and the events of what changed;
+    `verdicts`: what the agents' own hooks said (HookMirror)."""
     panes = None
     if reply.panes is not None:
         ours = [p for p in map(parse_pane, reply.panes) if p.extra[-1:] == (run_id,)]
         # A server without any pane of this run: the session is gone.
         panes = {p.name: p for p in ours if p.name in names} if ours else None
-    obs = Observation(panes, {n: statuses.get(n) for n in names}, {}, stops=stops(events))
+    obs = Observation(panes, {n: statuses.get(n) for n in names}, {}, verdicts=verdicts or {},
+                      stops=stops(events))
     old = {n: known[n] for n in names if n in known}
     return step(old, list(names), obs)
+
+
+class HookMirror:
+    """The remote panes' hooks.jsonl, followed by the host's tick and appended to a copy in
+    the local pane folder, where watch.hooks.HookReader reads it as it reads a local pane's.
+    A remote pane has no screen here: a hook's state holds until its next record."""
+
+    FOLLOW = f"panes/*/{hooks.FILE_NAME}"
+
+    def __init__(self, run_dir: ledger.RunDir) -> None:
+        self.run_dir = run_dir
+        self.readers: dict[str, hooks.HookReader] = {}
+
+    def record(self, logs: Mapping[str, hosts_tick.Chunk]) -> None:
+        """The tick's new hook lines into the copies (before its cursor advances)."""
+        for rel, chunk in logs.items():
+            parts = rel.split("/")
+            if len(parts) != 3 or parts[2] != hooks.FILE_NAME or not (chunk.data or chunk.reset):
+                continue
+            path = self.run_dir.pane_dir(parts[1]) / hooks.FILE_NAME
+            if chunk.reset:  # the host's log started again: so does the copy (a new inode)
+                path.unlink(missing_ok=True)
+            with open(path, "ab") as f:
+                f.write(chunk.data)
+
+    def verdicts(self, names: Sequence[str]) -> dict[str, Verdict]:
+        out = {}
+        for n in names:
+            reader = self.readers.get(n)
+            if reader is None:
+                reader = self.readers[n] = hooks.HookReader(
+                    self.run_dir.pane_dir(n) / hooks.FILE_NAME)
+            got = hooks.merge(reader.step(), True, None, None)
+            if got is not None:
+                out[n] = got
+        return out
 
 
 @dataclass
@@ -96,6 +136,7 @@ class Follower:
         self.run_dir = run_dir
         self.rec = remote.read(run_dir)
         self.hosts = {n: _HostFollow(hosts_tick.Cursor(), {}) for n in self.rec.hosts}
+        self.hooks = HookMirror(run_dir)
 
     def tick(self, state: Mapping[str, PaneState]) -> dict[str, PaneState]:
         new = dict(state)
@@ -120,14 +161,15 @@ class Follower:
               new: dict[str, PaneState]) -> None:
         """One tick of one host: its reply classified, the changes recorded into `new`."""
         reply = hosts_tick.tick(transport(rh), rh.run_dir, f.cursor, fields=TICK_FIELDS,
-                                socket=remote.SOCKET, follow=(), timeout=8.0,
+                                socket=remote.SOCKET, follow=(HookMirror.FOLLOW,), timeout=8.0,
                                 touch=self._gates(rh, names, new))
         reachable(self.run_dir, name)
         f.statuses.update(parse_statuses(reply.statuses))
         for gone in reply.gone:
             f.statuses.pop(gone, None)
+        self.hooks.record(reply.logs)
         got, events = classify(self.run_dir.id, names, reply, f.statuses, new,
-                               self.run_dir.events_of())
+                               self.run_dir.events_of(), self.hooks.verdicts(names))
         f.cursor = reply.advance(f.cursor)
         for ev in events:
             pane = str(ev.pane)

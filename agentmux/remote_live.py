@@ -155,7 +155,8 @@ def restart_spec(run_dir: ledger.RunDir, name: str, resume: bool) -> tuple[bytes
     plans = remote_up.plans_on(lay, host, run_dir.id, [name])
     if not plans:
         raise BadInput(f"restart {name}: the run's trusted layout has no pane {name!r}")
-    spec = remote_up.spec_bytes(lay, host, run_dir.id, plans[0], run.wake)
+    spec = remote_up.spec_bytes(lay, host, run_dir.id, plans[0], run.wake,
+                                 rec.hosts[p.host].cache)
     if resume and not json.loads(spec).get("resume"):
         raise BadInput(f"restart --continue: pane '{name}' runs a command with no documented "
                        f"way to resume; nothing was changed. `agentmux restart {name}` starts "

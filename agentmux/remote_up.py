@@ -25,7 +25,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agentmux import __version__, brief, git, layout, ledger, panespec, queue, remote
+from agentmux import (
+    __version__,
+    brief,
+    git,
+    layout,
+    ledger,
+    panespec,
+    queue,
+    remote,
+    wiring,
+)
 from agentmux.errors import WorkFailed
 from agentmux.hosts import Host, Transport
 from agentmux.runner import BOOT
@@ -46,11 +56,14 @@ log = logging.getLogger(__name__)
 # The runner and every module it imports on the way to an unsandboxed agent (stdlib only).
 RUNNER_MODULES = ("__init__", "runner", "atomic", "runproc", "runspec", "shellcmd",
                   "agentfiles", "runcheck")
+# What the agents' own hook mechanisms call there (agentmux.wiring, with the host's python3 -S).
+HOOK_FILES = ("hook.py", "opencode_plugin.js")
 _PACKAGE = Path(__file__).resolve().parent
 
 
 def runner_files() -> dict[str, bytes]:
-    return {f"agentmux/{m}.py": (_PACKAGE / f"{m}.py").read_bytes() for m in RUNNER_MODULES}
+    names = [*(f"{m}.py" for m in RUNNER_MODULES), *HOOK_FILES]
+    return {f"agentmux/{n}": (_PACKAGE / n).read_bytes() for n in names}
 
 
 @functools.cache
@@ -93,13 +106,26 @@ def plans_on(lay: layout.Layout, host: Host, run_id: str, names: Sequence[str]
     return [pl for pl in layout.plan(hlay, tasks) if pl.name in names]
 
 
+def wired(lay: layout.Layout, host: Host, run_id: str, pl: layout.PanePlan, cache: str
+          ) -> wiring.Wired:
+    """The pane's hook wiring with the host's paths: its ledger's pane folder, and the hook
+    program in the runner's cache there. The project's own Codex hooks are looked for in the
+    clone here (the same history)."""
+    spec = next(p for p in lay.panes if p.name == pl.name)
+    return wiring.plan(host_run_dir(host, run_id).pane_dir(pl.name), spec, pl, lay.repo,
+                       tools=f"{cache}/agentmux")
+
+
 def spec_bytes(lay: layout.Layout, host: Host, run_id: str, pl: layout.PanePlan,
-               wake: str) -> bytes:
+               wake: str, cache: str) -> bytes:
     """The spec.json of a pane on host, made from the (trusted) layout as `up` makes it."""
     spec = panespec.build_spec(host_run_dir(host, run_id), host_layout(lay, host), pl,
                                shell=SH, wake=wake, new_tree=True, common=None,
                                gated=host.max_running is not None)
-    spec = replace(spec, env={**host.env, **spec.env})
+    # build_spec wires a remote pane for its process alone; the same wiring with host paths.
+    w = wired(lay, host, run_id, pl, cache)
+    spec = replace(spec, command=w.start, resume=w.resume, files=dict(w.wiring.tree_files),
+                   env={**host.env, **spec.env, **w.wiring.env})
     return (json.dumps(spec.to_json(), indent=2) + "\n").encode()
 
 
@@ -119,7 +145,13 @@ def _files(lay: layout.Layout, work: HostWork, run_id: str, wake: str,
     specs = {p.name: p for p in lay.panes}
     out: dict[str, bytes] = {}
     for pl in work.plans:
-        out[str(rrun.spec(pl.name))] = spec_bytes(lay, work.host, run_id, pl, wake)
+        out[str(rrun.spec(pl.name))] = spec_bytes(lay, work.host, run_id, pl, wake, work.cache)
+        w = wired(lay, work.host, run_id, pl, work.cache)
+        # The wiring's own files in the host's pane folder (Gemini's trusted folders), and
+        # its record there, as `up` writes them here for a local pane.
+        out.update({path: text.encode() for path, text in w.wiring.pane_files.items()})
+        record = wiring.record(w.pane, w.wiring, w.start, w.resume)
+        out[str(rrun.pane_dir(pl.name) / wiring.WIRING_FILE)] = json.dumps(record).encode()
         where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
                  "working folder": str(pl.cwd)}
         text = brief.render(pl.name, specs[pl.name].task, pl.scope,

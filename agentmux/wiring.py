@@ -62,6 +62,9 @@ class Pane:
     # the shell that ran `up`, so `restart` builds the very same spec (agentmux.panespec).
     env: Mapping[str, str] = field(default_factory=dict)
     local: bool = True         # False on another host: its pane folder and Python are not there
+    # On another host: the folder holding agentmux's hook.py and opencode_plugin.js there (the
+    # runner's cache, agentmux.remote_up); None on this machine, or no wiring on that host.
+    tools: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,26 +77,29 @@ class Wiring:
     authoritative: bool = False       # its hooks can say `working` again (watch/hooks.py)
 
 
-def hook_argv() -> list[str]:
+def hook_argv(p: Pane) -> list[str]:
     # -S: no site-packages, ~20 ms a hook; the script path works without agentmux installed.
+    if p.tools is not None:  # the host's python3, as its runner's
+        return ["python3", "-S", f"{p.tools}/hook.py"]
     return [sys.executable, "-S", str(HOOK_PY)]
 
 
-def hook_command(*args: str) -> str:
-    return shlex.join([*hook_argv(), *args])
+def hook_command(p: Pane, *args: str) -> str:
+    return shlex.join([*hook_argv(p), *args])
 
 
 def wire(p: Pane) -> Wiring:
-    base = {"AGENTMUX_PANE_DIR": str(p.pane_dir), "AGENTMUX_HOOK": hook_command()}
-    # On another host there is no pane folder for hooks to write into: the screen alone.
-    w = _WIRE[p.agent](p) if p.agent in _WIRE and p.local else Wiring()
+    base = {"AGENTMUX_PANE_DIR": str(p.pane_dir), "AGENTMUX_HOOK": hook_command(p)}
+    # On another host without the hook program there (`tools`): the process alone.
+    wired = p.local or p.tools is not None
+    w = _WIRE[p.agent](p) if p.agent in _WIRE and wired else Wiring()
     return Wiring(w.args, {**base, **w.env}, w.pane_files, w.tree_files, w.hooks,
                   w.authoritative)
 
 
 def _claude(p: Pane) -> Wiring:
     settings: dict[str, object] = {"hooks": {
-        e: [{"hooks": [{"type": "command", "command": hook_command("claude", e)}]}]
+        e: [{"hooks": [{"type": "command", "command": hook_command(p, "claude", e)}]}]
         for e in CLAUDE_EVENTS}}
     env: dict[str, str] = {}
     if p.approve == "auto":
@@ -148,7 +154,7 @@ def _codex(p: Pane) -> Wiring:
     if p.mode != "headless":
         # Else the TUI leaves `codex app-server` daemons behind its pane (verified).
         words.append("--no-daemon")
-    words += ["-c", "notify=" + _toml([*hook_argv(), "codex", "notify"])]
+    words += ["-c", "notify=" + _toml([*hook_argv(p), "codex", "notify"])]
     hooks = "-c notify"
     full = not _codex_project_hooks(p)
     if full:
@@ -156,7 +162,7 @@ def _codex(p: Pane) -> Wiring:
         # project's own unreviewed hooks, hence the check above.
         words.append("--dangerously-bypass-hook-trust")
         for e in CODEX_EVENTS:
-            entry = [{"hooks": [{"type": "command", "command": hook_command("codex", e)}]}]
+            entry = [{"hooks": [{"type": "command", "command": hook_command(p, "codex", e)}]}]
             words += ["-c", f"hooks.{e}=" + _toml_inline(entry)]
         hooks = "-c notify, -c hooks (--dangerously-bypass-hook-trust)"
     return Wiring(args=shlex.join(words), hooks=hooks, authoritative=full)
@@ -183,7 +189,7 @@ def _gemini(p: Pane) -> Wiring:
     # Where the project has Gemini settings of its own, the runner places none of these
     # (agentfiles.place: all or nothing, never over a file): no hooks there, the screen stays.
     hooks = {e: [{"matcher": "*", "hooks": [{"type": "command", "name": f"agentmux-{e}",
-                                              "command": hook_command("gemini", e)}]}]
+                                              "command": hook_command(p, "gemini", e)}]}]
              for e in GEMINI_EVENTS}
     tree = {str(settings): json.dumps({"hooks": hooks}, indent=2) + "\n",
             # git ignores the folder (and this file): nothing reaches a commit or a diff.
@@ -202,16 +208,17 @@ def _opencode(p: Pane) -> Wiring:
             loaded = None
         content = dict(loaded) if isinstance(loaded, dict) else {}
     plugins = content.get("plugin")
-    content["plugin"] = [*(plugins if isinstance(plugins, list) else []), PLUGIN_JS.as_uri()]
+    plugin = PLUGIN_JS if p.tools is None else Path(p.tools) / PLUGIN_JS.name
+    content["plugin"] = [*(plugins if isinstance(plugins, list) else []), plugin.as_uri()]
     # A plugin given by file URL loads without OpenCode installing @opencode-ai/plugin from
     # the npm registry first (a plugins/ folder costs ~20 s at start; verified).
     return Wiring(env={"OPENCODE_CONFIG_CONTENT": json.dumps(content),
-                       "AGENTMUX_HOOK_ARGV": json.dumps(hook_argv())},
+                       "AGENTMUX_HOOK_ARGV": json.dumps(hook_argv(p))},
                   hooks="plugin (OPENCODE_CONFIG_CONTENT)", authoritative=True)
 
 
 def _aider(p: Pane) -> Wiring:
-    words = ["--notifications", "--notifications-command", hook_command("aider", "notification")]
+    words = ["--notifications", "--notifications-command", hook_command(p, "aider", "notification")]
     if p.mode == "headless":
         # Local JSON lines with exact tokens and cost; --no-analytics still writes them.
         words += ["--analytics-log", str(p.pane_dir / "aider-analytics.jsonl")]
@@ -263,11 +270,13 @@ class Wired:
     resume: str | None
 
 
-def plan(pane_dir: Path, spec: PaneSpec, pl: PanePlan, repo: Path) -> Wired:
-    """Pure: what the pane's spec gets (agentmux.panespec.build_spec)."""
+def plan(pane_dir: Path, spec: PaneSpec, pl: PanePlan, repo: Path,
+         tools: str | None = None) -> Wired:
+    """Pure: what the pane's spec gets (agentmux.panespec.build_spec). `tools`: see Pane."""
     p = Pane(agent=spec.agent if spec.agent in presets.BUILTINS else None, mode=spec.mode,
              approve=spec.approve, sandbox=spec.sandbox, pane_dir=pane_dir, cwd=pl.cwd,
-             worktree=pl.worktree, repo=repo, env=pl.env, local=spec.host is None)
+             worktree=pl.worktree, repo=repo, env=pl.env, local=spec.host is None,
+             tools=tools)
     w = wire(p)
     start, resume = commands(spec.command, pl.command, p, w)
     return Wired(p, w, start, resume)
