@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from agentmux import git, hosts_tick, ledger, queue, remote, snapshot
 from agentmux.errors import AgentmuxError
@@ -97,17 +98,35 @@ class HookMirror:
         self.run_dir = run_dir
         self.readers: dict[str, hooks.HookReader] = {}
 
+    def _copy(self, rel: str) -> Path | None:
+        """The local copy of a followed log `panes/<pane>/hooks.jsonl`."""
+        parts = rel.split("/")
+        if len(parts) != 3 or parts[0] != "panes" or parts[2] != hooks.FILE_NAME:
+            return None
+        return self.run_dir.pane_dir(parts[1]) / hooks.FILE_NAME
+
+    def rewind(self, cursor: hosts_tick.Cursor) -> hosts_tick.Cursor:
+        """A copy that is gone here (`restart` moved it into attempt-N, as the host moved its
+        log) is read again from the start of the host's log."""
+        offsets = {rel: n for rel, n in cursor.offsets.items()
+                   if (copy := self._copy(rel)) is None or copy.exists()}
+        return replace(cursor, offsets=offsets)
+
     def record(self, logs: Mapping[str, hosts_tick.Chunk]) -> None:
         """The tick's new hook lines into the copies (before its cursor advances)."""
         for rel, chunk in logs.items():
-            parts = rel.split("/")
-            if len(parts) != 3 or parts[2] != hooks.FILE_NAME or not (chunk.data or chunk.reset):
+            path = self._copy(rel)
+            if path is None or not (chunk.data or chunk.reset):
                 continue
-            path = self.run_dir.pane_dir(parts[1]) / hooks.FILE_NAME
-            if chunk.reset:  # the host's log started again: so does the copy (a new inode)
-                path.unlink(missing_ok=True)
-            with open(path, "ab") as f:
-                f.write(chunk.data)
+            if chunk.start == 0:
+                # The whole log (a new watcher, a new attempt, a log that started again): the
+                # copy is replaced, never appended to twice; a new inode, read afresh.
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_bytes(chunk.data)
+                tmp.replace(path)
+            else:
+                with open(path, "ab") as f:
+                    f.write(chunk.data)
 
     def verdicts(self, names: Sequence[str]) -> dict[str, Verdict]:
         out = {}
@@ -160,6 +179,7 @@ class Follower:
     def _host(self, name: str, rh: remote.RemoteHost, f: _HostFollow, names: list[str],
               new: dict[str, PaneState]) -> None:
         """One tick of one host: its reply classified, the changes recorded into `new`."""
+        f.cursor = self.hooks.rewind(f.cursor)
         reply = hosts_tick.tick(transport(rh), rh.run_dir, f.cursor, fields=TICK_FIELDS,
                                 socket=remote.SOCKET, follow=(HookMirror.FOLLOW,), timeout=8.0,
                                 touch=self._gates(rh, names, new))

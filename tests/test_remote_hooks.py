@@ -81,3 +81,10 @@ def test_remote_agents_hooks_reach_status(repo: Path, tmp_path: Path,
         assert amx(repo, "send", name, "bye").code == 0
     got = seen(repo, {"claude": ("done", None, "process"), "gemini": ("done", None, "process")})
     assert (got["claude"]["exit_code"], got["gemini"]["exit_code"]) == (0, 0)
+
+    # A new attempt: the host moved its hooks.jsonl into attempt-1, `restart` moved the copy;
+    # the new log is followed from its first byte, and only its own records count.
+    assert amx(repo, "restart", "claude").code == 0
+    seen(repo, {"claude": ("waiting", "permission_prompt", "hook")})
+    assert here.read_bytes() == there.read_bytes()[:len(here.read_bytes())]
+    assert here.read_bytes().count(b'"raw_event":"SessionStart"') == 1
