@@ -1,0 +1,122 @@
+"""`agentmux add --host`: one more agent of a running run, on a host, against a real sshd.
+
+One sshd on 127.0.0.1 for the module (tests/sshd.py) is the host "box"; each test clones its
+repository there and runs a layout with one local and one remote agent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentmux.errors import BAD_INPUT, ENVIRONMENT
+
+from .conftest import FAKE_AGENT, git, run_cli, wait_until
+from .helpers import fake, latest_run, write_layout
+from .sshd import DEFAULT_PATH, SshServer, start_sshd
+
+SOCK = "amx-radd"
+REMOTE_SOCK = "agentmux"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    s = start_sshd(tmp_path_factory.mktemp("sshd") / "sshd")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def box(server: SshServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SshServer]:
+    monkeypatch.setenv("AGENTMUX_SSH", " ".join(server.ssh))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(server.control_dir))
+    server.start()
+    yield server
+    server.start()
+    subprocess.run(server.argv("tmux", "-L", REMOTE_SOCK, "kill-server"),
+                   capture_output=True, check=False, timeout=20)
+
+
+def amx(repo: Path, *args: str) -> Any:
+    return run_cli("--socket", SOCK, *args, cwd=repo)
+
+
+def panes(repo: Path) -> dict[str, dict[str, Any]]:
+    r = amx(repo, "status", "--json")
+    assert r.code == 0, r.err
+    return {p["name"]: p for p in json.loads(r.out)["panes"]}
+
+
+def start(repo: Path, box: SshServer, name: str) -> tuple[Path, Path]:
+    """A running run with a local and a remote agent; the host's clone and the run folder."""
+    remote = box.home / name
+    subprocess.run(["git", "clone", "-q", str(repo), str(remote)], check=True)
+    layout = write_layout(repo, [
+        {"name": "here", "command": fake("--sleep", "60")},
+        {"name": "r-long", "host": "box", "command": fake("--sleep", "60")},
+    ], hosts={"box": {"ssh": box.alias, "repo": str(remote),
+                      "env": {"PATH": f"{FAKE_AGENT.parent}:{DEFAULT_PATH}"}}})
+    r = amx(repo, "up", "--trust", "-d", str(layout))
+    assert r.code == 0, r.err
+    return remote, latest_run(repo)
+
+
+def everything(box: SshServer, repo: Path, remote: Path, run: Path) -> tuple[object, ...]:
+    """What an `add` could leave: records and folders here, branches, worktrees and ledger
+    there, the panes of the host's session."""
+    listed = subprocess.run(box.argv("tmux", "-L", REMOTE_SOCK, "list-panes", "-a", "-F",
+                                     "#{pane_id}"), capture_output=True, text=True, check=True,
+                            timeout=20)
+    return ((run / "run.json").read_text(), (run / "remote.json").read_text(),
+            sorted(p.name for p in (run / "panes").iterdir()),
+            git(repo, "branch", "--list", "agentmux/*"),
+            git(remote, "branch", "--list", "agentmux/*"), git(remote, "worktree", "list"),
+            sorted(p.name for p in next(remote.glob(".agentmux/runs/*/panes")).iterdir()),
+            listed.stdout)
+
+
+def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
+        repo: Path, box: SshServer) -> None:
+    remote, run = start(repo, box, "grow")
+    r = amx(repo, "add", "r-new", "--host", "box", "--task", "write n.txt",
+            "--command", fake("--write", "n.txt=there", "--commit", "added there"))
+    assert r.code == 0, r.err
+    assert "on host box" in r.out
+    tree = Path(json.loads((run / "remote.json").read_text())["panes"]["r-new"]["worktree"])
+    assert tree.is_relative_to(remote) and tree.is_dir()
+    got = wait_until(lambda: (p := panes(repo))["r-new"]["state"] == "done" and p, 30,
+                     "r-new ends done")
+    assert isinstance(got, dict)
+    assert "added there" in git(remote, "log", "-1", "--format=%s", "agentmux/agents/r-new")
+    assert {n: (p["host"], p["state"]) for n, p in got.items()} == {
+        "here": (None, "working"), "r-long": ("box", "working"), "r-new": ("box", "done")}
+    r = amx(repo, "down", "--grace", "2")
+    assert r.code == 0, r.err
+    assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/r-new").strip() == (
+        "added there")
+    assert panes(repo)["r-new"]["state"] == "done"
+
+
+def test_an_unknown_or_unreachable_host_adds_nothing_anywhere(
+        repo: Path, box: SshServer) -> None:
+    remote, run = start(repo, box, "refuse")
+    before = everything(box, repo, remote, run)
+    add = ("add", "r-new", "--task", "t", "--command", fake("--sleep", "1"))
+    r = amx(repo, *add, "--host", "boxx")
+    assert r.code == BAD_INPUT, (r.out, r.err)
+    assert "unknown host 'boxx'" in r.err and "did you mean 'box'?" in r.err, r.err
+    assert everything(box, repo, remote, run) == before
+    box.drop()
+    box.stop()
+    r = amx(repo, *add, "--host", "box")
+    assert r.code == ENVIRONMENT, (r.out, r.err)
+    assert "box" in r.err
+    box.start()
+    assert everything(box, repo, remote, run) == before
