@@ -18,10 +18,11 @@ import contextlib
 import difflib
 from dataclasses import replace
 
-from agentmux import brief, hosts_up, layout, ledger, remote, remote_up
+from agentmux import brief, hosts_up, layout, ledger, queue, remote, remote_up
 from agentmux.errors import BadInput, WorkFailed
 from agentmux.hosts import Host, Transport
 from agentmux.tmux_chain import Launch, chain_argv, fmt_escape, pane_commands
+from agentmux.watch.state import replay
 
 
 def on_host(lay: layout.Layout, name: str, host: str, where: str) -> layout.Layout:
@@ -80,6 +81,11 @@ def _setup(undo: contextlib.ExitStack, lay: layout.Layout, run_dir: ledger.RunDi
     files = {str(rrun.spec(pl.name)): remote_up.spec_bytes(lay, h, run_dir.id, pl, run.wake),
              str(rrun.task_file(pl.name)): brief.render(pl.name, task, pl.scope, [], where,
                                                         run.base).encode("utf-8")}
+    # The host's queue: its gate opens now if a slot is free (here first, as the watcher
+    # does; the local gate goes with the pane's folder here on a failure).
+    names = [*(p.name for p in rec.on(h.name)), pl.name]
+    if pl.name in queue.release(run_dir, names, rh.max_running, replay(run_dir.events_of())):
+        files[str(queue.gate_path(rrun, pl.name))] = ledger.now_iso().encode() + b"\n"
     query: dict[str, object] = {
         "repo": rh.repo, "socket": remote.SOCKET, "session": "", "sha": run.base,
         "base_ref": "", "run_dir": folder, "trees": trees, "files": files,

@@ -104,14 +104,32 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
     assert panes(repo)["r-new"]["state"] == "done"
 
 
-def test_an_unknown_or_unreachable_host_adds_nothing_anywhere(
+def test_an_unknown_or_unreachable_host_or_a_failure_there_adds_nothing_anywhere(
         repo: Path, box: SshServer) -> None:
     remote, run = start(repo, box, "refuse")
+    # The branch is taken on the host: its setup fails there, and takes nothing else along
+    # (the session and the other agent stay, the branch too).
+    git(remote, "branch", "agentmux/agents/r-new")
     before = everything(box, repo, remote, run)
     add = ("add", "r-new", "--task", "t", "--command", fake("--sleep", "1"))
     r = amx(repo, *add, "--host", "boxx")
     assert r.code == BAD_INPUT, (r.out, r.err)
     assert "unknown host 'boxx'" in r.err and "did you mean 'box'?" in r.err, r.err
+    assert everything(box, repo, remote, run) == before
+    r = amx(repo, *add, "--host", "box")
+    assert r.code not in (0, BAD_INPUT), (r.out, r.err)
+    assert "agentmux/agents/r-new" in r.err, r.err
+    assert everything(box, repo, remote, run) == before
+    # Its window is gone on the host (renamed): the worktree, branch and folder made there
+    # go again, and the host's session with its other agent stays.
+    git(remote, "branch", "-D", "agentmux/agents/r-new")
+    pane = json.loads((run / "remote.json").read_text())["panes"]["r-long"]["pane_id"]
+    subprocess.run(box.argv("tmux", "-L", REMOTE_SOCK, "rename-window", "-t", pane, "moved"),
+                   check=True, timeout=20)
+    before = everything(box, repo, remote, run)
+    r = amx(repo, *add, "--host", "box")
+    assert r.code not in (0, BAD_INPUT), (r.out, r.err)
+    assert "starting tmux session" in r.err, r.err
     assert everything(box, repo, remote, run) == before
     box.drop()
     box.stop()
