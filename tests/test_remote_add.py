@@ -7,6 +7,8 @@ repository there and runs a layout with one local and one remote agent.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,10 @@ from typing import Any
 
 import pytest
 
-from agentmux.errors import BAD_INPUT, ENVIRONMENT
+from agentmux import ledger
+from agentmux import remote as records
+from agentmux.add import add as add_pane
+from agentmux.errors import BAD_INPUT, ENVIRONMENT, Interrupted
 
 from .conftest import FAKE_AGENT, git, run_cli, wait_until
 from .helpers import fake, latest_run, write_layout
@@ -105,17 +110,30 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
 
 
 def test_an_unknown_or_unreachable_host_or_a_failure_there_adds_nothing_anywhere(
-        repo: Path, box: SshServer) -> None:
+        repo: Path, box: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
     remote, run = start(repo, box, "refuse")
-    # The branch is taken on the host: its setup fails there, and takes nothing else along
-    # (the session and the other agent stay, the branch too).
-    git(remote, "branch", "agentmux/agents/r-new")
     before = everything(box, repo, remote, run)
-    add = ("add", "r-new", "--task", "t", "--command", fake("--sleep", "1"))
+    add = ("add", "r-new", "--task", "t", "--command", fake("--sleep", "30"))
     r = amx(repo, *add, "--host", "boxx")
     assert r.code == BAD_INPUT, (r.out, r.err)
     assert "unknown host 'boxx'" in r.err and "did you mean 'box'?" in r.err, r.err
     assert everything(box, repo, remote, run) == before
+    # A signal once the agent runs on the host, before run.json has it: all of it goes.
+    real_write = records.write
+
+    def write_then_signal(run_dir: ledger.RunDir, record: records.RemoteRecord) -> None:
+        real_write(run_dir, record)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with monkeypatch.context() as m, pytest.raises(Interrupted, match="nothing was added"):
+        m.setattr(records, "write", write_then_signal)
+        add_pane(ledger.RunDir(run), "r-new", "t", agent=None, command=fake("--sleep", "30"),
+                 host="box")
+    assert everything(box, repo, remote, run) == before
+    # The branch is taken on the host: its setup fails there, and takes nothing else along
+    # (the session and the other agent stay, the branch too).
+    git(remote, "branch", "agentmux/agents/r-new")
+    before = everything(box, repo, remote, run)
     r = amx(repo, *add, "--host", "box")
     assert r.code not in (0, BAD_INPUT), (r.out, r.err)
     assert "agentmux/agents/r-new" in r.err, r.err
