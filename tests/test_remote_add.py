@@ -59,13 +59,14 @@ def panes(repo: Path) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in json.loads(r.out)["panes"]}
 
 
-def start(repo: Path, box: SshServer, name: str) -> tuple[Path, Path]:
-    """A running run with a local and a remote agent; the host's clone and the run folder."""
+def start(repo: Path, box: SshServer, name: str, away: bool = True) -> tuple[Path, Path]:
+    """A running run with a local agent, and with `away` one on the host; the host's clone
+    and the run folder."""
     remote = box.home / name
     subprocess.run(["git", "clone", "-q", str(repo), str(remote)], check=True)
     layout = write_layout(repo, [
         {"name": "here", "command": fake("--sleep", "60")},
-        {"name": "r-long", "host": "box", "command": fake("--sleep", "60")},
+        *([{"name": "r-long", "host": "box", "command": fake("--sleep", "60")}] if away else []),
     ], hosts={"box": {"ssh": box.alias, "repo": str(remote),
                       "env": {"PATH": f"{FAKE_AGENT.parent}:{DEFAULT_PATH}"}}})
     r = amx(repo, "up", "--trust", "-d", str(layout))
@@ -89,7 +90,12 @@ def everything(box: SshServer, repo: Path, remote: Path, run: Path) -> tuple[obj
 
 def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
         repo: Path, box: SshServer) -> None:
-    remote, run = start(repo, box, "grow")
+    remote, run = start(repo, box, "grow", away=False)
+    # The run's first agent there: the host gets the run's base, ledger and session.
+    r = amx(repo, "add", "r-long", "--host", "box", "--task", "wait",
+            "--command", fake("--sleep", "60"))
+    assert r.code == 0, r.err
+    # One more beside it, in its window of the host's session.
     r = amx(repo, "add", "r-new", "--host", "box", "--task", "write n.txt",
             "--command", fake("--write", "n.txt=there", "--commit", "added there"))
     assert r.code == 0, r.err
