@@ -113,6 +113,12 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
     assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/r-new").strip() == (
         "added there")
     assert panes(repo)["r-new"]["state"] == "done"
+    review = json.loads(amx(repo, "review", "--json").out)
+    assert [f["path"] for p in review["panes"] if p["name"] == "r-new"
+            for f in p.get("files") or []] == ["n.txt"]
+    r = amx(repo, "clean", "r-new")
+    assert r.code == 0, (r.out, r.err)
+    assert not tree.exists() and git(remote, "branch", "--list", "agentmux/agents/r-new") == ""
 
 
 def test_an_unknown_or_unreachable_host_or_a_failure_there_adds_nothing_anywhere(
