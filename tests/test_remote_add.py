@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,13 +94,18 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
         repo: Path, box: SshServer) -> None:
     remote, run = start(repo, box, "grow", away=False)
     # The run's first agent there: the host gets the run's base, ledger and session.
+    took = [time.monotonic()]
     r = amx(repo, "add", "r-long", "--host", "box", "--task", "wait",
             "--command", fake("--sleep", "60"))
     assert r.code == 0, r.err
+    took.append(time.monotonic())
     # One more beside it, in its window of the host's session.
     r = amx(repo, "add", "r-new", "--host", "box", "--task", "write n.txt",
             "--command", fake("--write", "n.txt=there", "--commit", "added there"))
     assert r.code == 0, r.err
+    took.append(time.monotonic())
+    print(f"\nMEASURED add --host: first on the host {took[1] - took[0]:.2f} s, "
+          f"beside it {took[2] - took[1]:.2f} s", file=sys.stderr)
     assert "on host box" in r.out
     tree = Path(json.loads((run / "remote.json").read_text())["panes"]["r-new"]["worktree"])
     assert tree.is_relative_to(remote) and tree.is_dir()
