@@ -96,7 +96,7 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
     # The run's first agent there: the host gets the run's base, ledger and session.
     took = [time.monotonic()]
     r = amx(repo, "add", "r-long", "--host", "box", "--task", "wait",
-            "--command", fake("--sleep", "60"))
+            "--command", fake("--print", "LONG-ONE", "--sleep", "60"))
     assert r.code == 0, r.err
     took.append(time.monotonic())
     # One more beside it, in its window of the host's session.
@@ -115,6 +115,7 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
     assert "added there" in git(remote, "log", "-1", "--format=%s", "agentmux/agents/r-new")
     assert {n: (p["host"], p["state"]) for n, p in got.items()} == {
         "here": (None, "working"), "r-long": ("box", "working"), "r-new": ("box", "done")}
+    assert "LONG-ONE" in amx(repo, "logs", "r-long").out
     r = amx(repo, "down", "--grace", "2")
     assert r.code == 0, r.err
     assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/r-new").strip() == (
