@@ -52,7 +52,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runner", "runspec", "runcheck", "runproc", "shellcmd", "runsandbox", "agentfiles"),
     ("watch", "queue", "headless_result", "remote_follow"),
     ("review", "status", "control", "paneops", "up", "add", "doctor", "doctor_hosts", "init",
-     "panespec", "panenv", "remote_up", "remote_live", "logs", "waitfor"),
+     "panespec", "panenv", "remote_up", "remote_add", "remote_live", "logs", "waitfor"),
     ("api",),
     ("cli",),
     ("__main__",),

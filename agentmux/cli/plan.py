@@ -42,16 +42,20 @@ def init(tasks: tuple[str, ...], from_file: Path | None, agent: str, isolation: 
 @click.option("--agent", metavar="PRESET", help="A preset (built-in or the layout's own).")
 @click.option("--command", "command", metavar="CMD", help="A command line instead of a preset.")
 @click.option("--scope", multiple=True, metavar="GLOB", help="Files it may change (repeatable).")
+@click.option("--host", metavar="NAME",
+              help="Run it on this host of the run's layout ([hosts.NAME]).")
 @session_option
 def add(name: str, task: str, agent: str | None, command: str | None, scope: tuple[str, ...],
-        session: str | None) -> None:
+        host: str | None, session: str | None) -> None:
     """Add one more agent to the running session: a worktree, a pane, a ledger entry."""
     from agentmux.add import add as do_add
 
     run_dir = run_of(session)
-    pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope)
+    pane_id, plan = do_add(run_dir, name, task, agent=agent, command=command, scope=scope,
+                           host=host)
     where = f" on branch {plan.branch}" if plan.branch else ""
-    click.echo(f"added {name} ({pane_id}) in window {plan.window}{where}")
+    on = f" on host {host}" if host else ""
+    click.echo(f"added {name} ({pane_id}) in window {plan.window}{on}{where}")
 
 
 @click.command()
