@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -153,16 +153,36 @@ class Follower:
 
     def __init__(self, run_dir: ledger.RunDir) -> None:
         self.run_dir = run_dir
-        self.rec = remote.read(run_dir)
-        self.hosts = {n: _HostFollow(hosts_tick.Cursor(), {}) for n in self.rec.hosts}
+        self.rec = remote.RemoteRecord()
+        self.hosts: dict[str, _HostFollow] = {}
+        self._seen: tuple[int, int] | None = None
         self.hooks = HookMirror(run_dir)
+        self.refresh()
 
-    def tick(self, state: Mapping[str, PaneState]) -> dict[str, PaneState]:
+    def refresh(self) -> None:
+        """`add --host` extends remote.json while the watcher runs: read it again on a change
+        (it is replaced whole, so a new inode or mtime)."""
+        try:
+            st = (self.run_dir.path / remote.FILE).stat()
+        except OSError:
+            return
+        if (st.st_ino, st.st_mtime_ns) == self._seen:
+            return
+        self.rec = remote.read(self.run_dir)
+        for n in self.rec.hosts:
+            self.hosts.setdefault(n, _HostFollow(hosts_tick.Cursor(), {}))
+        self._seen = (st.st_ino, st.st_mtime_ns)
+
+    def tick(self, state: Mapping[str, PaneState], listed: Collection[str] | None = None
+             ) -> dict[str, PaneState]:
+        """One call per host. With `listed` (run.json's panes), only those are followed:
+        `add --host` records its pane in remote.json first, and in run.json once it is whole."""
+        self.refresh()
         new = dict(state)
         now = time.monotonic()
         for name, rh in self.rec.hosts.items():
             f = self.hosts[name]
-            names = [p.name for p in self.rec.on(name)]
+            names = [p.name for p in self.rec.on(name) if listed is None or p.name in listed]
             if all(n in new and new[n].terminal for n in names) or now < f.retry_at:
                 continue
             try:

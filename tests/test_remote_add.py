@@ -76,6 +76,13 @@ def start(repo: Path, box: SshServer, name: str, away: bool = True) -> tuple[Pat
     return remote, latest_run(repo)
 
 
+def events(run: Path, pane: str) -> list[str]:
+    path = run / "events.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [e["state"] for e in map(json.loads, lines)
+            if e.get("type") == "state" and e.get("pane") == pane]
+
+
 def everything(box: SshServer, repo: Path, remote: Path, run: Path) -> tuple[object, ...]:
     """What an `add` could leave: records and folders here, branches, worktrees and ledger
     there, the panes of the host's session."""
@@ -116,6 +123,12 @@ def test_add_on_a_host_runs_there_ends_and_its_work_comes_home_at_down(
     assert {n: (p["host"], p["state"]) for n, p in got.items()} == {
         "here": (None, "working"), "r-long": ("box", "working"), "r-new": ("box", "done")}
     assert "LONG-ONE" in amx(repo, "logs", "r-long").out
+    # The watcher follows both without a restart: their states, and r-new's end, recorded;
+    # so `restart` of an added remote pane sees its stop recorded, and starts it again.
+    wait_until(lambda: "done" in events(run, "r-new"), 20, "the watcher records r-new's end")
+    assert "working" in events(run, "r-long")
+    r = amx(repo, "restart", "r-long")
+    assert r.code == 0 and "attempt 2 started" in r.out, (r.out, r.err)
     r = amx(repo, "down", "--grace", "2")
     assert r.code == 0, r.err
     assert git(repo, "log", "-1", "--format=%s", "agentmux/agents/r-new").strip() == (

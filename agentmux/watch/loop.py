@@ -248,14 +248,18 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
     state = replay(run_dir.events_of())
     drawn: tuple[dict[str, PaneState], float] | None = None
     # Panes on other hosts: one ssh call per host per tick (agentmux.remote_follow).
-    hosts = remote_follow.Follower(run_dir) if (run_dir.path / remote.FILE).exists() else None
+    hosts: remote_follow.Follower | None = None
     try:
         while True:
-            names = remote.local_names(run_dir, pane_names(run_dir))
+            # remote.json may come later: `add --host` to a run with no remote panes yet.
+            if hosts is None and (run_dir.path / remote.FILE).exists():
+                hosts = remote_follow.Follower(run_dir)
+            listed = pane_names(run_dir)
+            names = remote.local_names(run_dir, listed)
             state, obs = tick(tmux, run_dir, session, names, state, sup)
             if hosts is not None and not stopping:
                 try:
-                    state = hosts.tick(state)
+                    state = hosts.tick(state, set(listed))
                 except Exception as e:  # a host's trouble must not end the local watcher
                     log.warning("following the hosts failed: %s", e)
             # The table costs about a third of an idle tick: draw it on a change, and
