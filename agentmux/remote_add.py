@@ -78,9 +78,9 @@ def _setup(undo: contextlib.ExitStack, lay: layout.Layout, run_dir: ledger.RunDi
     undo.callback(remote_up.undo, t, mine, made, started)
     where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
              "working folder": str(pl.cwd)}
-    files = {str(rrun.spec(pl.name)): remote_up.spec_bytes(lay, h, run_dir.id, pl, run.wake),
-             str(rrun.task_file(pl.name)): brief.render(pl.name, task, pl.scope, [], where,
-                                                        run.base).encode("utf-8")}
+    files = remote_up.pane_files(lay, h, run_dir.id, pl, run.wake, rh.cache)
+    files[str(rrun.task_file(pl.name))] = brief.render(pl.name, task, pl.scope, [], where,
+                                                       run.base).encode("utf-8")
     # The host's queue: its gate opens now if a slot is free (here first, as the watcher
     # does; the local gate goes with the pane's folder here on a failure).
     names = [*(p.name for p in rec.on(h.name)), pl.name]

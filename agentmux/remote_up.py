@@ -139,19 +139,26 @@ def pipe(log_path: str) -> str:
     return fmt_escape(f": >> {q}; exec cat >> {q}")
 
 
+def pane_files(lay: layout.Layout, host: Host, run_id: str, pl: layout.PanePlan, wake: str,
+               cache: str) -> dict[str, bytes]:
+    """A pane's spec.json on host, its wiring's own files in the host's pane folder (Gemini's
+    trusted folders) and the wiring's record there, as `up` writes them for a local pane."""
+    rrun = host_run_dir(host, run_id)
+    w = wired(lay, host, run_id, pl, cache)
+    out = {path: text.encode() for path, text in w.wiring.pane_files.items()}
+    out[str(rrun.spec(pl.name))] = spec_bytes(lay, host, run_id, pl, wake, cache)
+    record = wiring.record(w.pane, w.wiring, w.start, w.resume)
+    out[str(rrun.pane_dir(pl.name) / wiring.WIRING_FILE)] = json.dumps(record).encode()
+    return out
+
+
 def _files(lay: layout.Layout, work: HostWork, run_id: str, wake: str,
            context: Mapping[str, brief.Context], base_sha: str) -> dict[str, bytes]:
     rrun = host_run_dir(work.host, run_id)
     specs = {p.name: p for p in lay.panes}
     out: dict[str, bytes] = {}
     for pl in work.plans:
-        out[str(rrun.spec(pl.name))] = spec_bytes(lay, work.host, run_id, pl, wake, work.cache)
-        w = wired(lay, work.host, run_id, pl, work.cache)
-        # The wiring's own files in the host's pane folder (Gemini's trusted folders), and
-        # its record there, as `up` writes them here for a local pane.
-        out.update({path: text.encode() for path, text in w.wiring.pane_files.items()})
-        record = wiring.record(w.pane, w.wiring, w.start, w.resume)
-        out[str(rrun.pane_dir(pl.name) / wiring.WIRING_FILE)] = json.dumps(record).encode()
+        out.update(pane_files(lay, work.host, run_id, pl, wake, work.cache))
         where = {"worktree": str(pl.worktree or ""), "branch": pl.branch or "",
                  "working folder": str(pl.cwd)}
         text = brief.render(pl.name, specs[pl.name].task, pl.scope,
