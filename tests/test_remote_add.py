@@ -26,6 +26,7 @@ from agentmux.errors import BAD_INPUT, ENVIRONMENT, Interrupted
 from .conftest import FAKE_AGENT, git, run_cli, wait_until
 from .helpers import fake, latest_run, write_layout
 from .sshd import DEFAULT_PATH, SshServer, start_sshd
+from .test_remote import _events as events
 
 SOCK = "amx-radd"
 REMOTE_SOCK = "agentmux"
@@ -74,13 +75,6 @@ def start(repo: Path, box: SshServer, name: str, away: bool = True) -> tuple[Pat
     r = amx(repo, "up", "--trust", "-d", str(layout))
     assert r.code == 0, r.err
     return remote, latest_run(repo)
-
-
-def events(run: Path, pane: str) -> list[str]:
-    path = run / "events.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [e["state"] for e in map(json.loads, lines)
-            if e.get("type") == "state" and e.get("pane") == pane]
 
 
 def everything(box: SshServer, repo: Path, remote: Path, run: Path) -> tuple[object, ...]:
