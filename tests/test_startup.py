@@ -40,8 +40,10 @@ def test_the_watcher_starts_only_when_the_build_has_ended(server: libtmux.Server
     assert tail[-1] == ["wait-for", "-S", "wake-s-built"]
     tm.chain(tail)
     wait_until(marker.exists, 10, "the watcher to start after the build")
-    # The same process: the wait ends in an exec of the watcher's argv.
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"sleep"
+    # The same process: the wait ends in an exec of the watcher's argv (the marker is
+    # written just before that exec, so the exec is waited for too).
+    wait_until(lambda: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"sleep",
+               10, "the watcher's pane to exec its argv")
 
 
 def test_the_watcher_entry_skips_click_and_says_what_the_command_says(tmp_path: Path) -> None:

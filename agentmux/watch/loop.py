@@ -89,6 +89,7 @@ def observe(
         return Observation(panes, statuses, alive, hook_verdicts(run_dir, statuses, panes),
                            timed_out=frozenset(supervise.timed_out(evs)), stops=stops(evs),
                            paused=frozenset(stopped))
+    sup.catch_up()
     entries = pane_entries(run_dir)
     sup.timeouts(statuses, entries, time.monotonic())
     verdicts = sup.verdicts(panes or {}, statuses, entries)

@@ -90,6 +90,7 @@ class Supervisor:
     offset: int = 0
     last_output: dict[str, str] = field(default_factory=dict)  # pane -> its last screen line
     stops: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # restarts read by catch_up, not yet acted on
 
     def __post_init__(self) -> None:
         evs = self.run_dir.events_of()
@@ -118,6 +119,17 @@ class Supervisor:
 
     def restarted(self) -> set[str]:
         """Follows what other processes appended: restarts, and intents to stop (`down`)."""
+        names, self.pending = self.pending | self._follow(), set()
+        return names
+
+    def catch_up(self) -> None:
+        """Called once the tick has read the status files: a stop intent appended since the
+        tick began is known before the end it caused is classified (`down` records its
+        intent, then signals; an agent that dies at once must be `stopped`, not `killed`).
+        Restarts read here are kept for the next tick's `restarted`."""
+        self.pending |= self._follow()
+
+    def _follow(self) -> set[str]:
         names: set[str] = set()
         for e in self.new_events():
             pane = str(e.pane)
