@@ -26,8 +26,9 @@ from agentmux.errors import AgentmuxError
 from agentmux.hosts import HostUnreachable, Transport
 from agentmux.hosts_up import ssh_command
 from agentmux.records import EventRecord, ResultRecord, StatusRecord
+from agentmux.tmux import Tmux
 from agentmux.tmux_chain import FIELDS, parse_pane
-from agentmux.watch import hooks
+from agentmux.watch import hooks, supervise
 from agentmux.watch.state import TERMINAL, Observation, PaneState, Verdict, step, stops
 
 log = logging.getLogger(__name__)
@@ -151,12 +152,17 @@ class _HostFollow:
 class Follower:
     """The watcher's view of the run's hosts; `tick` records what changed there."""
 
-    def __init__(self, run_dir: ledger.RunDir) -> None:
+    def __init__(self, run_dir: ledger.RunDir, sup: supervise.Supervisor | None = None
+                 ) -> None:
+        """`sup`: the watcher's supervisor, which tells the person of the remote panes'
+        changes as of local ones (message, bell, on_event); one of its own when not given."""
         self.run_dir = run_dir
         self.rec = remote.RemoteRecord()
         self.hosts: dict[str, _HostFollow] = {}
         self._seen: tuple[int, int] | None = None
         self.hooks = HookMirror(run_dir)
+        self.sup = sup
+        self._told: list[EventRecord] = []   # this tick's events, for `_tell`
         self.refresh()
 
     def refresh(self) -> None:
@@ -179,6 +185,7 @@ class Follower:
         `add --host` records its pane in remote.json first, and in run.json once it is whole."""
         self.refresh()
         new = dict(state)
+        self._told = []
         now = time.monotonic()
         for name, rh in self.rec.hosts.items():
             f = self.hosts[name]
@@ -194,7 +201,30 @@ class Follower:
             except Exception as e:  # one host's trouble must not stop the others, or the watcher
                 f.retry_at = now + RETRY_S
                 log.warning("following host %s: %s", name, e)
+        self._tell(state, new)
         return new
+
+    def _tell(self, old: Mapping[str, PaneState], new: Mapping[str, PaneState]) -> None:
+        """The tick's changes told as the local ones are (supervise.Supervisor.notify): the
+        status line, and for waiting, idle and the ends, a message to attached clients and
+        the layout's `on_event` run here. A remote pane has no terminal here: no bell."""
+        if self.sup is not None:
+            self.sup.reap()
+        told = supervise.news(old, self._told)
+        if not told:
+            return
+        try:
+            run = self.run_dir.run()
+            sup = self.sup
+            if sup is None:
+                sup = self.sup = supervise.Supervisor(Tmux(run.socket), self.run_dir,
+                                                      run.session)
+            if not sup.extra:   # its own supervisor: who is attached, one tmux call
+                sup.query()
+            sup.notify(told, [s.state for s in new.values()], {},
+                       {p.name: p for p in run.panes}, run.on_event)
+        except (AgentmuxError, OSError) as e:  # telling must not stop following
+            log.warning("telling of the remote panes' changes failed: %s", e)
 
     def _host(self, name: str, rh: remote.RemoteHost, f: _HostFollow, names: list[str],
               new: dict[str, PaneState]) -> None:
@@ -220,8 +250,9 @@ class Follower:
                     st = f.statuses.get(pane)
                     if st is not None:
                         ledger.write_json(self.run_dir.status(pane), st.to_json())
-            self.run_dir.append(replace(ev, ts=ledger.now_iso(),
-                                        detail={**ev.detail, "host": name}))
+            ev = replace(ev, ts=ledger.now_iso(), detail={**ev.detail, "host": name})
+            self.run_dir.append(ev)
+            self._told.append(ev)
         new.update(got)
 
     def _gates(self, rh: remote.RemoteHost, names: Sequence[str],
@@ -240,9 +271,10 @@ class Follower:
         for pane, ps in states.items():
             if new.get(pane) != ps:
                 new[pane] = ps
-                self.run_dir.append(EventRecord("state", pane, state=ps.state,
-                                                reason=ps.reason, ts=ledger.now_iso(),
-                                                detail={"source": "process"}))
+                ev = EventRecord("state", pane, state=ps.state, reason=ps.reason,
+                                 ts=ledger.now_iso(), detail={"source": "process"})
+                self.run_dir.append(ev)
+                self._told.append(ev)
 
 
 def bring_home(run_dir: ledger.RunDir, rh: remote.RemoteHost, p: remote.RemotePane,

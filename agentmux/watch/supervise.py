@@ -29,11 +29,12 @@ from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch import hooks
 from agentmux.watch.alive import STOP_SIGNALS, send_stop
 from agentmux.watch.screen import ANSI, compile_rules, screen_verdict
-from agentmux.watch.state import NOTIFY, Verdict, stops, summary_line
+from agentmux.watch.state import NOTIFY, PaneState, Verdict, stops, summary_line
 from agentmux.wiring import read_wiring
 
 # ANSI stays importable from here for the readers of raw output that used it first.
-__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "timed_out"]
+__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "news",
+           "timed_out"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,16 @@ def timed_out(events: Iterable[EventRecord]) -> set[str]:
             out.add(str(ev.pane))
         elif ev.type == "restart":
             out.discard(str(ev.pane))
+    return out
+
+
+def news(old: Mapping[str, PaneState], events: Iterable[EventRecord]) -> list[EventRecord]:
+    """Only what a person acts on: a new state or a new reason, not a new source of it."""
+    out = []
+    for ev in events:
+        was = old.get(str(ev.pane))
+        if was is None or (was.state, was.reason) != (ev.state, ev.reason):
+            out.append(ev)
     return out
 
 
