@@ -11,7 +11,7 @@ import pytest
 from .conftest import wait_until
 from .helpers import fake, latest_run, write_layout
 from .sshd import SshServer
-from .test_remote import _clone, _hosts, amx, box, panes, server  # noqa: F401 (fixtures)
+from .test_remote import _clone, _hosts, amx, box, panes, server, wait_for  # noqa: F401
 
 
 def test_on_event_runs_here_for_a_remote_panes_end(repo: Path, tmp_path: Path,
@@ -43,3 +43,20 @@ def test_on_event_runs_here_for_a_remote_panes_end(repo: Path, tmp_path: Path,
         f"{run}|{n}|failed|{st[n]['reason'] or ''}|{code}"
         for n, code in (("l-bad", 3), ("r-bad", 5))), lines
     assert st["r-bad"]["host"] == "box"
+
+
+def test_a_remote_panes_timeout_ends_it_failed_timeout(repo: Path,
+                                                       request: pytest.FixtureRequest) -> None:
+    host: SshServer = request.getfixturevalue("box")
+    remote = _clone(repo, host, "timeout")
+    layout = write_layout(repo, [
+        {"name": "r-slow", "host": "box", "timeout": 1, "command": fake("--sleep", "60")},
+    ], hosts=_hosts(host, remote), poll_interval=0.3)
+    r = amx(repo, "up", "--trust", "-d", str(layout))
+    assert r.code == 0, r.err
+    got = wait_for(repo, {"r-slow": "failed"}, 30)["r-slow"]
+    assert (got["reason"], got["host"]) == ("timeout", "box")
+    # The agent ended on the host: its runner recorded the end there.
+    run = latest_run(repo).name
+    there = remote / ".agentmux" / "runs" / run / "panes" / "r-slow" / "status.json"
+    assert '"ended_at"' in there.read_text()

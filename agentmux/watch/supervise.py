@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agentmux import ledger, proc
@@ -33,8 +33,8 @@ from agentmux.watch.state import NOTIFY, PaneState, Verdict, stops, summary_line
 from agentmux.wiring import read_wiring
 
 # ANSI stays importable from here for the readers of raw output that used it first.
-__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "news",
-           "timed_out"]
+__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Send", "Supervisor", "Watch", "news",
+           "send_here", "timed_out"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,20 @@ class PaneExtra:
     cursor_y: int | None
     tty: str
     attached: int
+
+
+# One step of a timeout's escalation to pane NAME: a signal of STOP_SIGNALS, or None for a
+# runner that outlived its agent's KILL.
+Send = Callable[[str, StatusRecord, "int | None"], None]
+
+
+def send_here(name: str, st: StatusRecord, sig: int | None) -> None:
+    """A step of the escalation to an agent of this machine."""
+    if sig is not None:
+        send_stop(st, sig)
+    elif st.pid > 0:
+        with contextlib.suppress(OSError):
+            os.kill(st.pid, signal.SIGKILL)
 
 
 def timed_out(events: Iterable[EventRecord]) -> set[str]:
@@ -203,8 +217,9 @@ class Supervisor:
         return hooks.merge(got, w.authoritative, screen, mtime, size - w.hook_seen[1]) or screen
 
     def timeouts(self, statuses: Mapping[str, StatusRecord | None],
-                 entries: Mapping[str, PaneRecord], now: float) -> None:
-        """Escalate INT, TERM, KILL on agents past their timeout; the ledger says so first."""
+                 entries: Mapping[str, PaneRecord], now: float, send: Send = send_here) -> None:
+        """Escalate INT, TERM, KILL on agents past their timeout; the ledger says so first.
+        `send` delivers each step (another host's agents: remote_follow)."""
         for name, st in statuses.items():
             entry = entries.get(name)
             limit = entry.timeout if entry is not None else None
@@ -224,11 +239,7 @@ class Supervisor:
                     self.timed_out.add(name)
             elif now < w.next_at:
                 continue
-            if w.stage < len(STOP_SIGNALS):
-                send_stop(st, STOP_SIGNALS[w.stage])
-            elif st.pid > 0:  # a runner that outlived its agent's KILL
-                with contextlib.suppress(OSError):
-                    os.kill(st.pid, signal.SIGKILL)
+            send(name, st, STOP_SIGNALS[w.stage] if w.stage < len(STOP_SIGNALS) else None)
             w.stage += 1
             w.next_at = now + STOP_GRACE
 
