@@ -60,3 +60,24 @@ def test_a_remote_panes_timeout_ends_it_failed_timeout(repo: Path,
     run = latest_run(repo).name
     there = remote / ".agentmux" / "runs" / run / "panes" / "r-slow" / "status.json"
     assert '"ended_at"' in there.read_text()
+
+
+def test_a_remote_panes_log_is_bounded_by_max_output(repo: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+    host: SshServer = request.getfixturevalue("box")
+    remote = _clone(repo, host, "bounded")
+    limit = 64 * 1024
+    layout = write_layout(repo, [
+        {"name": "r-big", "host": "box", "command": fake("--lines", "12000")},
+    ], hosts=_hosts(host, remote), poll_interval=0.3, max_output=limit)
+    r = amx(repo, "up", "--trust", "-d", str(layout))
+    assert r.code == 0, r.err
+    assert wait_for(repo, {"r-big": "done"}, 30)["r-big"]["host"] == "box"
+    # On the host, the log and its kept tail segments: within the bound, the cut said so,
+    # and the last lines kept (the runner's capture child, shipped with it, wrote them).
+    folder = remote / ".agentmux" / "runs" / latest_run(repo).name / "panes" / "r-big"
+    logs = sorted(folder.glob("output.log*"))
+    kept = b"".join(p.read_bytes() for p in logs)
+    assert sum(p.stat().st_size for p in logs) <= limit + 64, logs
+    assert b"bytes dropped here]" in (folder / "output.log").read_bytes()
+    assert b"fake-agent line 12000" in kept
