@@ -219,13 +219,15 @@ def statuses():
             pass
     return out
 
-def signal_all(sig, key):
+def signal_all(sig, key, group=None):
+    # KILL goes to a process group (the agent's), other signals to the process, unless `group`.
+    group = sig == signal.SIGKILL if group is None else group
     for st in statuses().values():
         pid = st.get(key)
         if st.get("ended_at") or not isinstance(pid, int) or pid <= 0:
             continue
         try:
-            if sig == signal.SIGKILL:
+            if group:
                 os.killpg(pid, sig)
             else:
                 os.kill(pid, sig)
@@ -302,6 +304,9 @@ def op():
         return down()
     if Q["op"] == "stop":
         return stop()
+    if Q["op"] == "signal":
+        signal_all(Q["sig"], Q["key"], Q["group"])
+        return {}
     if Q["op"] == "respawn":
         return respawn()
     if Q["op"] == "snapshot":

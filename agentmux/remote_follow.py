@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,9 +26,11 @@ from agentmux import git, hosts_tick, ledger, queue, remote, snapshot
 from agentmux.errors import AgentmuxError
 from agentmux.hosts import HostUnreachable, Transport
 from agentmux.hosts_up import ssh_command
-from agentmux.records import EventRecord, ResultRecord, StatusRecord
+from agentmux.records import EventRecord, ResultRecord, RunRecord, StatusRecord
+from agentmux.tmux import Tmux
 from agentmux.tmux_chain import FIELDS, parse_pane
-from agentmux.watch import hooks
+from agentmux.watch import hooks, supervise
+from agentmux.watch.alive import read_cached
 from agentmux.watch.state import TERMINAL, Observation, PaneState, Verdict, step, stops
 
 log = logging.getLogger(__name__)
@@ -82,7 +85,7 @@ def classify(run_id: str, names: Sequence[str], reply: hosts_tick.TickReply,
         # A server without any pane of this run: the session is gone.
         panes = {p.name: p for p in ours if p.name in names} if ours else None
     obs = Observation(panes, {n: statuses.get(n) for n in names}, {}, verdicts=verdicts or {},
-                      stops=stops(events))
+                      timed_out=frozenset(supervise.timed_out(events)), stops=stops(events))
     old = {n: known[n] for n in names if n in known}
     return step(old, list(names), obs)
 
@@ -151,12 +154,18 @@ class _HostFollow:
 class Follower:
     """The watcher's view of the run's hosts; `tick` records what changed there."""
 
-    def __init__(self, run_dir: ledger.RunDir) -> None:
+    def __init__(self, run_dir: ledger.RunDir, sup: supervise.Supervisor | None = None
+                 ) -> None:
+        """`sup`: the watcher's supervisor, which tells the person of the remote panes'
+        changes as of local ones (message, bell, on_event); one of its own when not given."""
         self.run_dir = run_dir
         self.rec = remote.RemoteRecord()
         self.hosts: dict[str, _HostFollow] = {}
         self._seen: tuple[int, int] | None = None
         self.hooks = HookMirror(run_dir)
+        self.sup = sup
+        self._own = False    # `sup` is this follower's own: it follows restarts itself
+        self._told: list[EventRecord] = []   # this tick's events, for `_tell`
         self.refresh()
 
     def refresh(self) -> None:
@@ -179,6 +188,9 @@ class Follower:
         `add --host` records its pane in remote.json first, and in run.json once it is whole."""
         self.refresh()
         new = dict(state)
+        self._told = []
+        if self._own and self.sup is not None:
+            self.sup.restarted()   # a restarted pane's timeout starts afresh
         now = time.monotonic()
         for name, rh in self.rec.hosts.items():
             f = self.hosts[name]
@@ -194,7 +206,56 @@ class Follower:
             except Exception as e:  # one host's trouble must not stop the others, or the watcher
                 f.retry_at = now + RETRY_S
                 log.warning("following host %s: %s", name, e)
+        self._tell(state, new)
         return new
+
+    def _supervisor(self) -> supervise.Supervisor:
+        if self.sup is None:
+            run = self.run_dir.run()
+            self.sup = supervise.Supervisor(Tmux(run.socket), self.run_dir, run.session)
+            self._own = True
+        return self.sup
+
+    def _timeouts(self, rh: remote.RemoteHost, names: Sequence[str],
+                  statuses: Mapping[str, StatusRecord], state: Mapping[str, PaneState]) -> None:
+        """A remote pane's `timeout`, escalated as a local one's (Supervisor.timeouts: the
+        ledger here says so first), each step sent to the host program: one call per signal."""
+        run = read_cached(RunRecord, self.run_dir.run_json)
+        entries = {p.name: p for p in (run.panes if run is not None else ())
+                   if p.name in names and p.timeout is not None
+                   and not (p.name in state and state[p.name].terminal)}
+        if not entries:
+            return
+
+        def send(name: str, st: StatusRecord, sig: int | None) -> None:
+            kill = sig == signal.SIGKILL
+            with contextlib.suppress(AgentmuxError):
+                remote.call(transport(rh), "signal", {
+                    "repo": rh.repo, "socket": remote.SOCKET, "run_dir": rh.run_dir,
+                    "panes": [name], "sig": int(signal.SIGKILL if sig is None else sig),
+                    "key": "agent_pid" if kill else "pid", "group": kill}, timeout=20.0)
+
+        self._supervisor().timeouts({n: statuses.get(n) for n in entries}, entries,
+                                    time.monotonic(), send)
+
+    def _tell(self, old: Mapping[str, PaneState], new: Mapping[str, PaneState]) -> None:
+        """The tick's changes told as the local ones are (supervise.Supervisor.notify): the
+        status line, and for waiting, idle and the ends, a message to attached clients and
+        the layout's `on_event` run here. A remote pane has no terminal here: no bell."""
+        if self.sup is not None:
+            self.sup.reap()
+        told = supervise.news(old, self._told)
+        if not told:
+            return
+        try:
+            run = self.run_dir.run()
+            sup = self._supervisor()
+            if not sup.extra:   # its own supervisor: who is attached, one tmux call
+                sup.query()
+            sup.notify(told, [s.state for s in new.values()], {},
+                       {p.name: p for p in run.panes}, run.on_event)
+        except (AgentmuxError, OSError) as e:  # telling must not stop following
+            log.warning("telling of the remote panes' changes failed: %s", e)
 
     def _host(self, name: str, rh: remote.RemoteHost, f: _HostFollow, names: list[str],
               new: dict[str, PaneState]) -> None:
@@ -207,6 +268,7 @@ class Follower:
         f.statuses.update(parse_statuses(reply.statuses))
         for gone in reply.gone:
             f.statuses.pop(gone, None)
+        self._timeouts(rh, names, f.statuses, new)
         self.hooks.record(reply.logs)
         got, events = classify(self.run_dir.id, names, reply, f.statuses, new,
                                self.run_dir.events_of(), self.hooks.verdicts(names))
@@ -220,8 +282,9 @@ class Follower:
                     st = f.statuses.get(pane)
                     if st is not None:
                         ledger.write_json(self.run_dir.status(pane), st.to_json())
-            self.run_dir.append(replace(ev, ts=ledger.now_iso(),
-                                        detail={**ev.detail, "host": name}))
+            ev = replace(ev, ts=ledger.now_iso(), detail={**ev.detail, "host": name})
+            self.run_dir.append(ev)
+            self._told.append(ev)
         new.update(got)
 
     def _gates(self, rh: remote.RemoteHost, names: Sequence[str],
@@ -240,9 +303,10 @@ class Follower:
         for pane, ps in states.items():
             if new.get(pane) != ps:
                 new[pane] = ps
-                self.run_dir.append(EventRecord("state", pane, state=ps.state,
-                                                reason=ps.reason, ts=ledger.now_iso(),
-                                                detail={"source": "process"}))
+                ev = EventRecord("state", pane, state=ps.state, reason=ps.reason,
+                                 ts=ledger.now_iso(), detail={"source": "process"})
+                self.run_dir.append(ev)
+                self._told.append(ev)
 
 
 def bring_home(run_dir: ledger.RunDir, rh: remote.RemoteHost, p: remote.RemotePane,

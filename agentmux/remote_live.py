@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from agentmux import hosts_tick, ledger, panespec, remote, remote_follow, remote_up, snapshot
 from agentmux.errors import AgentmuxError, BadInput, WorkFailed
@@ -21,7 +22,7 @@ from agentmux.hosts_up import host_of
 from agentmux.records import EventRecord, StatusRecord
 from agentmux.remote_follow import transport
 from agentmux.runner import RESUME_FLAG
-from agentmux.tmux_chain import arg_escape, chain_argv
+from agentmux.tmux_chain import arg_escape, chain_argv, respawn_commands
 from agentmux.watch.state import PaneState, replay
 
 __all__ = ["Look", "attach", "down_finish", "down_stop", "look", "output", "respawn",
@@ -185,10 +186,10 @@ def respawn(run_dir: ledger.RunDir, name: str, spec: bytes, resume: bool, attemp
     argv = remote_up.runner_argv(rh.cache, spec_path)
     if resume:
         argv.insert(-1, RESUME_FLAG)
-    log = f"{rh.run_dir}/panes/{name}/output.log"
-    chain = chain_argv([["respawn-pane", "-k", "-t", p.pane_id, *argv],
-                        ["pipe-pane", "-t", p.pane_id],
-                        ["pipe-pane", "-t", p.pane_id, remote_up.pipe(log)]])
+    max_output = panespec.trusted_layout(run_dir, run_dir.run(), f"restart {name}").max_output
+    launch = remote_up.hosted(name, argv, Path(p.worktree or rh.repo),
+                              Path(f"{rh.run_dir}/panes/{name}/output.log"), max_output)
+    chain = chain_argv(respawn_commands(p.pane_id, launch))
     remote.call(transport(rh), "respawn", {
         "repo": rh.repo, "socket": remote.SOCKET, "run_dir": rh.run_dir, "pane": name,
         "attempt": attempt, "spec": spec, "chain": chain})

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 
 # The runner and every module it imports on the way to an unsandboxed agent (stdlib only).
 RUNNER_MODULES = ("__init__", "runner", "atomic", "runproc", "runspec", "shellcmd",
-                  "agentfiles", "runcheck")
+                  "agentfiles", "runcheck", "capture")
 # What the agents' own hook mechanisms call there (agentmux.wiring, with the host's python3 -S).
 HOOK_FILES = ("hook.py", "opencode_plugin.js")
 _PACKAGE = Path(__file__).resolve().parent
@@ -133,8 +134,17 @@ def runner_argv(cache: str, spec: str) -> list[str]:
     return ["python3", "-I", "-S", "-c", BOOT, cache, spec]
 
 
+def hosted(name: str, argv: Sequence[str], cwd: Path, log: Path, max_output: int) -> Launch:
+    """A runner's pane on a host, armed as a local one (tmux_chain.armed): the runner forks
+    its capture child (capture.py, shipped with it), which bounds the log at `max_output`,
+    reading a FIFO beside the log. Nothing can make the FIFO from here: pipe-pane's shell or
+    the capture child makes it there, whichever is first (tmux_chain.fifo_pipe_command)."""
+    return Launch(name, argv, cwd, log, max_output, fifo=os.urandom(6).hex())
+
+
 def pipe(log_path: str) -> str:
-    """pipe-pane's command on a host: no agentmux there to bound the log, `cat` appends."""
+    """pipe-pane's command on a host for a pane not armed by `hosted` (`add --host`):
+    `cat` appends, unbounded."""
     q = shlex.quote(log_path)
     return fmt_escape(f": >> {q}; exec cat >> {q}")
 
@@ -176,7 +186,7 @@ def _chain(work: HostWork, run_id: str, session: str, wake: str, max_output: int
     windows: list[str] = []
     for pl in work.plans:
         argv = runner_argv(work.cache, str(rrun.spec(pl.name)))
-        launch = Launch(pl.name, argv, pl.cwd, rrun.output(pl.name), max_output)
+        launch = hosted(pl.name, argv, pl.cwd, rrun.output(pl.name), max_output)
         if not windows:
             create = ["new-session", "-d", "-s", session, "-n", fmt_escape(pl.window),
                       "-x", str(cols), "-y", str(rows)]
@@ -185,10 +195,7 @@ def _chain(work: HostWork, run_id: str, session: str, wake: str, max_output: int
         else:
             create = ["split-window"]
         first = pl.window not in windows
-        group = pane_commands(create, launch, run_id, wake if first else None)
-        piped = pipe(str(rrun.output(pl.name)))
-        group = [["pipe-pane", "-o", piped] if c[0] == "pipe-pane" else c for c in group]
-        cmds += group
+        cmds += pane_commands(create, launch, run_id, wake if first else None)
         if not windows:
             cmds += pins("", SESSION_PINS)
         if first:

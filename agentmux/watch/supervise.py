@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agentmux import ledger, proc
@@ -29,11 +29,12 @@ from agentmux.tmux import PaneObs, Tmux
 from agentmux.watch import hooks
 from agentmux.watch.alive import STOP_SIGNALS, send_stop
 from agentmux.watch.screen import ANSI, compile_rules, screen_verdict
-from agentmux.watch.state import NOTIFY, Verdict, stops, summary_line
+from agentmux.watch.state import NOTIFY, PaneState, Verdict, stops, summary_line
 from agentmux.wiring import read_wiring
 
 # ANSI stays importable from here for the readers of raw output that used it first.
-__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Supervisor", "Watch", "timed_out"]
+__all__ = ["ANSI", "NOTIFY", "STOP_GRACE", "PaneExtra", "Send", "Supervisor", "Watch", "news",
+           "send_here", "timed_out"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,20 @@ class PaneExtra:
     attached: int
 
 
+# One step of a timeout's escalation to pane NAME: a signal of STOP_SIGNALS, or None for a
+# runner that outlived its agent's KILL.
+Send = Callable[[str, StatusRecord, "int | None"], None]
+
+
+def send_here(name: str, st: StatusRecord, sig: int | None) -> None:
+    """A step of the escalation to an agent of this machine."""
+    if sig is not None:
+        send_stop(st, sig)
+    elif st.pid > 0:
+        with contextlib.suppress(OSError):
+            os.kill(st.pid, signal.SIGKILL)
+
+
 def timed_out(events: Iterable[EventRecord]) -> set[str]:
     """Panes whose current attempt was stopped by its timeout (a restart starts afresh)."""
     out: set[str] = set()
@@ -61,6 +76,16 @@ def timed_out(events: Iterable[EventRecord]) -> set[str]:
             out.add(str(ev.pane))
         elif ev.type == "restart":
             out.discard(str(ev.pane))
+    return out
+
+
+def news(old: Mapping[str, PaneState], events: Iterable[EventRecord]) -> list[EventRecord]:
+    """Only what a person acts on: a new state or a new reason, not a new source of it."""
+    out = []
+    for ev in events:
+        was = old.get(str(ev.pane))
+        if was is None or (was.state, was.reason) != (ev.state, ev.reason):
+            out.append(ev)
     return out
 
 
@@ -204,8 +229,9 @@ class Supervisor:
         return hooks.merge(got, w.authoritative, screen, mtime, size - w.hook_seen[1]) or screen
 
     def timeouts(self, statuses: Mapping[str, StatusRecord | None],
-                 entries: Mapping[str, PaneRecord], now: float) -> None:
-        """Escalate INT, TERM, KILL on agents past their timeout; the ledger says so first."""
+                 entries: Mapping[str, PaneRecord], now: float, send: Send = send_here) -> None:
+        """Escalate INT, TERM, KILL on agents past their timeout; the ledger says so first.
+        `send` delivers each step (another host's agents: remote_follow)."""
         for name, st in statuses.items():
             entry = entries.get(name)
             limit = entry.timeout if entry is not None else None
@@ -225,11 +251,7 @@ class Supervisor:
                     self.timed_out.add(name)
             elif now < w.next_at:
                 continue
-            if w.stage < len(STOP_SIGNALS):
-                send_stop(st, STOP_SIGNALS[w.stage])
-            elif st.pid > 0:  # a runner that outlived its agent's KILL
-                with contextlib.suppress(OSError):
-                    os.kill(st.pid, signal.SIGKILL)
+            send(name, st, STOP_SIGNALS[w.stage] if w.stage < len(STOP_SIGNALS) else None)
             w.stage += 1
             w.next_at = now + STOP_GRACE
 
