@@ -21,7 +21,7 @@ from dataclasses import replace
 from agentmux import brief, hosts_up, layout, ledger, queue, remote, remote_up
 from agentmux.errors import BadInput, WorkFailed
 from agentmux.hosts import Host, Transport
-from agentmux.tmux_chain import Launch, chain_argv, fmt_escape, pane_commands
+from agentmux.tmux_chain import chain_argv, fmt_escape, pane_commands
 from agentmux.watch.state import replay
 
 
@@ -117,7 +117,7 @@ def _chain(lay: layout.Layout, rh: remote.RemoteHost, h: Host, pl: layout.PanePl
     others = [p.name for p in rec.on(h.name)]
     windows = {p.window for p in remote_up.plans_on(lay, h, run_id, others)}
     argv = remote_up.runner_argv(rh.cache, str(rrun.spec(pl.name)))
-    launch = Launch(pl.name, argv, pl.cwd, rrun.output(pl.name), lay.max_output)
+    launch = remote_up.hosted(pl.name, argv, pl.cwd, rrun.output(pl.name), lay.max_output)
     if pl.window in windows:
         create = ["split-window", "-t", f"={rh.session}:={pl.window}"]
         group = pane_commands(create, launch, run_id, None)
@@ -125,6 +125,4 @@ def _chain(lay: layout.Layout, rh: remote.RemoteHost, h: Host, pl: layout.PanePl
         create = ["new-window", "-t", f"={rh.session}:", "-n", fmt_escape(pl.window)]
         group = [*pane_commands(create, launch, run_id, wake),
                  ["last-window", "-t", f"={rh.session}"]]
-    piped = remote_up.pipe(str(rrun.output(pl.name)))
-    return chain_argv([["pipe-pane", "-o", piped] if c[0] == "pipe-pane" else c
-                       for c in group])
+    return chain_argv(group)

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -140,13 +139,6 @@ def hosted(name: str, argv: Sequence[str], cwd: Path, log: Path, max_output: int
     reading a FIFO beside the log. Nothing can make the FIFO from here: pipe-pane's shell or
     the capture child makes it there, whichever is first (tmux_chain.fifo_pipe_command)."""
     return Launch(name, argv, cwd, log, max_output, fifo=os.urandom(6).hex())
-
-
-def pipe(log_path: str) -> str:
-    """pipe-pane's command on a host for a pane not armed by `hosted` (`add --host`):
-    `cat` appends, unbounded."""
-    q = shlex.quote(log_path)
-    return fmt_escape(f": >> {q}; exec cat >> {q}")
 
 
 def pane_files(lay: layout.Layout, host: Host, run_id: str, pl: layout.PanePlan, wake: str,

@@ -183,7 +183,7 @@ def tick(
     record(tmux, run_dir, obs, events)
     if sup is not None:
         on_event = run_dir.run().on_event if events else None
-        sup.notify(_news(state, events), [s.state for s in new.values()], obs.panes or {},
+        sup.notify(supervise.news(state, events), [s.state for s in new.values()], obs.panes or {},
                    pane_entries(run_dir) if events else {}, on_event)
         sup.reap()
         cached = read_cached(RunRecord, run_dir.run_json)
@@ -192,16 +192,6 @@ def tick(
             queue.release(run_dir, names, limit, new)   # the next queued panes start
     nudge(obs)
     return new, obs
-
-
-def _news(old: Mapping[str, PaneState], events: list[EventRecord]) -> list[EventRecord]:
-    """Only what a person acts on: a new state or a new reason, not a new source of it."""
-    out = []
-    for ev in events:
-        was = old.get(str(ev.pane))
-        if was is None or (was.state, was.reason) != (ev.state, ev.reason):
-            out.append(ev)
-    return out
 
 
 def _panes_of(run_dir: ledger.RunDir) -> tuple[PaneRecord, ...]:
@@ -254,7 +244,7 @@ def watch(run_dir: ledger.RunDir, render: Render | None = None, out: TextIO | No
         while True:
             # remote.json may come later: `add --host` to a run with no remote panes yet.
             if hosts is None and (run_dir.path / remote.FILE).exists():
-                hosts = remote_follow.Follower(run_dir)
+                hosts = remote_follow.Follower(run_dir, sup)
             listed = pane_names(run_dir)
             names = remote.local_names(run_dir, listed)
             state, obs = tick(tmux, run_dir, session, names, state, sup)
