@@ -8,11 +8,14 @@ also kills every tmux server started under that TMUX_TMPDIR at teardown, by sock
 from __future__ import annotations
 
 import contextlib
+import faulthandler
+import hashlib
 import json
 import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,33 @@ class Result:
     code: int
     out: str
     err: str
+
+
+# A hung test fails, with every thread's stack on stderr, instead of stalling the run: set-up,
+# call and teardown together get this many seconds (the slowest test takes about 110 s here).
+DEADLINE = float(os.environ.get("AGENTMUX_TEST_DEADLINE", "300"))
+
+
+class Hung(Exception):
+    """Raised in the main thread when a test passes its DEADLINE."""
+
+
+def _hung(signum: int, frame: object) -> None:
+    raise Hung(f"this test ran past its {DEADLINE:.0f} s deadline (AGENTMUX_TEST_DEADLINE); "
+               "every thread's stack is on stderr")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    previous = signal.signal(signal.SIGALRM, _hung)
+    faulthandler.dump_traceback_later(DEADLINE - 1, exit=False)
+    signal.setitimer(signal.ITIMER_REAL, DEADLINE)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +90,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     )
     yield home
     for sock in tmux_dir.glob("tmux-*/*"):
-        subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True, check=False)
+        subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True, check=False,
+                       timeout=30)
     shutil.rmtree(tmux_dir, ignore_errors=True)
     _reap_watchers(tmp_path)
 
@@ -82,6 +113,23 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
     ).stdout
+
+
+def fingerprint(p: Path) -> tuple[int, str] | None:
+    """A file's mode and the sha256 of its content (of its target, for a symlink), or None
+    when it is gone. A FIFO or socket is never opened: a pane's capture FIFO, listed just
+    before it is unlinked, would block the reader for ever."""
+    try:
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            body = os.readlink(p).encode()
+        elif stat.S_ISREG(st.st_mode):
+            body = p.read_bytes()
+        else:
+            body = b""
+    except FileNotFoundError:
+        return None
+    return st.st_mode, hashlib.sha256(body).hexdigest()
 
 
 def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:

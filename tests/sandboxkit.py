@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from agentmux.sandbox import bwrap_argv, check_available
 
-from .conftest import git, make_repo
+from .conftest import fingerprint, git, make_repo
 
 _PROBLEM = check_available()
 needs_bwrap = pytest.mark.skipif(_PROBLEM is not None, reason=str(_PROBLEM))
@@ -76,14 +75,16 @@ def make_setup(tmp_path: Path, home: Path) -> Setup:
 
 
 def tree_hashes(*roots: Path) -> dict[str, str]:
-    """Every file and folder under the roots: sha256 of a file, "dir" for a folder."""
+    """Every file and folder under the roots: mode and sha256 of a file, "dir" for a folder."""
     out: dict[str, str] = {}
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             out[dirpath] = "dir"
             for name in filenames:
                 p = os.path.join(dirpath, name)
-                out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+                found = fingerprint(Path(p))
+                if found is not None:
+                    out[p] = f"{found[0]:o} {found[1]}"
             dirnames.sort()
     return out
 

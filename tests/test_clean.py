@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from .conftest import git
+from .conftest import fingerprint, git
 from .helpers import fake, latest_run, wait_states
 from .test_merge import SOCK, amx, branch, start, tree_of
 
@@ -22,8 +21,9 @@ def files(root: Path) -> dict[str, tuple[int, str]]:
             p = Path(d) / n
             if p == root / ".git":
                 continue
-            body = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
-            out[str(p.relative_to(root))] = (p.lstat().st_mode, hashlib.sha256(body).hexdigest())
+            found = fingerprint(p)
+            if found is not None:
+                out[str(p.relative_to(root))] = found
     return out
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import Result, git, run_cli
+from ..conftest import Result, fingerprint, git, run_cli
 from ..helpers import fake
 from ..test_merge import SOCK, start, tree_of
 from .conftest import snapshot_state
@@ -46,9 +46,9 @@ def tree_bytes(root: Path) -> dict[str, tuple[int, str]]:
             p = Path(d) / n
             if p == root / ".git":
                 continue
-            body = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
-            out[p.relative_to(root).as_posix()] = (p.lstat().st_mode,
-                                                   hashlib.sha256(body).hexdigest())
+            found = fingerprint(p)
+            if found is not None:
+                out[p.relative_to(root).as_posix()] = found
     return out
 
 
