@@ -14,9 +14,7 @@ An edge goes to the module named: `from agentmux.watch import loop` is an edge t
 agentmux.watch.loop, not to agentmux.watch (as import-linter counts it). Imports under
 `if TYPE_CHECKING:` never run, so they make no cycle, but they still must point down.
 
-Each check fails on any violation not listed in KNOWN, and each listed one is a strict xfail:
-the day it is fixed the xfail passes, strict makes that a failure, and the entry must go. So
-KNOWN only shrinks, and says what is left to do.
+Each check fails on any violation: none is known and tolerated any more.
 """
 
 from __future__ import annotations
@@ -64,18 +62,6 @@ MAX_LINES = 400
 FOREIGN_JSON = {"agentmux/hook.py", "agentmux/headless.py", "agentmux/headless_parsers.py"}
 ROOMS = {"libtmux": "tmux", "git": "git"}   # third-party package -> the one layer importing it
 RUNNER_BANNED = ("pathlib", "subprocess", "typing", "dataclasses")
-
-# What the other branches of issue 10 are fixing, by check; each entry is a strict xfail.
-_LOOP_DRAWS = "TMUX: the watcher loop draws the status table (watch/loop.py imports status)"
-KNOWN: dict[str, dict[str, str]] = {
-    "cycle": {
-    },
-    "upward": {},
-    "long": {},
-    "any-dict": {},
-}
-RUNNER_REASON = ("LEDGER: runner, runspec, runcheck and ledger import pathlib, typing and "
-                 "subprocess at module level")
 
 
 @dataclass(frozen=True)
@@ -314,15 +300,7 @@ CHECKS: dict[str, Callable[[], Mapping[str, object]]] = {
 @pytest.mark.parametrize("check", CHECKS)
 def test_no_new_violations(check: str) -> None:
     found = CHECKS[check]()
-    assert {k: v for k, v in found.items() if k not in KNOWN[check]} == {}
-
-
-@pytest.mark.parametrize(("check", "key"), [
-    pytest.param(check, key, marks=pytest.mark.xfail(strict=True, reason=why),
-                 id=f"{check}:{key}")
-    for check, known in KNOWN.items() for key, why in known.items()])
-def test_known_violation_is_gone(check: str, key: str) -> None:
-    assert key not in CHECKS[check]()
+    assert found == {}
 
 
 def test_libtmux_and_gitpython_stay_in_their_rooms() -> None:
