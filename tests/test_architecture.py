@@ -321,9 +321,33 @@ def _loaded_after(statement: str, *, site: bool = True) -> set[str]:
 
 
 def test_importing_the_cli_loads_neither_libtmux_nor_gitpython() -> None:
-    loaded = _loaded_after("import agentmux.__main__, agentmux.cli")
-    assert "agentmux.cli.run" in loaded
+    every = ("import agentmux.__main__, agentmux.cli, click; "
+             "g = agentmux.cli.cli; c = click.Context(g); "
+             "[g.get_command(c, n) for n in g.list_commands(c)]")
+    loaded = _loaded_after(every)
+    assert {f"agentmux.cli.{m}" for m in ("run", "review", "merge", "plan", "supervise",
+                                          "doctor")} <= loaded
     assert loaded & set(ROOMS) == set()
+
+
+def test_each_command_is_where_the_group_looks_for_it() -> None:
+    import importlib
+
+    from agentmux.cli import COMMANDS
+
+    found = {}
+    for module in sorted(set(COMMANDS.values())):
+        m = importlib.import_module(f"agentmux.cli.{module}")
+        found.update({getattr(m, attr).name: module for attr in m.__all__
+                      if isinstance(getattr(m, attr), click.Command)})
+    assert found == COMMANDS
+
+
+def test_up_loads_no_other_commands_module() -> None:
+    loaded = _loaded_after("import agentmux.cli, click; "
+                           "agentmux.cli.cli.get_command(click.Context(agentmux.cli.cli), 'up')")
+    assert {m for m in loaded if m.startswith("agentmux.cli.")} == {
+        "agentmux.cli.run", "agentmux.cli.options"}
 
 
 def test_runner_imports_stdlib_only_and_nothing_slow() -> None:
@@ -341,7 +365,10 @@ def test_runner_loads_no_slow_module_at_run_time() -> None:
 
 def _commands(group: click.Group) -> Iterator[tuple[str, click.Command]]:
     yield group.name or "", group
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, name
         if isinstance(cmd, click.Group):
             yield from _commands(cmd)
         else:
