@@ -335,10 +335,10 @@ def test_each_command_is_where_the_group_looks_for_it() -> None:
 
     from agentmux.cli import COMMANDS
 
-    found = {}
-    for module in sorted(set(COMMANDS.values())):
-        m = importlib.import_module(f"agentmux.cli.{module}")
-        found.update({getattr(m, attr).name: module for attr in m.__all__
+    found = {}   # every command of every module of agentmux/cli, listed or not
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        m = importlib.import_module(f"agentmux.cli.{path.stem}")
+        found.update({getattr(m, attr).name: path.stem for attr in getattr(m, "__all__", ())
                       if isinstance(getattr(m, attr), click.Command)})
     assert found == COMMANDS
 
