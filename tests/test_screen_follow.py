@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import time
 from pathlib import Path
 
 from agentmux import capture, screen
@@ -55,16 +54,12 @@ def test_a_long_log_is_joined_at_its_end_and_a_burst_is_skipped(tmp_path: Path) 
     log = tmp_path / "out.log"
     log.write_bytes(b"".join(b"old %07d\r\n" % i for i in range(1_000_000)))  # 13 MB
     f = Follower(str(log), 40, 5)
-    start = time.monotonic()
     assert f.poll()
-    took = time.monotonic() - start
     assert f.screen_text().splitlines() == [f"old {i:07d}" for i in range(999_996, 1_000_000)]
     with log.open("ab") as out:
         out.write(b"".join(b"new %07d\r\n" % i for i in range(CATCH_UP // 6)))
-    start = time.monotonic()
     assert f.poll()
-    took += time.monotonic() - start
+    # The burst was joined at its end, not rendered whole (that takes about 6 s here).
     assert f.r is not None and f.r.scrollback.skipped > 0
     n = CATCH_UP // 6
     assert f.last_lines(2) == [f"new {n - 2:07d}", f"new {n - 1:07d}"]
-    assert took < 3  # rendering all of it (14 MB) takes about 6 s here
